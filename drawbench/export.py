@@ -1,0 +1,106 @@
+"""Study export: the pairs (prompt, set A of 8, set B of 8) that ``imagen-bench study create`` imports.
+
+Each run becomes a system ``sys1``, ``sys2``, ... in the order given. Only the run id and the run folder
+(``source``) tie a system to a model, and the rater app never shows either. Every run must have
+exactly the same prompts × seeds at the chosen stage, so the two sets a rater compares are always
+rendered from the same seeds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+from drawbench.runs import RunImages, load_run
+from harness.errors import UserError
+from harness.manifest import ImageRecord
+from harness.study_pairs import StudyItem, StudyPairs, StudySystem, write_pairs
+
+
+def _filter(run: RunImages, prompt_ids: set[str] | None, categories: set[str] | None) -> list[ImageRecord]:
+    return [r for r in run.records
+            if (prompt_ids is None or r.prompt_id in prompt_ids)
+            and (categories is None or r.category in categories)]
+
+
+def _check_selection(runs: list[RunImages], prompt_ids: list[str] | None,
+                     categories: list[str] | None) -> None:
+    have_ids = {r.prompt_id for run in runs for r in run.records}
+    have_cats = {r.category for run in runs for r in run.records}
+    for pid in prompt_ids or []:
+        if pid not in have_ids:
+            raise UserError(f"prompt {pid!r} is in none of the runs {', '.join(r.run_id for r in runs)}")
+    for cat in categories or []:
+        if cat not in have_cats:
+            raise UserError(f"category {cat!r} is in none of the runs "
+                            f"(categories: {', '.join(sorted(c for c in have_cats if c))})")
+
+
+def _check_same_images(runs: list[RunImages], chosen: list[dict[tuple[str, int], ImageRecord]]) -> None:
+    union = set().union(*chosen)
+    for run, recs in zip(runs, chosen):
+        missing = sorted(union - set(recs))
+        if missing:
+            pid, seed = missing[0]
+            other = next(r for r, c in zip(runs, chosen) if (pid, seed) in c)
+            raise UserError(f"run {run.run_id} ({run.run_dir}) has no {run.stage} image for {pid} "
+                            f"seed {seed}, which run {other.run_id} has ({len(missing)} such images "
+                            f"missing); complete or resume the run, or restrict the export with "
+                            f"prompt_ids/categories")
+    for key in sorted(union):
+        prompts = {run.run_id: recs[key].prompt for run, recs in zip(runs, chosen)}
+        if len(set(prompts.values())) > 1:
+            raise UserError(f"{key[0]} is a different prompt in different runs ({prompts}): the runs "
+                            f"come from different suite files and cannot be compared")
+
+
+def _suite_name(runs: list[RunImages]) -> str:
+    names = {r.suite for r in runs if r.suite}
+    if len(names) > 1:
+        raise UserError(f"the runs come from different suites ({', '.join(sorted(names))})")
+    return names.pop() if names else ""
+
+
+def build_study_pairs(run_dirs: list[Path], prompt_ids: list[str] | None = None,
+                      categories: list[str] | None = None, stage: str | None = None) -> StudyPairs:
+    """Pairs of image sets, one item per prompt, for two or more runs of the same suite.
+
+    ``stage`` is the image stage to compare in every run; by default each run's final (highest
+    resolution) stage is used, which also lets our runs and external imports be compared together.
+    ``prompt_ids``/``categories`` restrict the items. Image paths in the result are absolute.
+    """
+    dirs = [Path(d).resolve() for d in run_dirs]
+    if len(dirs) < 2:
+        raise UserError(f"a study compares at least two runs, got {len(dirs)}")
+    if len(set(dirs)) != len(dirs):
+        raise UserError("the same run folder is given twice")
+    runs = [load_run(d, stage) for d in dirs]
+    if len({r.run_id for r in runs}) != len(runs):
+        raise UserError(f"two runs share a run id ({', '.join(r.run_id for r in runs)}); results could not "
+                        f"be mapped back to them")
+    _check_selection(runs, prompt_ids, categories)
+    ids, cats = (set(prompt_ids) if prompt_ids else None), (set(categories) if categories else None)
+    chosen = [{(r.prompt_id, r.seed): r for r in _filter(run, ids, cats)} for run in runs]
+    if not any(chosen):
+        raise UserError("no images match the selection in any run")
+    _check_same_images(runs, chosen)
+    systems = [StudySystem(id=f"sys{k}", run_id=run.run_id, source=str(run.run_dir))
+               for k, run in enumerate(runs, start=1)]
+    seeds_of: dict[str, list[int]] = defaultdict(list)
+    for pid, seed in chosen[0]:
+        seeds_of[pid].append(seed)
+    items = []
+    for pid in sorted(seeds_of):
+        seeds = sorted(seeds_of[pid])
+        first = chosen[0][(pid, seeds[0])]
+        images = {sys.id: [str(run.run_dir / recs[(pid, s)].path) for s in seeds]
+                  for sys, run, recs in zip(systems, runs, chosen)}
+        items.append(StudyItem(prompt_id=pid, prompt=first.prompt, category=first.category, seeds=seeds,
+                               images=images))
+    return StudyPairs(suite=_suite_name(runs), systems=systems, items=items)
+
+
+def export_study_pairs(run_dirs: list[Path], out_path: str | Path, prompt_ids: list[str] | None = None,
+                       categories: list[str] | None = None, stage: str | None = None) -> Path:
+    """:func:`build_study_pairs`, written (validated) as JSON to ``out_path``; returns the path."""
+    return write_pairs(build_study_pairs(run_dirs, prompt_ids, categories, stage), out_path)

@@ -1,0 +1,65 @@
+"""``imagen-bench sample checkpoint=... prompts=[...] seeds=[...]``: sample the cascade.
+
+Writes ``runs/<run_id>/images/<stage>/<prompt_id>/<seed>.png``, ``manifest.jsonl`` and a
+``grid_<stage>.png`` per stage (rows: prompts, columns: seeds). Rerunning the same run_id
+completes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+from PIL import Image
+
+from harness.errors import UserError
+from harness.generate import generate
+from harness.hydra_app import command
+from harness.runner import RunResult, plan_work
+
+
+def read_prompts(cfg: DictConfig) -> list[str]:
+    if cfg.get("prompts_file"):
+        path = Path(cfg.prompts_file)
+        if not path.is_file():
+            raise UserError(f"prompts file not found: {path}")
+        prompts = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    else:
+        prompts = [str(p) for p in (cfg.prompts or [])]
+    if not prompts:
+        raise UserError("no prompts given (prompts=[...] or prompts_file=...)")
+    return prompts
+
+
+def write_grids(result: RunResult, n_prompts: int, n_seeds: int) -> list[Path]:
+    from drawbench.grids import make_grid
+
+    paths = []
+    for stage in result.stages:
+        recs = [r for r in result.records if r.stage == stage]
+        images = [Image.open(result.run_dir / r.path).convert("RGB") for r in recs]
+        path = result.run_dir / f"grid_{stage}.png"
+        make_grid(images, rows=n_prompts, cols=n_seeds).save(path)
+        paths.append(path)
+    return paths
+
+
+@command("sample")
+def main(cfg: DictConfig) -> dict:
+    prompts = read_prompts(cfg)
+    seeds = [int(s) for s in cfg.seeds]
+    work = plan_work(((f"prompt-{i:04d}", p, None) for i, p in enumerate(prompts)), seeds)
+    result, _ = generate(cfg, work, HydraConfig.get().runtime.output_dir)
+    if result.complete and result.run_dir.exists():
+        grids = write_grids(result, len(prompts), len(seeds))
+        summary = {"run_dir": str(result.run_dir), "images": len(result.records), "generated": result.generated,
+                   "skipped": result.skipped, "grids": [str(g) for g in grids]}
+        print(json.dumps(summary))
+        return summary
+    return {"run_dir": str(result.run_dir), "complete": result.complete}
+
+
+if __name__ == "__main__":
+    main()

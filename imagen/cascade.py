@@ -1,0 +1,197 @@
+"""The Imagen cascade: a frozen text encoder, a base stage and super-resolution stages.
+
+``Cascade.sample(prompts, seeds)`` returns the images of every stage. An image is a function
+of (prompt, seed) alone: each sample has its own random generator per stage, the model is
+evaluated one sample at a time by default (``microbatch=1``), so batch size and order do
+not change a single bit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+
+from harness.errors import UserError
+from imagen.diffusion.gaussian import PREDICTION_TYPES, noise_augment
+from imagen.diffusion.guidance import Conditioning, guided_eps, per_sample
+from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, build_schedule
+from imagen.samplers.samplers import SAMPLERS, time_grid
+from imagen.samplers.thresholding import build_thresholder
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage's settings (the ``model.stages.<name>`` config minus the U-Net)."""
+
+    name: str
+    resolution: int
+    unet: dict[str, Any]
+    lowres_resolution: int | None = None
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "cosine"})
+    prediction: str = "epsilon"
+    guidance: float = 1.0
+    thresholding: str = "dynamic"
+    percentile: float = 99.5
+    aug_level: float = 0.0  # sampling-time noise-augmentation level of the low-res input
+    train_aug_max: float = 1.0  # training draws aug levels from U(0, train_aug_max)
+    steps: int | None = None  # overrides sampler.steps for this stage
+
+    @staticmethod
+    def from_config(name: str, cfg: Mapping[str, Any]) -> "StageSpec":
+        d = dict(cfg)
+        known = set(StageSpec.__dataclass_fields__) - {"name"}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserError(f"stage {name!r}: unknown keys {unknown}; known: {sorted(known)}")
+        spec = StageSpec(name=name, **d)
+        if spec.prediction not in PREDICTION_TYPES:
+            raise UserError(f"stage {name!r}: prediction must be one of {PREDICTION_TYPES}, got {spec.prediction!r}")
+        return spec
+
+    @property
+    def is_super_resolution(self) -> bool:
+        return self.lowres_resolution is not None
+
+    def as_record(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "unet"}
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    name: str = "ddpm"
+    steps: int = 250
+    eta: float = 0.0
+    microbatch: int | None = 1
+
+    @staticmethod
+    def from_config(cfg: Mapping[str, Any]) -> "SamplerConfig":
+        d = dict(cfg)
+        if d.get("name") not in SAMPLERS:
+            raise UserError(f"unknown sampler {d.get('name')!r}; expected one of {sorted(SAMPLERS)}")
+        return SamplerConfig(**{k: d[k] for k in d if k in SamplerConfig.__dataclass_fields__})
+
+
+class Stage:
+    """A stage's U-Net with its schedule and sampling settings."""
+
+    def __init__(self, spec: StageSpec, unet: nn.Module):
+        self.spec, self.unet = spec, unet
+        self.schedule: NoiseSchedule = build_schedule(**spec.schedule)
+        self.threshold = build_thresholder(spec.thresholding, spec.percentile)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def build_unet(spec: StageSpec) -> nn.Module:
+    """Instantiate the stage's U-Net from its ``_target_`` config."""
+    try:
+        return instantiate(dict(spec.unet), _convert_="all")
+    except Exception as err:  # noqa: BLE001 — Hydra wraps constructor errors; report one line
+        cause = err.__cause__ or err
+        raise UserError(f"stage {spec.name!r}: cannot build its U-Net ({' '.join(str(cause).split())[:200]})") from None
+
+
+def derive_seed(seed: int, stage_index: int, purpose: str = "sample") -> int:
+    """Independent 63-bit seeds per (image seed, stage, purpose) from one user seed."""
+    digest = hashlib.sha256(f"{seed}|{stage_index}|{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+class NoiseSource:
+    """Per-sample generators: sample i's noise comes only from its own generator."""
+
+    def __init__(self, seeds: list[int], stage_index: int, device: torch.device):
+        self.gens = [torch.Generator().manual_seed(derive_seed(s, stage_index)) for s in seeds]
+        self.device = device
+
+    def like(self, z: torch.Tensor) -> torch.Tensor:
+        shape = z.shape[1:]
+        return torch.stack([torch.randn(shape, generator=g) for g in self.gens]).to(self.device, z.dtype)
+
+
+def upsample(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear upsampling of the low-res condition (the same in training and sampling)."""
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats → uint8, rounding to nearest."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+class Cascade:
+    """Text encoder + stages + sampler settings. ``text_encoder`` may be None when embeddings are given."""
+
+    def __init__(self, stages: list[Stage], text_encoder: Any | None, sampler: SamplerConfig,
+                 device: str | torch.device = "cpu"):
+        if not stages:
+            raise UserError("a cascade needs at least one stage")
+        self.stages, self.text_encoder, self.sampler = stages, text_encoder, sampler
+        self.device = torch.device(device)
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def _stages_until(self, stop_at: str | None) -> list[Stage]:
+        names = self.stage_names()
+        if stop_at is None:
+            return self.stages
+        if stop_at not in names:
+            raise UserError(f"stop_at={stop_at!r} is not a stage of this model; stages: {names}")
+        return self.stages[: names.index(stop_at) + 1]
+
+    @torch.no_grad()
+    def sample(self, prompts: list[str], seeds: list[int], stop_at: str | None = None,
+               text: tuple[torch.Tensor, torch.Tensor] | None = None,
+               progress: Callable[[str, int, int], None] | None = None) -> dict[str, torch.Tensor]:
+        """Images of every stage up to ``stop_at``: {stage name: (B, 3, H, W) in [-1, 1]}."""
+        if len(prompts) != len(seeds):
+            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+        if text is None:
+            if self.text_encoder is None:
+                raise UserError("this cascade has no text encoder; pass precomputed text embeddings")
+            text = self.text_encoder.encode(list(prompts))
+        emb, mask = text[0].to(self.device), text[1].to(self.device)
+        out: dict[str, torch.Tensor] = {}
+        images = None
+        for index, stage in enumerate(self._stages_until(stop_at)):
+            images = self.sample_stage(index, stage, emb, mask, seeds, images, progress)
+            out[stage.name] = images
+        return out
+
+    def sample_stage(self, index: int, stage: Stage, emb: torch.Tensor, mask: torch.Tensor, seeds: list[int],
+                     lowres: torch.Tensor | None, progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
+        """Run one stage's sampler; ``lowres`` is the previous stage's output for SR stages."""
+        spec, n, res = stage.spec, len(seeds), stage.spec.resolution
+        noise = NoiseSource(seeds, index, self.device)
+        z = noise.like(torch.empty(n, 3, res, res, device=self.device))
+        cond = Conditioning(emb, mask)
+        if spec.is_super_resolution:
+            if lowres is None:
+                raise UserError(f"stage {spec.name!r} is super-resolution and needs a previous stage's images")
+            aug = torch.full((n,), float(spec.aug_level), device=self.device)
+            low = noise_augment(stage.schedule, lowres, aug, noise.like(lowres)) if spec.aug_level > 0 else lowres
+            cond = Conditioning(emb, mask, upsample(low, res), aug)
+
+        def one(zb: torch.Tensor, tb: torch.Tensor, cb: Conditioning) -> tuple[torch.Tensor, torch.Tensor]:
+            a, s = alpha_sigma(stage.schedule, tb.double())
+            return guided_eps(stage.unet, zb, tb, cb, spec.guidance, spec.prediction, a, s)
+
+        evaluate = per_sample(one, self.sampler.microbatch)
+
+        def denoise(zt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return stage.threshold(evaluate(zt, t, cond)[0])
+
+        steps = spec.steps or self.sampler.steps
+        kwargs = {"eta": self.sampler.eta} if self.sampler.name == "ddim" else {}
+        callback = (lambda i, *_: progress(spec.name, i + 1, steps)) if progress else None
+        z = SAMPLERS[self.sampler.name](denoise, z, stage.schedule, time_grid(steps), noise.like, callback, **kwargs)
+        return z.clamp(-1.0, 1.0)

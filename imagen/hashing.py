@@ -1,0 +1,91 @@
+"""Content hashes that identify weights, data and code in result files.
+
+Hashing multi-GB weight files on every run is slow, so file digests are memoised in
+``<cache_dir>/file-hashes.json`` keyed by (real path, size, mtime): a changed file gets a
+new digest, an unchanged one is read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import torch
+
+HASH_MEMO = "file-hashes.json"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("IMAGEN_BENCH_CACHE", Path.home() / ".cache" / "imagen-bench"))
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_sha256_cached(path: str | Path, cache_dir: str | Path | None = None) -> str:
+    """sha256 of a file, memoised by (realpath, size, mtime_ns) in the cache folder."""
+    real = Path(path).resolve()
+    st = real.stat()
+    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+    memo_path = Path(cache_dir or default_cache_dir()) / HASH_MEMO
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        memo = {}
+    if key in memo:
+        return memo[key]
+    digest = sha256_file(real)
+    memo[key] = digest
+    memo_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo_path.with_name(f".{HASH_MEMO}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(memo, indent=0))
+    os.replace(tmp, memo_path)
+    return digest
+
+
+def files_sha256(paths: Iterable[str | Path], cache_dir: str | Path | None = None) -> str:
+    """One digest over several files (sorted by name), e.g. sharded weights."""
+    h = hashlib.sha256()
+    for p in sorted(Path(x) for x in paths):
+        h.update(p.name.encode())
+        h.update(file_sha256_cached(p, cache_dir).encode())
+    return h.hexdigest()
+
+
+def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
+    """Digest of tensor names, dtypes, shapes and bytes, independent of dict order."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def text_sha256(texts: Iterable[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        h.update(t.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def git_revision(repo: str | Path | None = None) -> str | None:
+    """Commit hash of the code (with '+dirty' when the work tree differs), or None outside git."""
+    cwd = str(repo or Path(__file__).resolve().parents[1])
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return rev + ("+dirty" if dirty else "")

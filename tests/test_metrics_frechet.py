@@ -1,0 +1,126 @@
+"""Pure FID/KID maths: eigen vs sqrtm routes, closed forms, singular covariances, KID cross-checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from cleanfid.fid import kernel_distance
+from torchmetrics.image.kid import KernelInceptionDistance, poly_mmd
+
+from harness.metrics.frechet import (
+    feature_stats, frechet_distance, frechet_distance_features, frechet_distance_sqrtm, kernel_inception_distance,
+    polynomial_mmd2,
+)
+
+
+def _features(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:
+    """Non-negative, correlated features like ReLU'd pool3 activations."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(d, d)) / np.sqrt(d)
+    return np.maximum(rng.normal(size=(n, d)) @ mix + shift, 0.0)
+
+
+@pytest.mark.parametrize("n,d", [(300, 32), (40, 256)], ids=["full-rank", "singular"])
+def test_eigen_route_agrees_with_sqrtm(n: int, d: int) -> None:
+    mu1, s1 = feature_stats(_features(n, d, seed=1))
+    mu2, s2 = feature_stats(_features(n, d, seed=2, shift=0.3))
+    fast = frechet_distance(mu1, s1, mu2, s2)
+    reference = frechet_distance_sqrtm(mu1, s1, mu2, s2)
+    assert fast > 1.0
+    assert fast == pytest.approx(reference, rel=1e-6)
+
+
+@pytest.mark.parametrize("n1,n2,d", [(30, 45, 256), (80, 70, 16)], ids=["n<d: gram route", "n>d: stats route"])
+def test_feature_route_equals_statistics_route(n1: int, n2: int, d: int) -> None:
+    f1, f2 = _features(n1, d, seed=20), _features(n2, d, seed=21, shift=0.2)
+    expected = frechet_distance_sqrtm(*feature_stats(f1), *feature_stats(f2))
+    assert frechet_distance_features(f1, f2) == pytest.approx(expected, rel=1e-6)
+    assert abs(frechet_distance_features(f1, f1)) < 1e-9
+
+
+def test_closed_form_for_commuting_covariances() -> None:
+    # Diagonal covariances commute: Tr(Σ1 + Σ2 − 2(Σ1Σ2)^½) = Σ (√a − √b)², an independent formula.
+    a, b = np.array([4.0, 1.0, 0.25, 9.0]), np.array([1.0, 1.0, 1.0, 0.0])
+    mu1, mu2 = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.0, 2.0, 5.0, 4.0])
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-12)
+    # A rotation of both covariances changes nothing.
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 4)))
+    rotated = frechet_distance(mu1, q @ np.diag(a) @ q.T, mu2, q @ np.diag(b) @ q.T)
+    assert rotated == pytest.approx(expected, rel=1e-9)
+
+
+def test_fid_of_a_set_with_itself_is_zero_even_when_singular() -> None:
+    mu, sigma = feature_stats(_features(30, 512, seed=3))  # rank 29 in 512 dims
+    assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6
+    # Moving the mean by δ adds exactly ‖δ‖².
+    delta = np.full_like(mu, 0.01)
+    assert frechet_distance(mu, sigma, mu + delta, sigma) == pytest.approx(delta @ delta, rel=1e-4)
+
+
+def test_eps_regularises_both_diagonals() -> None:
+    mu, sigma = feature_stats(_features(20, 64, seed=4))
+    zero = np.zeros((64, 64))
+    # With Σ2 = 0 and eps: Tr(Σ1 + εI) + Tr(εI) − 2 Tr((Σ1 + εI) εI)^½.
+    eps = 1e-3
+    lam = np.clip(np.linalg.eigvalsh(sigma), 0, None) + eps
+    expected = lam.sum() + 64 * eps - 2 * np.sum(np.sqrt(lam * eps))
+    assert frechet_distance(mu, sigma, mu, zero, eps=eps) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda mu, s: (mu[:-1], s[:-1, :-1]), "differ in length"),
+        (lambda mu, s: (mu, np.where(np.eye(len(mu)) > 0, np.nan, s)), "NaN"),
+        (lambda mu, s: (mu, -np.eye(len(mu))), "not positive semi-definite"),
+    ],
+    ids=["shape", "nan", "not-psd"],
+)
+def test_bad_statistics_are_refused(bad, message: str) -> None:
+    mu, sigma = feature_stats(_features(20, 8, seed=5))
+    mu2, sigma2 = bad(mu, sigma)
+    with pytest.raises(ValueError, match=message):
+        frechet_distance(mu, sigma, mu2, sigma2)
+
+
+def test_too_few_samples_for_a_covariance() -> None:
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        feature_stats(np.ones((1, 8)))
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        kernel_inception_distance(np.ones((1, 8)), np.ones((5, 8)))
+
+
+@pytest.mark.filterwarnings("ignore:Metric `Kernel Inception Distance` will save")
+def test_kid_matches_torchmetrics_and_cleanfid_on_the_full_sets() -> None:
+    # With one subset of all n samples, every implementation sees a permutation of the same sets,
+    # and the unbiased MMD² is permutation invariant: the three must agree to rounding.
+    real, fake = _features(64, 128, seed=6), _features(64, 128, seed=7, shift=0.2)
+    ours, std, m = kernel_inception_distance(real, fake, num_subsets=1, max_subset_size=1000)
+    tm = KernelInceptionDistance(feature=torch.nn.Identity(), subsets=1, subset_size=64)
+    tm.update(torch.from_numpy(real), real=True)
+    tm.update(torch.from_numpy(fake), real=False)
+    tm_mean, _ = tm.compute()
+    assert m == 64 and std == 0.0
+    assert ours > 1e-3
+    assert ours == pytest.approx(float(tm_mean), rel=1e-10)
+    assert ours == pytest.approx(kernel_distance(real, fake, num_subsets=1), rel=1e-10)
+
+
+def test_kid_subsets_mmd_matches_torchmetrics_poly_mmd() -> None:
+    x, y = _features(50, 32, seed=8), _features(50, 32, seed=9, shift=0.1)
+    expected = float(poly_mmd(torch.from_numpy(x), torch.from_numpy(y)))
+    assert polynomial_mmd2(x, y) == pytest.approx(expected, rel=1e-10)
+
+
+def test_kid_is_seeded_and_separates_distributions() -> None:
+    a, b = _features(120, 32, seed=10), _features(120, 32, seed=11)
+    far = _features(120, 32, seed=12, shift=1.0)
+    same1 = kernel_inception_distance(a, b, num_subsets=20, max_subset_size=50, seed=1)
+    same2 = kernel_inception_distance(a, b, num_subsets=20, max_subset_size=50, seed=1)
+    other_seed = kernel_inception_distance(a, b, num_subsets=20, max_subset_size=50, seed=2)
+    assert same1 == same2 and same1[0] != other_seed[0]
+    assert same1[1] > 0  # subsets of 50 out of 120 differ, so the subset values spread
+    shifted = kernel_inception_distance(a, far, num_subsets=20, max_subset_size=50, seed=1)
+    assert abs(same1[0]) < 5 * same1[1] + 1e-3 < shifted[0]
