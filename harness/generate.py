@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from harness.generators import CascadeGenerator, FolderGenerator, TextToImageModel
 from harness.provenance import set_threads, write_resolved_config
@@ -22,6 +22,23 @@ def checkpoint_identity(checkpoint: Any, stages: list[str]) -> dict[str, Any]:
     if checkpoint is None:
         return {s: None for s in stages}
     return {s: read_record(stage_checkpoint_path(checkpoint, s, len(stages))).content_sha256 for s in stages}
+
+
+def apply_guidance(cfg: DictConfig) -> None:
+    """``guidance.base`` / ``guidance.sr`` (when set) override the first / the later stages' weights.
+
+    Sweeps name these two keys instead of model-specific stage names
+    (``imagen-bench eval -m guidance.base=1,1.25,1.5``); the resolved model config in the result
+    shows the weights actually used.
+    """
+    g = cfg.get("guidance")
+    if not g or (g.get("base") is None and g.get("sr") is None):
+        return
+    with open_dict(cfg):
+        for i, (name, stage) in enumerate(cfg.model.stages.items()):
+            value = g.get("base") if i == 0 else g.get("sr")
+            if value is not None:
+                stage.guidance = float(value)
 
 
 def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:

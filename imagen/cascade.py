@@ -167,6 +167,7 @@ class Cascade:
             out[stage.name] = images
         return out
 
+    @torch.no_grad()
     def sample_stage(self, index: int, stage: Stage, emb: torch.Tensor, mask: torch.Tensor, seeds: list[int],
                      lowres: torch.Tensor | None, progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
         """Run one stage's sampler; ``lowres`` is the previous stage's output for SR stages."""

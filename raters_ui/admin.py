@@ -13,7 +13,8 @@ from raters_ui.studies import get_study
 def study_overview(db: StudyDB, study_name: str) -> dict:
     with db.read() as s:
         study = get_study(s, study_name)
-        systems = s.scalars(select(System.label).where(System.study_id == study.id).order_by(System.position)).all()
+        systems = s.scalars(select(System.label).where(System.study_id == study.id)
+                            .order_by(System.position)).all()
         n_raters = s.scalar(select(func.count()).select_from(Rater).where(Rater.study_id == study.id))
         kinds = dict(s.execute(select(Item.kind, func.count()).where(Item.study_id == study.id)
                                .group_by(Item.kind)).all())
@@ -27,7 +28,8 @@ def progress_by_category(db: StudyDB, study_name: str) -> pd.DataFrame:
     """Per category (and in total): items, ratings wanted and done, items complete, % done."""
     with db.read() as s:
         study = get_study(s, study_name)
-        done = (select(Assignment.item_id, func.count().label("n")).where(Assignment.completed_at.is_not(None))
+        done = (select(Assignment.item_id, func.count().label("n"))
+                .where(Assignment.completed_at.is_not(None))
                 .group_by(Assignment.item_id).subquery())
         rows = s.execute(select(Item.category, func.coalesce(done.c.n, 0))
                          .outerjoin(done, done.c.item_id == Item.id)
@@ -42,7 +44,8 @@ def progress_by_category(db: StudyDB, study_name: str) -> pd.DataFrame:
     g.loc["all"] = g.sum()
     g["ratings_wanted"] = g["items"] * k
     g["percent"] = (100.0 * g["capped"] / g["ratings_wanted"].where(g["ratings_wanted"] > 0)).round(1)
-    return g.reset_index()[["category", "items", "ratings_wanted", "ratings_done", "items_complete", "percent"]]
+    cols = ["category", "items", "ratings_wanted", "ratings_done", "items_complete", "percent"]
+    return g.reset_index()[cols]
 
 
 def progress_by_rater(db: StudyDB, study_name: str, ratings: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -59,7 +62,8 @@ def progress_by_rater(db: StudyDB, study_name: str, ratings: pd.DataFrame | None
         threshold = study.control_threshold
     df = pd.DataFrame(rows, columns=["rater", "items_done", "controls_done", "open", "last_activity"])
     if ratings is not None and len(ratings):
-        acc = stats.control_accuracy(ratings, threshold)[["rater", "controls", "correct", "accuracy", "passed"]]
+        acc = stats.control_accuracy(ratings, threshold)
+        acc = acc[["rater", "controls", "correct", "accuracy", "passed"]]
         acc = acc.rename(columns={"controls": "controls_graded", "correct": "controls_correct"})
         df = df.merge(acc, on="rater", how="left")
     return df

@@ -26,7 +26,7 @@ def main_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
 def system_pairs_rated(ratings: pd.DataFrame) -> list[tuple[str, str]]:
     """The (system_1, system_2) pairs of the main items that have ratings, in first-seen order."""
     main = main_ratings(ratings)
-    return list(dict.fromkeys(zip(main["system_1"], main["system_2"])))
+    return list(dict.fromkeys(zip(main["system_1"], main["system_2"], strict=True)))
 
 
 def pair_outcomes(ratings: pd.DataFrame, system_a: str, system_b: str, question: str) -> pd.DataFrame:
@@ -44,8 +44,8 @@ def comparisons(ratings: pd.DataFrame, question: str) -> pd.DataFrame:
     """One row per main rating of ``question``: the two systems and the winner (NA for a tie)."""
     m = main_ratings(ratings)
     m = m[m["question"] == question]
-    return pd.DataFrame({"system_1": m["system_1"], "system_2": m["system_2"],
-                         "winner": m["preferred_system"].astype(object).where(m["preferred_system"].notna(), None),
+    winner = m["preferred_system"].astype(object).where(m["preferred_system"].notna(), None)
+    return pd.DataFrame({"system_1": m["system_1"], "system_2": m["system_2"], "winner": winner,
                          "prompt_id": m["prompt_id"].astype(str), "rater": m["rater"].astype(str)})
 
 
@@ -58,7 +58,8 @@ def agreement(ratings: pd.DataFrame) -> pd.DataFrame:
     for q in QUESTIONS:
         part = m[m["question"] == q]
         code = part["preferred_slot"].map({1: -1.0, 2: 1.0}).astype(float).fillna(0.0)
-        long = pd.DataFrame({"unit": part["item_id"].astype(int), "rater": part["rater"].astype(str), "code": code})
+        long = pd.DataFrame({"unit": part["item_id"].astype(int), "rater": part["rater"].astype(str),
+                             "code": code})
         pairable = int((long.groupby("unit").size() >= 2).sum()) if len(long) else 0
         rows.append({"question": q, "ratings": len(long), "pairable_items": pairable,
                      "alpha_nominal": stats.alpha_from_long(long, unit="unit", rater="rater", value="code"),
@@ -78,7 +79,7 @@ class StudyAnalysis:
 
 
 def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = True, n_boot: int = 2000,
-            level: float = 0.95, seed: int = 0) -> StudyAnalysis:
+            level: float = 0.95, seed: int = 0, clusters: tuple[str, ...] = stats.CLUSTERS) -> StudyAnalysis:
     """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls."""
     controls = stats.control_accuracy(ratings, threshold) if len(ratings) else pd.DataFrame()
     excluded: list[str] = []
@@ -89,7 +90,8 @@ def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = Tr
         for q in QUESTIONS:
             frame = pair_outcomes(ratings, a, b, q)
             if len(frame):
-                t = stats.preference_table(frame, by="category", n_boot=n_boot, level=level, seed=seed)
+                t = stats.preference_table(frame, by="category", n_boot=n_boot, level=level, seed=seed,
+                                           clusters=clusters)
                 t.insert(0, "question", q)
                 t.insert(0, "system_b", b)
                 t.insert(0, "system_a", a)
@@ -100,14 +102,16 @@ def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = Tr
         for q in QUESTIONS:
             comp = comparisons(ratings, q)
             if len(comp):
-                t = stats.bradley_terry(comp, n_boot=max(1, n_boot // 2), level=level, seed=seed)
+                t = stats.bradley_terry(comp, n_boot=max(1, n_boot // 2), level=level, seed=seed,
+                                        clusters=clusters)
                 t.insert(0, "question", q)
                 bt.append(t)
     return StudyAnalysis(pd.concat(prefs, ignore_index=True) if prefs else pd.DataFrame(),
                          pd.concat(bt, ignore_index=True) if bt else pd.DataFrame(),
                          agreement(ratings), controls, excluded,
                          {"threshold": threshold, "exclude": exclude, "n_boot": n_boot, "level": level,
-                          "seed": seed, "ratings_used": int(len(main_ratings(ratings)))})
+                          "seed": seed, "clusters": list(clusters),
+                          "ratings_used": int(len(main_ratings(ratings)))})
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -137,8 +141,8 @@ def format_analysis(result: StudyAnalysis) -> str:
     if len(result.preferences):
         p = result.preferences
         for (a, b, q), t in p.groupby(["system_a", "system_b", "question"], sort=False):
-            lines.append(f"\n{q}: {a} (A) vs {b} (B) — preference rates, {int(100 * result.settings['level'])}% "
-                         "clustered-bootstrap CI")
+            pct = int(100 * result.settings["level"])
+            lines.append(f"\n{q}: {a} (A) vs {b} (B) — preference rates, {pct}% clustered-bootstrap CI")
             for _, r in t.iterrows():
                 lines.append(f"  {str(r['category']):<16} n={int(r['n']):>5}  "
                              f"A {r['rate_A']:.3f} [{r['ci_low_A']:.3f}, {r['ci_high_A']:.3f}]  "
@@ -153,8 +157,9 @@ def format_analysis(result: StudyAnalysis) -> str:
                          f"{r['score']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
     lines.append("\nagreement (Krippendorff's alpha)")
     for _, r in result.agreement.iterrows():
-        lines.append(f"  {r['question']:<10} nominal {r['alpha_nominal']:.3f}  ordinal {r['alpha_ordinal']:.3f}  "
-                     f"({int(r['pairable_items'])} items with >= 2 ratings)")
+        items = int(r["pairable_items"])
+        lines.append(f"  {r['question']:<10} nominal {r['alpha_nominal']:.3f}  "
+                     f"ordinal {r['alpha_ordinal']:.3f}  ({items} items rated twice or more)")
     if result.excluded:
         lines.append(f"\nexcluded raters (control accuracy < {result.settings['threshold']}): "
                      + ", ".join(result.excluded))

@@ -77,12 +77,14 @@ def find_admin_study(db: StudyDB, token: str, study_name: str | None = None) -> 
 _OTHER = aliased(Assignment)
 _MINE = (select(_OTHER.id).where(_OTHER.item_id == Item.id, _OTHER.rater_id == bindparam("rater_id"))
          .correlate(Item).exists())
-_OPEN = (select(Assignment).where(Assignment.rater_id == bindparam("rater_id"), Assignment.completed_at.is_(None))
+_OPEN = (select(Assignment)
+         .where(Assignment.rater_id == bindparam("rater_id"), Assignment.completed_at.is_(None))
          .order_by(Assignment.seq).limit(1))
 _CANDIDATES = (
     select(Item.id, func.count(Assignment.id))
     .outerjoin(Assignment, and_(Assignment.item_id == Item.id,
-                                or_(Assignment.completed_at.is_not(None), Assignment.assigned_at > bindparam("cutoff"))))
+                                or_(Assignment.completed_at.is_not(None),
+                                    Assignment.assigned_at > bindparam("cutoff"))))
     .where(Item.study_id == bindparam("study_id"), Item.kind == "main", ~_MINE)
     .group_by(Item.id).having(func.count(Assignment.id) < bindparam("wanted")))
 _CONTROLS_LEFT = select(Item.id).where(Item.study_id == bindparam("study_id"), Item.kind == "control", ~_MINE)
@@ -130,10 +132,9 @@ def _candidates(s: Session, study: _Rules, rater: RaterRef, now: datetime) -> di
 class _Position:
     """How far a rater is: assignments by kind and state (computed once per transaction)."""
 
-    main: int = 0
-    controls: int = 0
-    done: int = 0
-    open: int = 0
+    main: int = 0      # main items assigned, done or open
+    controls: int = 0  # control items assigned, done or open
+    done: int = 0      # items of either kind completed
 
 
 def _position(s: Session, rater: RaterRef) -> _Position:
@@ -145,8 +146,6 @@ def _position(s: Session, rater: RaterRef) -> _Position:
             pos.main += n
         if completed:
             pos.done += n
-        else:
-            pos.open += n
     return pos
 
 
@@ -277,7 +276,8 @@ def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alig
         now = utcnow()
         # One statement checks ownership, marks the item done (keeping the first completion
         # time) and returns what the ratings need.
-        a = s.execute(update(Assignment).where(Assignment.id == assignment_id, Assignment.rater_id == rater.id)
+        mine = and_(Assignment.id == assignment_id, Assignment.rater_id == rater.id)
+        a = s.execute(update(Assignment).where(mine)
                       .values(completed_at=func.coalesce(Assignment.completed_at, now))
                       .returning(Assignment.study_id, Assignment.item_id)
                       .execution_options(synchronize_session=False)).first()

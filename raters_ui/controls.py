@@ -37,7 +37,8 @@ class ControlSpec:
 
     def check(self) -> None:
         if self.count < 0 or self.every < 1:
-            raise UserError(f"controls.count must be >= 0 and controls.every >= 1, got {self.count}, {self.every}")
+            raise UserError(f"controls.count must be >= 0 and controls.every >= 1, "
+                            f"got {self.count} and {self.every}")
         if self.mode not in MODES:
             raise UserError(f"controls.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 0.0 <= self.threshold <= 1.0:

@@ -12,7 +12,10 @@ Durability and concurrency:
   can start with ``BEGIN IMMEDIATE``: taking the write lock up front avoids the lock-upgrade
   deadlock (``SQLITE_BUSY`` without waiting) that deferred transactions hit under concurrency.
 * :meth:`StudyDB.write` runs a function in one transaction and retries the whole transaction on
-  ``database is locked`` (SQLite) or a serialization failure / deadlock (PostgreSQL).
+  ``database is locked`` (SQLite), a serialization failure / deadlock or a dropped connection
+  (PostgreSQL). SQLite writers of this package also queue on an OS file lock beside the database
+  (``<file>.writelock``), which hands the write lock over without SQLite's polling sleeps.
+* PostgreSQL reads run in autocommit; writes in READ COMMITTED transactions.
 * One rating per rater × item × question is a UNIQUE constraint; inserts use
   ``ON CONFLICT DO NOTHING`` (:func:`insert_ignore`), so a second submission is a no-op.
 """
@@ -268,7 +271,8 @@ class StudyDB:
         """A session for reading. On PostgreSQL it runs in autocommit (each statement its own
         snapshot, no BEGIN/ROLLBACK round trips): readers only show state, never act on it."""
         if self.dialect == "postgresql":
-            return Session(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+            engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            return Session(engine, expire_on_commit=False)
         return Session(self.engine, expire_on_commit=False)
 
     def write(self, fn: Callable[[Session], T], *, retry_integrity: bool = False,
@@ -303,15 +307,19 @@ class StudyDB:
         writers; SQLite's locking still guarantees correctness (and is all other programs use).
         """
         path = sqlite_path(self.url)
-        if path is None or fcntl is None:
-            yield
-            return
-        fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = None
+        if path is not None and fcntl is not None:
+            try:
+                fd = os.open(f"{path}.writelock", os.O_RDONLY | os.O_CREAT, 0o666)
+            except OSError:  # a read-only folder: SQLite's own locking still applies
+                fd = None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # not re-entrant: write() must not nest
             yield
         finally:
-            os.close(fd)  # closing releases the lock, as does the death of the process
+            if fd is not None:
+                os.close(fd)  # closing releases the lock, as does the death of the process
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -75,7 +75,6 @@ def cluster_bootstrap_weights(codes: Sequence[np.ndarray], n_rows: int, n_boot: 
     factor's levels are resampled with replacement and a row's weight is the product of the draw
     counts of its levels. With no factor this is the ordinary i.i.d. bootstrap.
     """
-    n = len(codes[0]) if codes else 0
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
         if not codes:
@@ -180,7 +179,7 @@ def _bt_contributions(frame: pd.DataFrame, systems: list[str]) -> np.ndarray:
     k = len(systems)
     idx = {s: i for i, s in enumerate(systems)}
     m = np.zeros((len(frame), k * k))
-    for r, (s1, s2, w) in enumerate(zip(frame["system_1"], frame["system_2"], frame["winner"])):
+    for r, (s1, s2, w) in enumerate(zip(frame["system_1"], frame["system_2"], frame["winner"], strict=True)):
         i, j = idx[s1], idx[s2]
         if w is None or (isinstance(w, float) and math.isnan(w)) or pd.isna(w):
             m[r, i * k + j] += 0.5
@@ -309,7 +308,8 @@ def krippendorff_alpha(data: np.ndarray | pd.DataFrame, level: str = "nominal") 
     if counts.size == 0:
         return math.nan
     # Coincidence matrix: every ordered pair of codes within a unit, weighted 1/(m_u - 1).
-    o = np.einsum("uc,uk->ck", counts / (m - 1)[:, None], counts) - np.diag((counts / (m - 1)[:, None]).sum(0))
+    weighted = counts / (m - 1)[:, None]
+    o = np.einsum("uc,uk->ck", weighted, counts) - np.diag(weighted.sum(axis=0))
     n_c = o.sum(axis=1)
     n = n_c.sum()
     d2 = _delta2(values, n_c, level)
@@ -319,7 +319,8 @@ def krippendorff_alpha(data: np.ndarray | pd.DataFrame, level: str = "nominal") 
     return float(1.0 - (n - 1) * (o * d2).sum() / expected)
 
 
-def alpha_from_long(frame: pd.DataFrame, *, unit: str, rater: str, value: str, level: str = "nominal") -> float:
+def alpha_from_long(frame: pd.DataFrame, *, unit: str, rater: str, value: str,
+                    level: str = "nominal") -> float:
     """α from one row per (unit, rater, value); a rater coding a unit twice keeps the last code."""
     if frame.empty:
         return math.nan
@@ -343,7 +344,8 @@ def control_accuracy(ratings: pd.DataFrame, threshold: float = 0.8) -> pd.DataFr
     n = g.size().reindex(raters, fill_value=0)
     right = g.sum().reindex(raters, fill_value=0).astype(int)
     acc = (right / n.replace(0, np.nan)).astype(float)
-    passed = pd.array([pd.NA if math.isnan(a) else bool(a >= threshold - 1e-12) for a in acc], dtype="boolean")
+    passed = pd.array([pd.NA if math.isnan(a) else bool(a >= threshold - 1e-12) for a in acc],
+                      dtype="boolean")
     return pd.DataFrame({"rater": raters, "controls": n.to_numpy(), "correct": right.to_numpy(),
                          "accuracy": acc.to_numpy(), "passed": passed})
 

@@ -80,7 +80,8 @@ def store_of(db: StudyDB, study: Study) -> ImageStore:
     return ImageStore(root)
 
 
-def select_items(pairs: StudyPairs, prompt_ids: list[str] | None, categories: list[str] | None) -> list[StudyItem]:
+def select_items(pairs: StudyPairs, prompt_ids: list[str] | None,
+                 categories: list[str] | None) -> list[StudyItem]:
     """The items kept by the prompt and category filters (exact ids; categories case-insensitive)."""
     items = list(pairs.items)
     if prompt_ids:
@@ -136,7 +137,8 @@ def new_token() -> str:
 
 def _rater_rows(study_id: int, start: int, n: int) -> tuple[list[Rater], dict[str, str]]:
     tokens = {f"rater-{k:03d}": new_token() for k in range(start + 1, start + n + 1)}
-    rows = [Rater(study_id=study_id, label=label, token_hash=hash_token(tok)) for label, tok in tokens.items()]
+    rows = [Rater(study_id=study_id, label=label, token_hash=hash_token(tok))
+            for label, tok in tokens.items()]
     return rows, tokens
 
 

@@ -54,11 +54,13 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
                 path = sys_dir / f"{prompt_id}_{seed}.png"
                 draw_image(p * 1000 + seed, size, sharp=k == 0).save(path, pnginfo=info)
                 images[system].append(str(path.relative_to(folder)))
-        items.append(StudyItem(prompt_id=prompt_id, prompt=PROMPTS[p % len(PROMPTS)] + ("" if p < len(PROMPTS) else f" #{p}"),
-                               category=CATEGORIES[p % len(CATEGORIES)], seeds=list(range(n_images)), images=images))
-    sys_list = [StudySystem(id=s, run_id=f"{run_prefix}-{s}", source=str((folder / f"{run_prefix}-{s}").resolve()))
-                for s in systems]
-    return write_pairs(StudyPairs(suite="drawbench", systems=sys_list, items=items), folder / "study-pairs.json")
+        prompt = PROMPTS[p % len(PROMPTS)] + ("" if p < len(PROMPTS) else f" #{p}")
+        items.append(StudyItem(prompt_id=prompt_id, prompt=prompt, category=CATEGORIES[p % len(CATEGORIES)],
+                               seeds=list(range(n_images)), images=images))
+    sys_list = [StudySystem(id=s, run_id=f"{run_prefix}-{s}",
+                            source=str((folder / f"{run_prefix}-{s}").resolve())) for s in systems]
+    pairs = StudyPairs(suite="drawbench", systems=sys_list, items=items)
+    return write_pairs(pairs, folder / "study-pairs.json")
 
 
 def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = None, n_prompts: int = 8,

@@ -19,12 +19,10 @@ import time
 import streamlit as st
 
 from harness.errors import UserError
-from raters_ui import admin, analysis, assign
+from raters_ui import ENV_DB, ENV_STUDY, admin, analysis, assign
 from raters_ui.db import Study, StudyDB, open_db
 from raters_ui.studies import load_ratings, store_of
 
-ENV_DB = "IMAGEN_BENCH_STUDY_DB"
-ENV_STUDY = "IMAGEN_BENCH_STUDY"
 TITLE = "Image preference study"
 Q_FIDELITY = "Which set of images is of higher quality?"
 Q_ALIGNMENT = "Which set of images better represents the text caption:"

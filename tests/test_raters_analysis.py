@@ -28,7 +28,8 @@ def simulate(db, made, choose) -> None:
 
 
 def test_preferences_follow_systems_not_screen_sides_and_bad_raters_are_excluded(tmp_path: Path):
-    db, made = make_study(tmp_path, systems=("best", "mid", "worst"), n_prompts=8, raters=4, ratings_per_item=3,
+    db, made = make_study(tmp_path, systems=("best", "mid", "worst"), n_prompts=8, raters=4,
+                          ratings_per_item=3,
                           n_images=1, items_per_rater=18, controls=ControlSpec(count=6, every=4))
     rank = {"best": 0, "mid": 1, "worst": 2}
 
@@ -79,7 +80,8 @@ def test_agreement_is_one_for_unanimous_raters_and_low_for_random_ones(tmp_path:
     assert alpha.loc["fidelity", "pairable_items"] == 10
 
     db2, made2 = make_study(tmp_path / "random", n_prompts=30, raters=4, ratings_per_item=4, n_images=1)
-    simulate(db2, made2, lambda label, aid, kind, rng: (rng.choice("AB"), rng.choice(["A", "B", "indifferent"])))
+    simulate(db2, made2,
+             lambda label, aid, kind, rng: (rng.choice("AB"), rng.choice(["A", "B", "indifferent"])))
     alpha2 = analysis.agreement(load_ratings(db2, "demo")).set_index("question")
     assert abs(alpha2.loc["fidelity", "alpha_nominal"]) < 0.25
 

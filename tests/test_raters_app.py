@@ -13,7 +13,7 @@ from raters_ui import assign
 from raters_ui.db import Assignment, Rating, open_db
 from raters_ui.studies import StudySpec, create_study
 from raters_ui.synthetic import make_pairs, make_study, side_of
-from raters_ui.views import ENV_DB, ENV_STUDY
+from raters_ui import ENV_DB, ENV_STUDY
 
 APP = Path(__file__).resolve().parents[1] / "raters_ui" / "app.py"
 SECRET_SYSTEMS = ("imagen-secret-xl", "dalle-rival")
@@ -89,7 +89,8 @@ def test_rating_an_item_stores_both_answers_mapped_to_systems(study):
     assert not at.exception and "Saved" in at.success[0].value
     assert "1 of 3" in at.get("progress")[0].proto.text and open_assignment(at) != aid
     with db.read() as s:
-        rows = dict(s.execute(select(Rating.question, Rating.choice).where(Rating.assignment_id == aid)).all())
+        rows = dict(s.execute(select(Rating.question, Rating.choice)
+                              .where(Rating.assignment_id == aid)).all())
         seconds = s.scalar(select(Rating.seconds).where(Rating.assignment_id == aid))
     assert rows == {"fidelity": side, "alignment": "indifferent"} and seconds >= 0
 
@@ -190,7 +191,8 @@ def test_rating_page_source_has_no_system_identity(study, tmp_path):
 def test_prompt_is_shown_as_plain_text(tmp_path: Path, monkeypatch):
     pairs = read_pairs(make_pairs(tmp_path / "src", n_prompts=8))
     db = open_db(tmp_path / "s.db", create=True)
-    made = create_study(db, pairs, StudySpec(name="md", prompt_ids=["drawbench-0008"], raters=1), tmp_path / "st")
+    spec = StudySpec(name="md", prompt_ids=["drawbench-0008"], raters=1)
+    made = create_study(db, pairs, spec, tmp_path / "st")
     monkeypatch.setenv(ENV_DB, db.url)
     at = app({"token": made.tokens.raters["rater-001"]})
     prompt = "The word *bold* written in chalk <b>not html</b>."
@@ -215,7 +217,8 @@ def test_submission_is_for_the_item_drawn_even_if_another_tab_moved_on(study):
     answer(tab2, "B", "B")
     with db.read() as s:
         on_second = s.scalar(select(func.count()).select_from(Rating).where(Rating.assignment_id == second))
-        open_items = s.scalar(select(func.count()).select_from(Assignment).where(Assignment.completed_at.is_(None)))
+        open_items = s.scalar(select(func.count()).select_from(Assignment)
+                              .where(Assignment.completed_at.is_(None)))
     assert on_second == 0 and open_items == 1  # tab2's late answers did not land on the second item
     assert assign.current_screen(db, assign.find_rater(db, token)).assignment_id == second
     assert first != second

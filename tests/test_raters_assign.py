@@ -126,7 +126,8 @@ def test_items_per_rater_caps_a_rater(tmp_path: Path):
 
 
 def test_batch_assignment_is_served_in_order(tmp_path: Path):
-    db, made = make_study(tmp_path, n_prompts=10, raters=1, n_images=2, controls=ControlSpec(count=2, every=4))
+    db, made = make_study(tmp_path, n_prompts=10, raters=1, n_images=2,
+                          controls=ControlSpec(count=2, every=4))
     rater = raters(db, made)[0]
     assert assign.assign_batch(db, rater, 6) == 6
     with db.read() as s:

@@ -21,8 +21,8 @@ from tests.conftest import REPO, require_chromium
 
 ARTIFACTS = REPO / "test-artifacts"
 SECRET_SYSTEMS = ("imagen-secret-xl", "dalle-rival")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def free_port() -> int:
@@ -47,7 +47,8 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> No
 
 @pytest.fixture
 def server(tmp_path: Path):
-    db, made = make_study(tmp_path, systems=SECRET_SYSTEMS, n_prompts=3, raters=1, ratings_per_item=1, n_images=8)
+    db, made = make_study(tmp_path, systems=SECRET_SYSTEMS, n_prompts=3, raters=1, ratings_per_item=1,
+                          n_images=8)
     port = free_port()
     log = open(tmp_path / "streamlit.log", "w")
     proc = subprocess.Popen(streamlit_command("127.0.0.1", port), env=app_env(db.url, "demo"),

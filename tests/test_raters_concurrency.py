@@ -78,10 +78,12 @@ def exactly_once(tmp_path: Path, db_url: str | None) -> None:
         total = s.scalar(select(func.count()).select_from(Rating))
         distinct = s.scalar(select(func.count()).select_from(
             select(Rating.rater_id, Rating.item_id, Rating.question).distinct().subquery()))
-        per_rater = set(s.execute(select(func.count()).select_from(Rating).group_by(Rating.rater_id)).scalars())
-        per_item = set(s.execute(select(func.count()).select_from(Rating).group_by(Rating.item_id)).scalars())
+        count = select(func.count()).select_from(Rating)
+        per_rater = set(s.execute(count.group_by(Rating.rater_id)).scalars())
+        per_item = set(s.execute(count.group_by(Rating.item_id)).scalars())
         overwritten = s.scalar(select(func.count()).select_from(Rating).where(Rating.choice == "B"))
-        still_open = s.scalar(select(func.count()).select_from(Assignment).where(Assignment.completed_at.is_(None)))
+        still_open = s.scalar(select(func.count()).select_from(Assignment)
+                              .where(Assignment.completed_at.is_(None)))
     assert total == distinct == WRITERS * ITEMS * 2
     assert per_rater == {ITEMS * 2} and per_item == {WRITERS * 2}
     assert overwritten == 0 and still_open == 0

@@ -135,7 +135,8 @@ def test_a_killed_writer_loses_nothing_it_acknowledged(tmp_path: Path):
     fresh = open_db(tmp_path / "study.db")
     with fresh.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-        stored = conn.execute(text("SELECT assignment_id, COUNT(*) FROM ratings GROUP BY assignment_id")).all()
+        stored = conn.execute(text("SELECT assignment_id, COUNT(*) FROM ratings "
+                                   "GROUP BY assignment_id")).all()
     counts = dict(stored)
     assert all(counts.get(a) == 2 for a in acked)  # every acknowledged submission, both answers
     assert set(counts.values()) == {2}  # and never half a submission

@@ -37,7 +37,8 @@ def test_create_makes_one_item_per_prompt_and_system_pair(tmp_path: Path):
     db, made = make_study(tmp_path, systems=("a", "b", "c"), n_prompts=5, raters=4)
     assert made.n_items == 5 * 3 and count(db, Item) == 15 and count(db, Rater) == 4
     with db.read() as s:
-        pairs = set(s.execute(select(System.label, Item.system_2_id).join(Item, Item.system_1_id == System.id)).all())
+        pairs = set(s.execute(select(System.label, Item.system_2_id)
+                              .join(Item, Item.system_1_id == System.id)).all())
         labels = dict(s.execute(select(System.id, System.label)).all())
     assert {(a, labels[b]) for a, b in pairs} == {("a", "b"), ("a", "c"), ("b", "c")}
     assert count(db, ItemImage) == 15 * 2 * 8
@@ -46,9 +47,11 @@ def test_create_makes_one_item_per_prompt_and_system_pair(tmp_path: Path):
 def test_baseline_and_filters_select_items(tmp_path: Path):
     pairs = read_pairs(make_pairs(tmp_path / "src", n_prompts=8, systems=("a", "b", "c")))
     db = open_db(tmp_path / "s.db", create=True)
-    made = create_study(db, pairs, StudySpec(name="x", baseline="b", categories=["colors", "Text"]), tmp_path / "st")
+    spec = StudySpec(name="x", baseline="b", categories=["colors", "Text"])
+    made = create_study(db, pairs, spec, tmp_path / "st")
     assert made.n_items == 4 * 2  # categories cycle over 4, so 2 + 2 prompts; 2 pairs with b
-    made = create_study(db, pairs, StudySpec(name="y", prompt_ids=["drawbench-0001", "drawbench-0003"]), tmp_path / "st")
+    spec = StudySpec(name="y", prompt_ids=["drawbench-0001", "drawbench-0003"])
+    made = create_study(db, pairs, spec, tmp_path / "st")
     assert made.n_items == 2 * 3
     with pytest.raises(UserError, match="unknown prompt ids"):
         create_study(db, pairs, StudySpec(name="z", prompt_ids=["nope"]), tmp_path / "st")
@@ -101,7 +104,8 @@ def test_unreadable_image_rolls_back_the_store(tmp_path: Path):
 
 def test_malformed_pairs_file_is_a_user_error(tmp_path: Path):
     bad = tmp_path / "p.json"
-    bad.write_text(json.dumps({"format": "imagen-bench.study-pairs", "version": 1, "systems": [], "items": []}))
+    bad.write_text(json.dumps({"format": "imagen-bench.study-pairs", "version": 1, "systems": [],
+                               "items": []}))
     with pytest.raises(UserError):
         read_pairs(bad)
 
@@ -112,8 +116,8 @@ def test_controls_degrade_and_mismatch(tmp_path: Path):
     with db.read() as s:
         rows = s.execute(select(Item.id, Item.control_mode, Item.prompt_id, Item.expected_fidelity,
                                 Item.expected_alignment).where(Item.kind == "control")).all()
-        images = {(i, slot, pos): f for i, slot, pos, f in s.execute(select(ItemImage.item_id, ItemImage.slot,
-                                                                               ItemImage.position, ItemImage.file))}
+        q = select(ItemImage.item_id, ItemImage.slot, ItemImage.position, ItemImage.file)
+        images = {(i, slot, pos): f for i, slot, pos, f in s.execute(q)}
     modes = sorted(r.control_mode for r in rows)
     assert modes == ["degrade", "degrade", "mismatch", "mismatch"]
     for r in rows:
@@ -151,7 +155,8 @@ def test_tokens_are_stored_hashed_and_written_privately(tmp_path: Path):
     from raters_ui.studies import Tokens
     write_tokens_file(path, Tokens("demo", new_admin, {}))
     rows = read_tokens_file(path, "demo")
-    assert [r["label"] for r in rows if r["role"] == "rater"] == ["rater-001", "rater-002", "rater-003", "rater-004"]
+    labels = [r["label"] for r in rows if r["role"] == "rater"]
+    assert labels == ["rater-001", "rater-002", "rater-003", "rater-004"]
     assert [r["token"] for r in rows if r["role"] == "admin"] == [new_admin]
     assert assign.find_admin_study(db, made.tokens.admin) is None
     assert assign.find_admin_study(db, new_admin) == "demo"
@@ -204,7 +209,8 @@ def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys
     rater = assign.find_rater(db, token)
     while (screen := assign.current_screen(db, rater)) is not None:
         assign.submit(db, rater, screen.assignment_id, "A", "B")
-    assert run_cli(["study", "export", "demo", f"out={tmp_path / 'r.parquet'}", "include_controls=false"]) == 0
+    out = tmp_path / "r.parquet"
+    assert run_cli(["study", "export", "demo", f"out={out}", "include_controls=false"]) == 0
     assert set(pd.read_parquet(tmp_path / "r.parquet")["kind"]) == {"main"}
     assert run_cli(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
     out = capsys.readouterr().out
@@ -224,6 +230,8 @@ def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys
     (["study", "export", "x", "db=notadialect://x/y", "out=x.csv"], "cannot use database URL"),
     (["study"], "missing action"),
     (["raters", "nostudy", "dry_run=true"], "no study database"),
+    (["study", "sample-size", "rate_a=0.4", "rate_b=0.4"], "equal rates"),
+    (["study", "sample-size", "rate_a=0.4"], "needs rate_a= and rate_b="),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
@@ -231,6 +239,13 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch, capsys, ar
     assert run_cli(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("imagen-bench ")
+
+
+def test_sample_size_command(capsys):
+    assert run_cli(["study", "sample-size", "rate_a=0.6", "rate_b=0.4"]) == 0
+    assert capsys.readouterr().out.startswith("194 ratings")
+    assert run_cli(["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=1.5"]) == 0
+    assert capsys.readouterr().out.startswith("291 ratings")
 
 
 def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, capsys):
@@ -241,11 +256,13 @@ def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, cap
         calls.append((run_dirs, prompt_ids, categories, stage))
         return read_pairs(pairs_file)
 
-    monkeypatch.setitem(sys.modules, "drawbench.export", types.SimpleNamespace(build_study_pairs=build_study_pairs))
+    fake = types.SimpleNamespace(build_study_pairs=build_study_pairs)
+    monkeypatch.setitem(sys.modules, "drawbench.export", fake)
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     assert run_cli(["study", "create", "r", f"runs=[{tmp_path}/ra,{tmp_path}/rb]", "stage=sr256",
                     "prompts=[drawbench-0001,drawbench-0002]"]) == 0
-    assert calls == [([tmp_path / "ra", tmp_path / "rb"], ["drawbench-0001", "drawbench-0002"], None, "sr256")]
+    prompts = ["drawbench-0001", "drawbench-0002"]
+    assert calls == [([tmp_path / "ra", tmp_path / "rb"], prompts, None, "sr256")]
     assert "2 items" in capsys.readouterr().out
 
 
@@ -258,3 +275,20 @@ def test_raters_command_prints_links(tmp_path: Path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert out.count("http://127.0.0.1:9123/?token=") == 2 and out.count("http://127.0.0.1:9123/?admin=") == 1
     assert "--browser.gatherUsageStats false" in out and "--server.headless true" in out
+
+
+def test_create_from_real_drawbench_runs(tmp_path: Path, monkeypatch, capsys):
+    fakes = pytest.importorskip("drawbench.fakes")  # the run-folder writer of drawbench/
+    from drawbench.suites import load_suite
+
+    suite = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=2)
+    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    fakes.write_fake_run(a, suite, run_id="drawbench-imagen-t5xxl", suite="drawbench")
+    fakes.write_fake_run(b, suite, run_id="drawbench-rival", suite="drawbench")
+    monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
+    assert run_cli(["study", "create", "real", f"runs=[{a},{b}]", "categories=[Text]", "raters=1"]) == 0
+    assert "2 items from 2 systems" in capsys.readouterr().out
+    db = open_db(tmp_path / "studies" / "real" / "study.db")
+    with db.read() as s:
+        assert set(s.scalars(select(System.run_id))) == {"drawbench-imagen-t5xxl", "drawbench-rival"}
+        assert count(db, ItemImage) == 2 * 2 * 8

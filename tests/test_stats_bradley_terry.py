@@ -14,7 +14,8 @@ from scipy.optimize import minimize
 from raters_ui import stats
 
 
-def comparisons(pairs: list[tuple[str, str, str | None]], n_prompts: int = 20, n_raters: int = 10) -> pd.DataFrame:
+def comparisons(pairs: list[tuple[str, str, str | None]], n_prompts: int = 20,
+                n_raters: int = 10) -> pd.DataFrame:
     return pd.DataFrame({"system_1": [a for a, _, _ in pairs], "system_2": [b for _, b, _ in pairs],
                          "winner": [w for _, _, w in pairs],
                          "prompt_id": [f"p{i % n_prompts}" for i in range(len(pairs))],
@@ -64,7 +65,8 @@ def test_synthetic_tournament_recovers_the_true_order():
     est = out.set_index("system")["score"]
     for s, t in true.items():
         assert est[s] == pytest.approx(t, abs=0.2)
-    inside = sum(lo <= true[s] <= hi for s, lo, hi in zip(out["system"], out["ci_low"], out["ci_high"]))
+    bounds = zip(out["system"], out["ci_low"], out["ci_high"], strict=True)
+    inside = sum(lo <= true[s] <= hi for s, lo, hi in bounds)
     assert inside >= 4
     assert (out["ci_high"] - out["ci_low"]).between(0.05, 1.0).all()
 

@@ -96,7 +96,7 @@ def test_bootstrap_p_value_separates_effect_from_none():
 
 
 def test_preference_table_has_a_row_per_category_and_overall():
-    f = frame(["A", "A", "B", "tie", "A", "B"], categories=["Colors", "Colors", "Colors", "Text", "Text", "Text"])
+    f = frame(["A", "A", "B", "tie", "A", "B"], categories=["Colors"] * 3 + ["Text"] * 3)
     t = stats.preference_table(f, n_boot=100)
     assert list(t["category"]) == ["Colors", "Text", "overall"]
     assert list(t["n"]) == [3, 3, 6]

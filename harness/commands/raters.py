@@ -17,7 +17,6 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from harness.commands.study import db_location, positional_to_overrides, tokens_path
-from harness.errors import UserError
 from harness.hydra_app import command
 
 APP = Path(__file__).resolve().parents[2] / "raters_ui" / "app.py"
@@ -38,7 +37,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
 
 
 def app_env(db_url: str, study: str | None) -> dict[str, str]:
-    from raters_ui.views import ENV_DB, ENV_STUDY
+    from raters_ui import ENV_DB, ENV_STUDY
 
     env = dict(os.environ)
     env[ENV_DB] = db_url

@@ -9,6 +9,7 @@ Actions (the first positional argument; the second, if any, is the study name):
 * ``export``: ``out=ratings.csv`` or ``.parquet``.
 * ``analyze``: preference rates, Bradley–Terry, agreement and control accuracy; ``out=<folder>``
   also writes analysis.json and CSV tables.
+* ``sample-size``: ``rate_a=0.45 rate_b=0.35`` -> ratings needed (no study needed).
 
 The Python entry points are in ``raters_ui.studies`` and ``raters_ui.analysis``.
 """
@@ -23,7 +24,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from harness.errors import UserError
 from harness.hydra_app import command
 
-ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin")
+ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "sample-size")
 # Hydra flags that take a value: their value is not a positional argument.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                      "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
@@ -147,10 +148,28 @@ def analyze(cfg: DictConfig, db) -> None:
     ratings = load_ratings(db, str(cfg.study))
     print(progress_by_category(db, str(cfg.study)).to_string(index=False))
     result = analysis.analyze(ratings, threshold=info["control_threshold"], exclude=bool(cfg.exclude),
-                              n_boot=int(cfg.n_boot), level=float(cfg.level), seed=int(cfg.seed))
+                              n_boot=int(cfg.n_boot), level=float(cfg.level), seed=int(cfg.seed),
+                              clusters=tuple(as_list(cfg.clusters) or ()))
     print(analysis.format_analysis(result))
     if cfg.out:
         print(f"wrote {analysis.write_analysis(result, cfg.out)}")
+
+
+def sample_size(cfg: DictConfig) -> None:
+    from raters_ui.stats import ratings_needed, simulated_power
+
+    if cfg.rate_a is None or cfg.rate_b is None:
+        raise UserError("sample-size needs rate_a= and rate_b= (expected preference rates of A and B)")
+    a, b = float(cfg.rate_a), float(cfg.rate_b)
+    try:
+        n = ratings_needed(a, b, alpha=float(cfg.alpha), power=float(cfg.power),
+                           design_effect=float(cfg.design_effect))
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    check = simulated_power(a, b, int(round(n / float(cfg.design_effect))), alpha=float(cfg.alpha))
+    print(f"{n} ratings to detect A {a:.3f} vs B {b:.3f} (ties {1 - a - b:.3f}) at alpha {cfg.alpha}, "
+          f"power {cfg.power}, design effect {cfg.design_effect} (simulated power without clustering: "
+          f"{check:.3f})")
 
 
 def run(cfg: DictConfig) -> None:
@@ -158,9 +177,13 @@ def run(cfg: DictConfig) -> None:
     from raters_ui.db import open_db
     from raters_ui.studies import Tokens, add_raters, rotate_admin_token, write_tokens_file
 
+    if not OmegaConf.is_missing(cfg, "action") and cfg.action == "sample-size":
+        sample_size(cfg)
+        return
     for key in ("action", "study"):
         if OmegaConf.is_missing(cfg, key):
-            raise UserError(f"missing {key}: use imagen-bench study <{'|'.join(ACTIONS)}> <study> key=value ...")
+            raise UserError(f"missing {key}: use imagen-bench study <{'|'.join(ACTIONS)}> <study> "
+                            "key=value ...")
     action = str(cfg.action)
     if action not in ACTIONS:
         raise UserError(f"unknown study action {action!r}; use one of {', '.join(ACTIONS)}")

@@ -24,6 +24,11 @@ def _fk(column: str, target: str, cascade: bool = True) -> sa.Column:
 
 
 def upgrade() -> None:
+    for create in (_studies, _systems, _items, _raters, _assignments, _ratings):
+        create()
+
+
+def _studies() -> None:
     op.create_table(
         "studies",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -38,6 +43,9 @@ def upgrade() -> None:
         sa.Column("store_dir", sa.Text, nullable=False),
         sa.Column("seed", sa.Integer, nullable=False),
     )
+
+
+def _systems() -> None:
     op.create_table(
         "systems",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -49,6 +57,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("study_id", "label"),
     )
     op.create_index("ix_systems_study_id", "systems", ["study_id"])
+
+
+def _items() -> None:
     op.create_table(
         "items",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -77,6 +88,9 @@ def upgrade() -> None:
         sa.Column("file", sa.String(100), nullable=False),
         sa.CheckConstraint("slot IN (1, 2)", name="slot"),
     )
+
+
+def _raters() -> None:
     op.create_table(
         "raters",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -87,6 +101,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("study_id", "label"),
     )
     op.create_index("ix_raters_study_id", "raters", ["study_id"])
+
+
+def _assignments() -> None:
     op.create_table(
         "assignments",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -104,6 +121,9 @@ def upgrade() -> None:
     )
     op.create_index("ix_assignments_study_id", "assignments", ["study_id"])
     op.create_index("ix_assignments_item_state", "assignments", ["item_id", "completed_at"])
+
+
+def _ratings() -> None:
     op.create_table(
         "ratings",
         sa.Column("id", sa.Integer, primary_key=True),

@@ -1,0 +1,27 @@
+"""``imagen-bench drawbench model=... checkpoint=...``: DrawBench (or any prompt suite) end to end."""
+
+from __future__ import annotations
+
+import json
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from harness.hydra_app import command
+
+
+@command("drawbench")
+def main(cfg: DictConfig) -> dict | None:
+    from drawbench.evaluate import run_suite
+
+    run_dir = HydraConfig.get().runtime.output_dir
+    results = run_suite(cfg, run_dir, task="drawbench")
+    if results is None:
+        return None
+    summary = {"run_dir": run_dir, "suite": results.suite, "overall": results.metrics.get("overall")}
+    print(json.dumps(summary, default=float))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

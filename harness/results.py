@@ -1,0 +1,158 @@
+"""Result files: ``results.json`` (typed, versioned) and ``samples.jsonl`` (per image), and a
+query helper that loads many runs into one pandas DataFrame.
+
+Schema (``format: imagen-bench.results``, ``version: 1``)::
+
+    run_id        the run folder's id
+    task          the command that produced it: eval | drawbench | ...
+    suite         prompt suite or benchmark name (coco_fid30k, drawbench, ...)
+    created       UTC time the file was written (ISO 8601)
+    benchmark     protocol facts: caption source and seed, counts, stop stage, reference set, ...
+    metrics       {group: {metric: {value, ci_low?, ci_high?, n?, ...}}}; a group is a cascade stage
+                  (FID/CLIP per stage) or a prompt category (DrawBench), plus "overall" where it applies
+    model         what generated the images: model name, checkpoint path and per-stage content
+                  hashes, text encoder identity, sampler settings (or the folder of an external system)
+    seeds         how image seeds were chosen ({"image_seeds": [...]} or a rule, caption seed, ...)
+    prompts       {count, sha256 of the prompt texts in order, source}
+    extractors    {"fid": {name, kind, sha256, mode, ...}, "clip": {model, pretrained, weights_sha256, ...}}
+    caches        reference-statistics and text-embedding cache hits/misses
+    timings       seconds per phase (generate, fid, clip, total)
+    config        the fully resolved Hydra config
+    environment   git revision, Python, platform, torch threads, package versions
+    samples_file  "samples.jsonl": one JSON object per image with its per-image scores
+
+The file is written once, atomically, after every metric succeeded: a failed or interrupted run
+leaves no results.json that could be mistaken for a valid one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import glob
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from harness.errors import UserError
+from harness.manifest import atomic_write_bytes
+
+RESULTS_NAME = "results.json"
+SAMPLES_NAME = "samples.jsonl"
+FORMAT = "imagen-bench.results"
+VERSION = 1
+
+
+@dataclass
+class Results:
+    run_id: str
+    task: str
+    suite: str
+    benchmark: dict[str, Any]
+    metrics: dict[str, dict[str, Any]]
+    model: dict[str, Any]
+    seeds: dict[str, Any]
+    prompts: dict[str, Any]
+    extractors: dict[str, Any]
+    config: dict[str, Any]
+    environment: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+    caches: dict[str, Any] = field(default_factory=dict)
+    samples_file: str = SAMPLES_NAME
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    format: str = FORMAT
+    version: int = VERSION
+
+
+def write_results(run_dir: str | Path, results: Results, samples: Iterable[dict[str, Any]] | None = None) -> Path:
+    """Write samples.jsonl (when given) and then results.json, each atomically."""
+    run_dir = Path(run_dir)
+    if samples is not None:
+        lines = "".join(json.dumps(s, ensure_ascii=False, default=_json_default) + "\n" for s in samples)
+        atomic_write_bytes(run_dir / results.samples_file, lines.encode("utf-8"))
+    data = json.dumps(asdict(results), indent=2, ensure_ascii=False, default=_json_default)
+    atomic_write_bytes(run_dir / RESULTS_NAME, data.encode("utf-8"))
+    return run_dir / RESULTS_NAME
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()  # numpy / torch scalars
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def read_results(path: str | Path) -> Results:
+    """Load and check one results.json (a file, or a run folder holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"no results file at {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is not valid JSON ({err})") from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise UserError(f"{path} is not an imagen-bench results file")
+    if raw.get("version") != VERSION:
+        raise UserError(f"{path} has results version {raw.get('version')}; this build reads {VERSION}")
+    known = set(Results.__dataclass_fields__)
+    try:
+        return Results(**{k: v for k, v in raw.items() if k in known})
+    except TypeError as err:
+        raise UserError(f"{path} is missing result fields ({err})") from None
+
+
+def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / SAMPLES_NAME
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()] if path.exists() else []
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir() and not (p / RESULTS_NAME).exists():
+            out.extend(sorted(p.rglob(RESULTS_NAME)))  # a runs folder or a sweep folder
+        elif any(ch in str(p) for ch in "*?["):
+            out.extend(Path(x) for x in sorted(glob.glob(str(p), recursive=True)))
+        else:
+            out.append(p / RESULTS_NAME if p.is_dir() else p)
+    return out
+
+
+def _stage_guidance(config: dict[str, Any]) -> dict[str, Any]:
+    stages = (config.get("model") or {}).get("stages") or {}
+    return {f"guidance.{name}": s.get("guidance") for name, s in stages.items() if isinstance(s, dict)}
+
+
+def load_results(paths: Iterable[str | Path] | str | Path):
+    """Many runs as one long pandas DataFrame: one row per (run, group, metric).
+
+    Columns: run_id, task, suite, group, metric, value, ci_low, ci_high, n, model, sampler,
+    sampler_steps, guidance.<stage>..., created, path. ``paths`` may be result files, run folders,
+    a runs/sweep folder (searched recursively) or glob patterns.
+    """
+    import pandas as pd
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    rows = []
+    for path in _expand(paths):
+        r = read_results(path)
+        sampler = (r.config.get("sampler") or {}) if isinstance(r.config, dict) else {}
+        common = {"run_id": r.run_id, "task": r.task, "suite": r.suite, "model": r.model.get("model"),
+                  "sampler": sampler.get("name"), "sampler_steps": sampler.get("steps"), "created": r.created,
+                  "path": str(path), **_stage_guidance(r.config)}
+        for group, metrics in r.metrics.items():
+            for metric, val in metrics.items():
+                val = val if isinstance(val, dict) else {"value": val}
+                rows.append({**common, "group": group, "metric": metric, "value": val.get("value"),
+                             "ci_low": val.get("ci_low"), "ci_high": val.get("ci_high"), "n": val.get("n")})
+    columns = ["run_id", "task", "suite", "group", "metric", "value", "ci_low", "ci_high", "n"]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    return frame[columns + [c for c in frame.columns if c not in columns]]

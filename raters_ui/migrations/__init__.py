@@ -1,0 +1,1 @@
+"""Alembic migrations of the study database (run by raters_ui.db.run_migrations)."""
