@@ -23,7 +23,7 @@ from harness.metrics.clip_score import load_clip_scorer
 from harness.metrics.fid_api import files_stats
 from harness.metrics.inception import load_fid_extractor
 from harness.metrics.reference_stats import ReferenceStatsCache
-from harness.provenance import environment, resolved_config
+from harness.provenance import environment, resolved_config, run_label
 from harness.results import Results, write_results
 from harness.runner import plan_work
 from imagen.distributed import DistContext
@@ -82,7 +82,7 @@ def run_coco(cfg: DictConfig, run_dir: str | Path) -> Results | None:
     sm = stage_metrics(result.run_dir, result.records, result.stages, reference=ref, extractor=extractor,
                        scorer=scorer, fid_cfg=cfg.fid, clip_batch_size=int(cfg.clip.batch_size))
     results = Results(
-        run_id=result.run_dir.name, task="eval", suite=cfg.benchmark.name,
+        run_id=run_label(result.run_dir, cfg), task="eval", suite=cfg.benchmark.name,
         benchmark={**source, "name": cfg.benchmark.name, "kind": "coco", "stop_at": cfg.stop_at,
                    "stages": result.stages, "reference": {"set": cfg.benchmark.reference, **ref.describe()},
                    "resolution": {r.stage: r.resolution for r in result.records}},

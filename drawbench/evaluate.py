@@ -22,7 +22,7 @@ from harness.errors import UserError
 from harness.evaluate import clip_for_records
 from harness.generate import apply_guidance, build_generator, generate
 from harness.manifest import ImageRecord, verified_records
-from harness.provenance import environment, resolved_config, write_resolved_config
+from harness.provenance import environment, resolved_config, run_label, write_resolved_config
 from harness.results import Results, write_results
 from harness.runner import RunResult, plan_work
 from imagen.distributed import DistContext
@@ -129,7 +129,7 @@ def run_suite(cfg: DictConfig, run_dir: str | Path, task: str = "drawbench") -> 
     write_grids(result.run_dir, result.records, rows=rows, cols=cols, seeds=seeds)
     table, clip, ocr, timings = score(cfg, suite, result.run_dir, result.records, scorer)
     results = Results(
-        run_id=result.run_dir.name, task=task, suite=suite.name,
+        run_id=run_label(result.run_dir, cfg), task=task, suite=suite.name,
         benchmark={"name": suite.name, "kind": "suite", "prompts": len(suite.items), "images_per_prompt": len(seeds),
                    "subset": suite.is_subset, "score_stage": table.stage, "ci_unit": table.unit,
                    "sources": {s.path.name: s.sha256 for s in suite.sources}, "table": table.to_json()},

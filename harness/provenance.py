@@ -54,3 +54,12 @@ def set_threads(threads: int | None) -> None:
     """Pin intra-op CPU threads: CPU results depend on the reduction order, which depends on this."""
     if threads:
         torch.set_num_threads(int(threads))
+
+
+def run_label(run_dir: str | Path, cfg: DictConfig) -> str:
+    """The run's id: its folder relative to the runs folder (``sweep/3`` for a sweep point)."""
+    run_dir = Path(run_dir).resolve()
+    try:
+        return run_dir.relative_to(Path(cfg.paths.runs_dir).resolve()).as_posix()
+    except ValueError:
+        return run_dir.name

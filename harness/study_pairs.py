@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.manifest import atomic_write_bytes
 
 FORMAT = "imagen-bench.study-pairs"
 VERSION = 1
@@ -65,8 +66,7 @@ class StudyPairs:
 def write_pairs(pairs: StudyPairs, path: str | Path) -> Path:
     validate(pairs)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(pairs.to_json(), indent=1, ensure_ascii=False), encoding="utf-8")
+    atomic_write_bytes(path, json.dumps(pairs.to_json(), indent=1, ensure_ascii=False).encode("utf-8"))
     return path
 
 

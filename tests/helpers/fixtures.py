@@ -46,3 +46,24 @@ def mini_coco(root: Path, n_images: int = 24, captions_per_image: int = 2, seed:
             anns.append({"id": 50000 + 10 * k + c, "image_id": image_id, "caption": f" {words.capitalize()}.\n"})
     (root / "annotations" / "captions_val2014.json").write_text(json.dumps({"images": images, "annotations": anns}))
     return root
+
+
+def trained_micro_cascade(root: Path, steps: int = 3) -> Path:
+    """A cascade folder of imagen_micro with a few training steps per stage (non-zero outputs)."""
+    from hydra import compose, initialize_config_dir
+
+    from imagen.training.synthetic import make_shapes_dataset
+    from imagen.training.trainer import train
+
+    data = make_shapes_dataset(root / "data", [("red", "square"), ("blue", "circle")], 4, 32)
+    cascade = root / "cascade"
+    cascade.mkdir(parents=True, exist_ok=True)
+    conf = str(Path(__file__).resolve().parents[2] / "conf")
+    for stage in ("base16", "sr32"):
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            cfg = compose("train", overrides=["model=imagen_micro", f"stage={stage}", f"data.root={data}",
+                                              f"train.steps={steps}", "train.batch_size=4", "train.lr=1e-2",
+                                              "train.warmup_steps=1", f"train.checkpoint_every={steps}"])
+        out = train(cfg, root / f"train_{stage}")
+        (cascade / f"{stage}.safetensors").write_bytes(Path(out["checkpoint"]).read_bytes())
+    return cascade
