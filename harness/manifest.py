@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
+from imagen.hashing import sha256_file  # noqa: F401  (re-exported: torch-free, used by the rater UI)
+
 MANIFEST_NAME = "manifest.jsonl"
 SHARD_DIR = ".manifest-shards"  # per-rank append logs while a (possibly sharded) run is in progress
 MANIFEST_VERSION = 1
@@ -43,14 +45,6 @@ class ImageRecord:
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.prompt_id, self.seed, self.stage)
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -12,9 +12,10 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
-import torch
+if TYPE_CHECKING:  # torch is imported only where tensors are hashed: the rater UI uses this module too
+    import torch
 
 HASH_MEMO = "file-hashes.json"
 
@@ -61,8 +62,10 @@ def files_sha256(paths: Iterable[str | Path], cache_dir: str | Path | None = Non
     return h.hexdigest()
 
 
-def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
+def state_dict_sha256(state: Mapping[str, "torch.Tensor"]) -> str:
     """Digest of tensor names, dtypes, shapes and bytes, independent of dict order."""
+    import torch
+
     h = hashlib.sha256()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous().reshape(-1)

@@ -123,3 +123,10 @@ def test_bad_training_input_is_one_line_and_exit_2(tmp_path):
     r = subprocess.run(_cli(f"data.root={bad}", "stage=sr999"), capture_output=True, text=True, cwd=REPO,
                        env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")))
     assert r.returncode == 2 and "stage='sr999' is not a stage" in r.stderr
+
+
+@pytest.mark.parametrize("extra", [["train.optimizer=adafactor"], ["train.bf16=true"], ["train.lr_schedule=cosine"]])
+def test_optimizer_precision_and_schedule_options_train(shapes, tmp_path, extra):
+    out = train(cfg(f"data.root={shapes}", "train.steps=3", "train.checkpoint_every=3", *extra), tmp_path / "o")
+    assert out["last"]["step"] == 3 and out["last"]["loss"] == out["last"]["loss"]  # finite, not NaN
+    assert read_record(out["checkpoint"]).step == 3
