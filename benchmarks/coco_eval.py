@@ -16,9 +16,8 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from benchmarks import coco
-from harness.errors import UserError
 from harness.evaluate import stage_metrics
-from harness.generate import apply_guidance, build_generator, generate
+from harness.generate import apply_guidance, build_generator, generate, scoring_rank
 from harness.metrics.clip_score import load_clip_scorer
 from harness.metrics.fid_api import files_stats
 from harness.metrics.inception import load_fid_extractor
@@ -71,11 +70,8 @@ def run_coco(cfg: DictConfig, run_dir: str | Path) -> Results | None:
     t_gen = time.perf_counter()
     result, model = generate(cfg, work, run_dir, model=model, ctx=ctx)
     t_gen = time.perf_counter() - t_gen
-    if not ctx.is_main:
-        ctx.close()
+    if not scoring_rank(ctx, result):
         return None
-    if not result.complete:
-        raise UserError(f"generation in {result.run_dir} is incomplete; rerun with run_id={result.run_dir.name} to finish it")
     t_ref = time.perf_counter()
     ref = reference_stats(cfg, prompts, extractor)
     t_ref = time.perf_counter() - t_ref

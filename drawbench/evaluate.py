@@ -20,7 +20,7 @@ from drawbench.scoring import category_table
 from drawbench.suites import PromptSuite, load_suite
 from harness.errors import UserError
 from harness.evaluate import clip_for_records
-from harness.generate import apply_guidance, build_generator, generate
+from harness.generate import apply_guidance, build_generator, generate, scoring_rank
 from harness.manifest import ImageRecord, verified_records
 from harness.provenance import environment, resolved_config, run_label, write_resolved_config
 from harness.results import Results, write_results
@@ -120,11 +120,8 @@ def run_suite(cfg: DictConfig, run_dir: str | Path, task: str = "drawbench") -> 
         result, model = generate(cfg, work, run_dir, model=model, ctx=ctx)
         model_info = model.describe()
     t_gen = time.perf_counter() - t0
-    if not ctx.is_main:
-        ctx.close()
+    if not scoring_rank(ctx, result):
         return None
-    if not result.complete:
-        raise UserError(f"generation in {result.run_dir} is incomplete; rerun with run_id={result.run_dir.name}")
     rows, cols = suite.grid
     write_grids(result.run_dir, result.records, rows=rows, cols=cols, seeds=seeds)
     table, clip, ocr, timings = score(cfg, suite, result.run_dir, result.records, scorer)

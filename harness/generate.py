@@ -8,6 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
+from harness.errors import UserError
 from harness.generators import CascadeGenerator, FolderGenerator, TextToImageModel
 from harness.provenance import set_threads, write_resolved_config
 from harness.runner import RunResult, WorkItem, run_generation
@@ -74,3 +75,13 @@ def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
                             stages=list(cfg.save_stages) if cfg.get("save_stages") else None,
                             ctx=ctx, progress=bool(cfg.get("progress", True)) and ctx.is_main)
     return result, model
+
+
+def scoring_rank(ctx: DistContext, result: RunResult) -> bool:
+    """True on the rank that scores (rank 0, once every image exists); other ranks are released."""
+    if not ctx.is_main:
+        ctx.close()
+        return False
+    if not result.complete:
+        raise UserError(f"generation in {result.run_dir} is incomplete; rerun with run_id={result.run_dir.name} to finish it")
+    return True

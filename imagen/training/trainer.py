@@ -114,7 +114,7 @@ class Draws:
 def stage_loss(stage: Stage, model: nn.Module, x0: torch.Tensor, cond: Conditioning, draws: Draws,
                settings: TrainSettings) -> torch.Tensor:
     """Mean diffusion loss of a batch: t ~ U(0, 1), ε ~ N(0, I), text dropped with p_uncond."""
-    spec, n = stage.spec, x0.shape[0]
+    spec = stage.spec
     if spec.is_super_resolution:
         if settings.crop:
             x0 = draws.crop(x0, settings.crop)
