@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from harness.errors import UserError
 
@@ -55,6 +56,14 @@ def command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callabl
                 report_user_error(config_name, err)
                 # SystemExit is not an Exception, so Hydra lets it through untouched.
                 raise SystemExit(err.exit_code) from None
+            except MissingMandatoryValue as err:
+                key = getattr(err, "full_key", None) or "a required value"
+                report_user_error(config_name, UserError(f"{key} is required: pass {key}=<value>"))
+                raise SystemExit(2) from None
+            except OmegaConfBaseException as err:  # a config that composes but does not fit the command
+                msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+                report_user_error(config_name, UserError(f"config error: {msg}"))
+                raise SystemExit(2) from None
 
         os.environ.setdefault("HYDRA_FULL_ERROR", "0")
         return hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=config_name)(task)

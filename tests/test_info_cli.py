@@ -45,3 +45,12 @@ def test_usage_and_unknown_commands():
 def test_config_errors_are_short():
     out = cli("info", "model=no_such_model")
     assert out.returncode != 0 and "no_such_model" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args,key", [(["train"], "data.root"), (["sample"], "checkpoint"),
+                                      (["eval", "checkpoint=null"], "coco.root")])
+def test_a_missing_required_value_is_one_line_and_exit_2(args, key, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "harness.cli", *args, f"paths.runs_dir={tmp_path}"],
+                         capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [f"imagen-bench {args[0]}: error: {key} is required: pass {key}=<value>"]
