@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.errors import UserError
+from harness.jsonio import read_versioned_json
 from harness.manifest import atomic_write_bytes
 
 RESULTS_NAME = "results.json"
@@ -88,16 +89,7 @@ def read_results(path: str | Path) -> Results:
     path = Path(path)
     if path.is_dir():
         path = path / RESULTS_NAME
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"no results file at {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not valid JSON ({err})") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise UserError(f"{path} is not an imagen-bench results file")
-    if raw.get("version") != VERSION:
-        raise UserError(f"{path} has results version {raw.get('version')}; this build reads {VERSION}")
+    raw = read_versioned_json(path, FORMAT, VERSION, "results file")
     known = set(Results.__dataclass_fields__)
     try:
         return Results(**{k: v for k, v in raw.items() if k in known})

@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from harness.errors import UserError
 from harness.generators import TextToImageModel
-from harness.manifest import (SHARD_DIR, ImageRecord, append_records, atomic_write_bytes, repair_manifest,
-                              sha256_bytes, verified_records, write_manifest)
+from harness.manifest import (SHARD_DIR, ImageRecord, append_records, atomic_write_bytes, read_manifest,
+                              repair_manifest, sha256_bytes, verified_records, write_manifest)
 from imagen.distributed import DistContext
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -117,10 +117,14 @@ def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str |
         repair_manifest(run_dir)
     ctx.barrier()
     repair_manifest(shard)
-    done = {r.key for r in verified_records(run_dir)}
-    mine = [g for i, g in enumerate(_groups(work, max(1, batch_size))) if i % ctx.world_size == ctx.rank]
-    todo = [g for g in mine if any((w.prompt_id, w.seed, s) not in done for w in g for s in stages)]
-    result = RunResult(run_dir, [], stages=stages, skipped=sum(len(g) for g in mine) - sum(len(g) for g in todo))
+    done = {r.key for r in verified_records(run_dir)}  # the only pass that hashes files
+    groups = _groups(work, max(1, batch_size))
+    todo_all = [i for i, g in enumerate(groups) if any((w.prompt_id, w.seed, s) not in done for w in g for s in stages)]
+    # every rank derives the same todo list, so each knows what all ranks (re)write in this run
+    fresh = {(w.prompt_id, w.seed, s) for i in todo_all for w in groups[i] for s in stages} - done
+    todo = [groups[i] for i in todo_all if i % ctx.world_size == ctx.rank]
+    mine = sum(len(g) for i, g in enumerate(groups) if i % ctx.world_size == ctx.rank)
+    result = RunResult(run_dir, [], stages=stages, skipped=mine - sum(len(g) for g in todo))
     bar = tqdm(total=sum(len(g) for g in todo), unit="img", desc=f"generate [rank {ctx.rank}/{ctx.world_size}]",
                disable=not progress, dynamic_ncols=True)
     start = time.time()
@@ -131,23 +135,30 @@ def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str |
         bar.update(len(group))
     bar.close()
     result.seconds = time.time() - start
-    ctx.barrier()
+    ctx.barrier()  # every rank finished, so each fresh key's newest record is this run's
+    trusted = done | fresh
     if ctx.is_main:
-        _merge(run_dir, work, stages)
+        _merge(run_dir, work, stages, trusted)
     ctx.barrier()
-    return _finish(result, run_dir, work, stages)
+    return _finish(result, run_dir, work, stages, trusted)
 
 
-def _merge(run_dir: Path, work: list[WorkItem], stages: list[str]) -> None:
+def _trusted_records(run_dir: Path, trusted: set[tuple[str, int, str]]) -> list[ImageRecord]:
+    """Manifest records known good without re-hashing: verified at the start or written in this run."""
+    return [r for r in read_manifest(run_dir) if r.key in trusted]
+
+
+def _merge(run_dir: Path, work: list[WorkItem], stages: list[str], trusted: set[tuple[str, int, str]]) -> None:
     order = {(w.prompt_id, w.seed): i for i, w in enumerate(work)}
     rank = {s: i for i, s in enumerate(stages)}
-    records = verified_records(run_dir)
+    records = _trusted_records(run_dir, trusted)
     records.sort(key=lambda r: (order.get((r.prompt_id, r.seed), len(order)), rank.get(r.stage, len(rank)), r.stage))
     write_manifest(run_dir, records)
 
 
-def _finish(result: RunResult, run_dir: Path, work: list[WorkItem], stages: list[str]) -> RunResult:
+def _finish(result: RunResult, run_dir: Path, work: list[WorkItem], stages: list[str],
+            trusted: set[tuple[str, int, str]]) -> RunResult:
     wanted = {(w.prompt_id, w.seed, s) for w in work for s in stages}
-    result.records = [r for r in verified_records(run_dir) if r.key in wanted]
+    result.records = [r for r in _trusted_records(run_dir, trusted) if r.key in wanted]
     result.complete = {r.key for r in result.records} >= wanted
     return result

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness.errors import UserError
+from harness.jsonio import read_versioned_json
 from harness.manifest import atomic_write_bytes
 
 FORMAT = "imagen-bench.study-pairs"
@@ -92,16 +93,7 @@ def validate(pairs: StudyPairs) -> None:
 def read_pairs(path: str | Path) -> StudyPairs:
     """Load and validate a pairs file; relative image paths are resolved against its folder."""
     path = Path(path)
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"study pairs file not found: {path}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserError(f"{path} is not a valid study pairs file: {err}") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise UserError(f"{path} is not a study pairs file (format must be {FORMAT!r})")
-    if raw.get("version") != VERSION:
-        raise UserError(f"{path} has study pairs version {raw.get('version')!r}; this build reads {VERSION}")
+    raw = read_versioned_json(path, FORMAT, VERSION, "study pairs file")
     base = path.parent
     try:
         systems = [StudySystem(**s) for s in raw["systems"]]

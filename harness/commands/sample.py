@@ -18,6 +18,7 @@ from harness.errors import UserError
 from harness.generate import generate
 from harness.hydra_app import command
 from harness.runner import RunResult, plan_work
+from imagen.distributed import env_rank
 
 
 def read_prompts(cfg: DictConfig) -> list[str]:
@@ -52,7 +53,7 @@ def main(cfg: DictConfig) -> dict:
     seeds = [int(s) for s in cfg.seeds]
     work = plan_work(((f"prompt-{i:04d}", p, None) for i, p in enumerate(prompts)), seeds)
     result, _ = generate(cfg, work, HydraConfig.get().runtime.output_dir)
-    if result.complete and result.run_dir.exists():
+    if env_rank() == 0 and result.complete:
         grids = write_grids(result, len(prompts), len(seeds))
         summary = {"run_dir": str(result.run_dir), "images": len(result.records), "generated": result.generated,
                    "skipped": result.skipped, "grids": [str(g) for g in grids]}
