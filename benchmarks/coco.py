@@ -10,7 +10,6 @@ FID-5K / FID-10K (the paper's ablations) are ``benchmark.num_prompts=5000`` / ``
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,10 +117,3 @@ def reference_files(benchmark: Any, coco: Any, prompts: list[CocoPrompt]) -> lis
     if not files:
         raise UserError(f"no images in {images}")
     return files
-
-
-def prompts_sha256(prompts: list[CocoPrompt]) -> str:
-    h = hashlib.sha256()
-    for p in prompts:
-        h.update(f"{p.prompt_id}\0{p.caption}\n".encode("utf-8"))
-    return h.hexdigest()

@@ -17,13 +17,14 @@ from omegaconf import DictConfig, open_dict
 
 from benchmarks import coco
 from harness.evaluate import stage_metrics
+from harness.formats.files import prompts_sha256
+from harness.formats.results import Results, write_results
 from harness.generate import apply_guidance, build_generator, generate, scoring_rank
 from harness.metrics.clip_score import load_clip_scorer
 from harness.metrics.fid_api import files_stats
 from harness.metrics.inception import load_fid_extractor
 from harness.metrics.reference_stats import ReferenceStatsCache
 from harness.provenance import environment, resolved_config, run_label
-from harness.results import Results, write_results
 from harness.runner import plan_work
 from imagen.distributed import DistContext
 
@@ -84,7 +85,7 @@ def run_coco(cfg: DictConfig, run_dir: str | Path) -> Results | None:
                    "resolution": {r.stage: r.resolution for r in result.records}},
         metrics=sm.metrics, model=model.describe(),
         seeds={"image_seeds": f"{offset} + caption index", "caption_seed": source.get("caption_seed")},
-        prompts={"count": len(prompts), "sha256": coco.prompts_sha256(prompts), "source": source["caption_source"]},
+        prompts={"count": len(prompts), "sha256": prompts_sha256((p.prompt_id, p.caption) for p in prompts), "source": source["caption_source"]},
         extractors={"fid": {**extractor.identity(), "mode": cfg.fid.mode},
                     "clip": None if scorer is None else scorer.identity},
         caches={"reference_stats_hit": ref.cache_hit, "text_embeddings": text_cache_counts(model)},

@@ -20,10 +20,11 @@ from drawbench.scoring import category_table
 from drawbench.suites import PromptSuite, load_suite
 from harness.errors import UserError
 from harness.evaluate import clip_for_records
+from harness.formats.files import prompts_sha256
+from harness.formats.manifest import ImageRecord, verified_records
+from harness.formats.results import Results, write_results
 from harness.generate import apply_guidance, build_generator, generate, scoring_rank
-from harness.manifest import ImageRecord, verified_records
 from harness.provenance import environment, resolved_config, run_label, write_resolved_config
-from harness.results import Results, write_results
 from harness.runner import RunResult, plan_work
 from imagen.distributed import DistContext
 
@@ -49,7 +50,7 @@ def import_images(cfg: DictConfig, suite: PromptSuite, seeds: list[int], run_dir
 def score(cfg: DictConfig, suite: PromptSuite, run_dir: Path, records: list[ImageRecord],
           scorer: Any | None) -> tuple[Any, dict, list, dict[str, float]]:
     """(category table, per-image CLIP, OCR rows, timings) on the final stage."""
-    from drawbench.runs import select_stage
+    from harness.formats.runs import select_stage
 
     stage, final = select_stage(records, cfg.get("score_stage"))
     timings: dict[str, float] = {}
@@ -149,9 +150,7 @@ def table_records(records: list[ImageRecord], stage: str) -> list[ImageRecord]:
 
 
 def _prompts_sha(suite: PromptSuite) -> str:
-    from imagen.hashing import text_sha256
-
-    return text_sha256(f"{i.prompt_id}\t{i.prompt}" for i in suite.items)
+    return prompts_sha256((i.prompt_id, i.prompt) for i in suite.items)
 
 
 def _text_cache(model: Any | None) -> dict[str, int] | None:

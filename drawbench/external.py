@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from PIL import Image
-
-from drawbench.runs import EXTERNAL_META
 from drawbench.suites import PromptItem, PromptSuite
 from harness.errors import UserError
-from harness.manifest import MANIFEST_NAME, ImageRecord, atomic_write_bytes, read_manifest, sha256_file
+from harness.formats.files import atomic_write_bytes, image_size, sha256_file
+from harness.formats.manifest import MANIFEST_NAME, ImageRecord, read_manifest
+from harness.formats.runs import EXTERNAL_META
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".webp")
 Layout = Literal["auto", "by_id", "by_index"]
@@ -81,13 +80,7 @@ def _seed_files(prompt_dir: Path) -> dict[int, Path]:
 
 
 def _check_readable(path: Path, item: PromptItem, seed: int) -> tuple[int, int]:
-    try:
-        with Image.open(path) as im:
-            size = im.size
-            im.verify()  # checks the file's structure without decoding all pixels
-        return size
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"{path} ({item.prompt_id}, seed {seed}) is not a readable image ({err})") from None
+    return image_size(path, label=f"{path} ({item.prompt_id}, seed {seed})")
 
 
 def load_external_images(folder: str | Path, suite: PromptSuite, seeds: Sequence[int] | None = None,
@@ -153,8 +146,7 @@ def import_external_run(folder: str | Path, suite: PromptSuite, seeds: Sequence[
         rel = Path("images") / stage / img.item.prompt_id / f"{img.seed}{img.path.suffix.lower()}"
         dest = run_dir / rel
         atomic_write_bytes(dest, img.path.read_bytes())  # a killed import never leaves half an image
-        with Image.open(dest) as im:
-            side = max(im.size)
+        side = max(image_size(dest))
         records.append(ImageRecord(prompt_id=img.item.prompt_id, prompt=img.item.prompt, seed=img.seed,
                                    stage=stage, resolution=side, path=rel.as_posix(),
                                    sha256=sha256_file(dest), category=img.item.category))

@@ -16,7 +16,8 @@ from typing import Literal
 from PIL import Image
 
 from drawbench.suites import PromptItem
-from harness.manifest import ImageRecord, append_records, atomic_write_bytes, sha256_bytes
+from harness.formats.files import atomic_write_bytes, sha256_bytes
+from harness.formats.manifest import ImageRecord, append_records
 
 
 def fake_png(key: str, size: int = 16) -> bytes:

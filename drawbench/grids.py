@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from PIL import Image
-
-from drawbench.runs import select_stage
 from harness.errors import UserError
-from harness.manifest import ImageRecord, atomic_write_bytes
+from harness.formats.files import open_rgb
+from harness.formats.manifest import ImageRecord
+from harness.formats.runs import select_stage
+from harness.grids import make_grid, save_grid  # noqa: F401  (make_grid: part of this module's API)
 
 GRID_DIR = "grids"
-
-
-def make_grid(images: Sequence[Image.Image], rows: int = 2, cols: int = 4, pad: int = 4,
-              background: str | tuple[int, int, int] = "white", cell_size: int | None = None) -> Image.Image:
-    """Images laid out row by row in a ``rows × cols`` sheet, ``pad`` pixels apart and around.
-
-    Cells are as large as the largest image (or ``cell_size`` square, images shrunk to fit with
-    their aspect ratio kept); smaller images are centred, and unused cells stay ``background``.
-    """
-    if not 1 <= len(images) <= rows * cols:
-        raise ValueError(f"a {rows}×{cols} grid holds 1 to {rows * cols} images, got {len(images)}")
-    images = [im.convert("RGB") for im in images]
-    if cell_size is not None:
-        images = [_fit(im, cell_size) for im in images]
-        cw = ch = cell_size
-    else:
-        cw, ch = max(im.width for im in images), max(im.height for im in images)
-    sheet = Image.new("RGB", (cols * cw + (cols + 1) * pad, rows * ch + (rows + 1) * pad), background)
-    for k, im in enumerate(images):
-        r, c = divmod(k, cols)
-        x = pad + c * (cw + pad) + (cw - im.width) // 2
-        y = pad + r * (ch + pad) + (ch - im.height) // 2
-        sheet.paste(im, (x, y))
-    return sheet
-
-
-def _fit(im: Image.Image, size: int) -> Image.Image:
-    scale = size / max(im.width, im.height)
-    if scale >= 1:
-        return im
-    return im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
 
 
 def _group(records: Iterable[ImageRecord], seeds: Sequence[int] | None,
@@ -67,17 +35,6 @@ def _group(records: Iterable[ImageRecord], seeds: Sequence[int] | None,
     return by_prompt
 
 
-def _load(path: Path, prompt_id: str) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise UserError(f"cannot make the grid of {prompt_id}: image {path} is missing") from None
-    except OSError as err:
-        raise UserError(f"cannot make the grid of {prompt_id}: {path} is not a readable image "
-                        f"({err})") from None
-
-
 def write_grids(run_dir: str | Path, records: Iterable[ImageRecord], rows: int = 2, cols: int = 4,
                 seeds: Sequence[int] | None = None, stage: str | None = None, pad: int = 4,
                 cell_size: int | None = None) -> list[Path]:
@@ -98,10 +55,6 @@ def write_grids(run_dir: str | Path, records: Iterable[ImageRecord], rows: int =
                                 f"is missing")
     out = []
     for pid in sorted(groups):
-        images = [_load(run_dir / r.path, pid) for r in groups[pid]]
-        buf = io.BytesIO()
-        make_grid(images, rows, cols, pad, cell_size=cell_size).save(buf, format="PNG")
-        path = run_dir / GRID_DIR / f"{pid}.png"
-        atomic_write_bytes(path, buf.getvalue())
-        out.append(path)
+        images = [open_rgb(run_dir / r.path, label=f"{run_dir / r.path} ({pid}, seed {r.seed})") for r in groups[pid]]
+        out.append(save_grid(run_dir / GRID_DIR / f"{pid}.png", images, rows, cols, pad, cell_size=cell_size))
     return out

@@ -29,9 +29,9 @@ from typing import Any, TypedDict
 import numpy as np
 from PIL import Image
 
-from drawbench.runs import select_stage
-from harness.errors import UserError
-from harness.manifest import ImageRecord
+from harness.formats.files import open_rgb
+from harness.formats.manifest import ImageRecord
+from harness.formats.runs import select_stage
 
 # (opening, closing) quote pairs. For the characters that double as apostrophes (' and ’), an
 # opening quote must not follow a letter or digit and a closing one must not precede one, so that
@@ -114,7 +114,7 @@ class OcrJudge:
     def read_boxes(self, image: Image.Image | str | Path) -> list[str]:
         """Text of every box RapidOCR finds with confidence ≥ ``min_confidence``, in reading order."""
         if not isinstance(image, Image.Image):
-            image = _open_image(Path(image))
+            image = open_rgb(image)
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])  # RapidOCR wants BGR
         result, _ = self.engine(bgr)
         return [str(text) for _, text, conf in (result or []) if float(conf) >= self.min_confidence]
@@ -155,13 +155,3 @@ class OcrJudge:
                 s = self.score(Path(run_dir) / rec.path, rec.prompt)
                 rows.append({"prompt_id": rec.prompt_id, "seed": rec.seed, "category": rec.category, **s})
         return rows
-
-
-def _open_image(path: Path) -> Image.Image:
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")  # a copy: usable after the file is closed
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except OSError as err:
-        raise UserError(f"{path} is not a readable image ({err})") from None

@@ -22,9 +22,9 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from drawbench.runs import select_stage
 from harness.errors import UserError
-from harness.manifest import ImageRecord
+from harness.formats.manifest import ImageRecord
+from harness.formats.runs import select_stage
 from harness.metrics.intervals import mean_ci
 
 Key = tuple[str, int]  # (prompt_id, seed)

@@ -1,13 +1,11 @@
-"""User-facing errors: one clear line and a non-zero exit, never a traceback."""
+"""User-facing errors: one clear line and a non-zero exit, never a traceback.
+
+The classes are the model layer's own (``imagen.errors``), so an error raised deep in the cascade
+and one raised by a command are the same type; every part above the model imports them from here.
+"""
 
 from __future__ import annotations
 
+from imagen.errors import MissingWeightsError, UserError
 
-class UserError(Exception):
-    """Bad input or a missing resource that the user can fix (printed as one line, exit code 2)."""
-
-    exit_code = 2
-
-
-class MissingWeightsError(UserError):
-    """Pretrained weights that are not on this machine; the message names what to fetch and where."""
+__all__ = ["MissingWeightsError", "UserError"]

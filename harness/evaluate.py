@@ -10,7 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from harness.manifest import ImageRecord
+from harness.formats.manifest import ImageRecord
 from harness.metrics.fid_api import SetStats, fid_against_reference, files_stats
 from harness.metrics.inception import FidExtractor
 

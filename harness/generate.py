@@ -47,10 +47,10 @@ def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
     if cfg.get("images_from"):
         return FolderGenerator(cfg.images_from)
     from imagen.build import load_cascade, plain
+    from imagen.cascade import stages_until
 
     cascade = load_cascade(cfg, cfg.checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
-    stages = cascade.stage_names() if cfg.get("stop_at") is None else \
-        cascade.stage_names()[: cascade.stage_names().index(cfg.stop_at) + 1]
+    stages = stages_until(cascade.stage_names(), cfg.get("stop_at"))
     identity = {
         "model": plain(cfg.model).get("name"),
         "checkpoint": None if cfg.checkpoint is None else str(cfg.checkpoint),

@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from harness.errors import UserError
-from harness.manifest import read_manifest
+from harness.formats.files import open_rgb
+from harness.formats.manifest import read_manifest
 
 
 class TextToImageModel(Protocol):
@@ -44,11 +45,10 @@ class CascadeGenerator:
     """Our Imagen cascade; ``stop_at`` ends the cascade early (e.g. at 256 for COCO FID)."""
 
     def __init__(self, cascade: Any, stop_at: str | None = None, identity: dict[str, Any] | None = None):
-        from imagen.cascade import to_uint8  # lazy: the UI/report layers import this module's contract only
+        from imagen.cascade import stages_until, to_uint8  # lazy: this module's contract is torch-light
 
         self.cascade, self.stop_at, self._to_uint8 = cascade, stop_at, to_uint8
-        names = cascade.stage_names()
-        self.stages = names if stop_at is None else names[: names.index(stop_at) + 1]
+        self.stages = stages_until(cascade.stage_names(), stop_at)
         self.name = (identity or {}).get("model", "imagen")
         self._identity = identity or {}
 
@@ -61,11 +61,7 @@ class CascadeGenerator:
 
 
 def _load_uint8(path: Path) -> torch.Tensor:
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read image {path} ({err})") from None
+    arr = np.asarray(open_rgb(path))
     return torch.from_numpy(arr.copy()).permute(2, 0, 1)
 
 

@@ -39,6 +39,25 @@ if not OmegaConf.has_resolver("rank_dir"):
     OmegaConf.register_new_resolver("rank_dir", _rank_dir)
 
 
+# Hydra flags that take the next argument as their value: that value is not a positional argument.
+HYDRA_FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",
+                                    "-cn", "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"})
+
+
+def positional_to_overrides(args: list[str], keys: tuple[str, ...]) -> list[str]:
+    """Turn the leading positional arguments into ``key=value`` overrides, in order of ``keys``."""
+    out, names, skip = [], list(keys), False
+    for arg in args:
+        if skip or arg.startswith("-") or "=" in arg:
+            skip = arg in HYDRA_FLAGS_WITH_VALUE
+            out.append(arg)
+            continue
+        if not names:
+            raise UserError(f"unexpected argument {arg!r}: give options as key=value")
+        out.append(f"{names.pop(0)}={arg}")
+    return out
+
+
 def report_user_error(name: str, err: BaseException) -> None:
     msg = " ".join(str(err).split()) or type(err).__name__
     print(f"imagen-bench {name}: error: {msg}", file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from harness.manifest import atomic_write_bytes
+from harness.formats.files import atomic_write_bytes
 from imagen.hashing import git_revision
 
 PACKAGES = ("imagen-bench", "torch", "torchvision", "numpy", "scipy", "clean-fid", "torchmetrics", "open_clip_torch",

@@ -26,9 +26,17 @@ from PIL import Image
 from tqdm import tqdm
 
 from harness.errors import UserError
+from harness.formats.files import atomic_write_bytes, sha256_bytes
+from harness.formats.manifest import (
+    SHARD_DIR,
+    ImageRecord,
+    append_records,
+    read_manifest,
+    repair_manifest,
+    verified_records,
+    write_manifest,
+)
 from harness.generators import TextToImageModel
-from harness.manifest import (SHARD_DIR, ImageRecord, append_records, atomic_write_bytes, read_manifest,
-                              repair_manifest, sha256_bytes, verified_records, write_manifest)
 from imagen.distributed import DistContext
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

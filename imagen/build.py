@@ -8,9 +8,9 @@ from typing import Any, Mapping
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import UserError
-from imagen.cascade import Cascade, SamplerConfig, Stage, StageSpec, build_unet
+from imagen.cascade import Cascade, SamplerConfig, Stage, StageSpec, build_unet, stages_until
 from imagen.checkpoints import load_stage
+from imagen.errors import UserError
 from imagen.text import CachedTextEncoder, EmbeddingCache, FrozenTextEncoder, TextEncoderConfig
 from imagen.text.encoders import DTYPES, text_encoder_parameter_count
 
@@ -79,10 +79,7 @@ def load_cascade(cfg: DictConfig, checkpoint: str | Path | None, stop_at: str | 
     ``checkpoint=None`` keeps random weights (only for tests and smoke runs).
     """
     specs = stage_specs(cfg.model)
-    names = [s.name for s in specs]
-    if stop_at is not None and stop_at not in names:
-        raise UserError(f"stop_at={stop_at!r} is not a stage of this model; stages: {names}")
-    wanted = names if stop_at is None else names[: names.index(stop_at) + 1]
+    wanted = stages_until([s.name for s in specs], stop_at)
     stages = build_stages(cfg.model, device, only=wanted)
     encoder = text_encoder or build_text_encoder(cfg.text_encoder, cfg.paths.cache_dir, device=device)
     if checkpoint is not None:

@@ -17,10 +17,10 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
-from harness.errors import UserError
 from imagen.diffusion.gaussian import PREDICTION_TYPES, noise_augment
 from imagen.diffusion.guidance import Conditioning, guided_eps, per_sample
 from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, build_schedule
+from imagen.errors import UserError
 from imagen.samplers.samplers import SAMPLERS, time_grid
 from imagen.samplers.thresholding import build_thresholder
 
@@ -75,6 +75,15 @@ class SamplerConfig:
         if d.get("name") not in SAMPLERS:
             raise UserError(f"unknown sampler {d.get('name')!r}; expected one of {sorted(SAMPLERS)}")
         return SamplerConfig(**{k: d[k] for k in d if k in SamplerConfig.__dataclass_fields__})
+
+
+def stages_until(names: list[str], stop_at: str | None) -> list[str]:
+    """The stage names up to and including ``stop_at`` (all of them for None)."""
+    if stop_at is None:
+        return list(names)
+    if stop_at not in names:
+        raise UserError(f"stop_at={stop_at!r} is not a stage of this model; stages: {names}")
+    return list(names[: names.index(stop_at) + 1])
 
 
 class Stage:
@@ -141,12 +150,7 @@ class Cascade:
         return [s.name for s in self.stages]
 
     def _stages_until(self, stop_at: str | None) -> list[Stage]:
-        names = self.stage_names()
-        if stop_at is None:
-            return self.stages
-        if stop_at not in names:
-            raise UserError(f"stop_at={stop_at!r} is not a stage of this model; stages: {names}")
-        return self.stages[: names.index(stop_at) + 1]
+        return self.stages[: len(stages_until(self.stage_names(), stop_at))]
 
     @torch.no_grad()
     def sample(self, prompts: list[str], seeds: list[int], stop_at: str | None = None,

@@ -16,7 +16,6 @@ refused unless the caller passes ``allow_pickle=True``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +25,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from harness.errors import UserError
+from imagen.errors import UserError
+from imagen.files import atomic_path
 from imagen.hashing import git_revision, state_dict_sha256
 
 FORMAT = "imagen-bench.stage"
@@ -71,11 +71,8 @@ def save_stage(path: str | Path, state: Mapping[str, torch.Tensor], *, stage: st
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     record = StageRecord(stage=stage, unet=unet, spec=spec, step=step, ema=ema, text_encoder=text_encoder,
                          content_sha256=state_dict_sha256(tensors), code_version=code_version())
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata={META_KEY: record.to_json()})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: record.to_json()})
     return record
 
 

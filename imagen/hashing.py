@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping
 
+from imagen.files import atomic_write_text
+
 if TYPE_CHECKING:  # torch is imported only where tensors are hashed: the rater UI uses this module too
     import torch
 
@@ -24,12 +26,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("IMAGEN_BENCH_CACHE", Path.home() / ".cache" / "imagen-bench"))
 
 
-def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def file_sha256_cached(path: str | Path, cache_dir: str | Path | None = None) -> str:
@@ -46,10 +45,7 @@ def file_sha256_cached(path: str | Path, cache_dir: str | Path | None = None) ->
         return memo[key]
     digest = sha256_file(real)
     memo[key] = digest
-    memo_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo_path.with_name(f".{HASH_MEMO}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(memo, indent=0))
-    os.replace(tmp, memo_path)
+    atomic_write_text(memo_path, json.dumps(memo, indent=0))
     return digest
 
 
@@ -71,14 +67,6 @@ def state_dict_sha256(state: Mapping[str, "torch.Tensor"]) -> str:
         t = state[name].detach().cpu().contiguous().reshape(-1)
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
-
-
-def text_sha256(texts: Iterable[str]) -> str:
-    h = hashlib.sha256()
-    for t in texts:
-        h.update(t.encode("utf-8"))
-        h.update(b"\0")
     return h.hexdigest()
 
 

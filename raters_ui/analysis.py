@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.manifest import atomic_write_bytes
+from harness.formats.files import atomic_write_bytes
 from raters_ui import stats
 from raters_ui.db import QUESTIONS
 

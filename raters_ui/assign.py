@@ -23,7 +23,17 @@ from sqlalchemy.orm import Session, aliased
 
 from harness.errors import UserError
 from raters_ui.db import (
-    CHOICES, Assignment, Item, ItemImage, Rater, Rating, Study, StudyDB, hash_token, insert_ignore, utcnow,
+    CHOICES,
+    Assignment,
+    Item,
+    ItemImage,
+    Rater,
+    Rating,
+    Study,
+    StudyDB,
+    hash_token,
+    insert_ignore,
+    utcnow,
 )
 
 ASSIGNMENT_TTL = timedelta(minutes=30)

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from harness.errors import UserError
-from harness.study_pairs import StudyItem
+from harness.formats.study_pairs import StudyItem
 
 MODES = ("degrade", "mismatch", "both")
 

@@ -39,8 +39,23 @@ except ImportError:  # not on POSIX: SQLite's own busy handler alone orders the 
     fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
-    Boolean, CheckConstraint, DateTime, Engine, Float, ForeignKey, Index, Integer, MetaData,
-    SmallInteger, String, Text, UniqueConstraint, create_engine, event, exc, text,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    exc,
+    text,
 )
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column

@@ -14,10 +14,10 @@ import secrets
 from pathlib import Path
 from typing import Callable
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from harness.errors import UserError
-from harness.manifest import atomic_write_bytes
+from harness.formats.files import atomic_write_bytes, open_rgb
 
 NAME_RE = re.compile(r"^[0-9a-f]{32}\.png$")
 
@@ -39,14 +39,7 @@ def clean_png(image: Image.Image, max_side: int | None = None) -> bytes:
 
 def load_image(path: str | Path) -> Image.Image:
     """Open and fully decode an image file; a missing or unreadable file is a UserError."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except FileNotFoundError:
-        raise UserError(f"image not found: {path}") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read image {path}: {err}") from None
+    return open_rgb(path)
 
 
 class ImageStore:

@@ -23,11 +23,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from harness.errors import UserError
-from harness.manifest import atomic_write_bytes
-from harness.study_pairs import StudyItem, StudyPairs, validate
+from harness.formats.files import atomic_write_bytes
+from harness.formats.study_pairs import StudyItem, StudyPairs, validate
 from raters_ui.controls import ControlPlan, ControlSpec, degrade, plan_controls
 from raters_ui.db import (
-    Assignment, Item, ItemImage, Rater, Rating, StudyDB, Study, System, hash_token,
+    Assignment,
+    Item,
+    ItemImage,
+    Rater,
+    Rating,
+    Study,
+    StudyDB,
+    System,
+    hash_token,
 )
 from raters_ui.storage import ImageStore, StoreWriter
 

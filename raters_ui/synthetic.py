@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
 
-from harness.study_pairs import StudyItem, StudyPairs, StudySystem, write_pairs
+from harness.formats.study_pairs import StudyItem, StudyPairs, StudySystem, write_pairs
 
 CATEGORIES = ("Colors", "Counting", "Positional", "Text")
 PROMPTS = (
@@ -68,7 +68,7 @@ def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = N
                ratings_per_item: int = 2, controls=None, items_per_rater: int | None = None,
                seed: int = 0):
     """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy)."""
-    from harness.study_pairs import read_pairs
+    from harness.formats.study_pairs import read_pairs
     from raters_ui.controls import ControlSpec
     from raters_ui.db import open_db
     from raters_ui.studies import StudySpec, create_study

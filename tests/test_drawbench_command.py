@@ -11,7 +11,7 @@ import pytest
 
 from drawbench.fakes import write_external_folder
 from drawbench.suites import load_suite
-from harness.results import read_results, read_samples
+from harness.formats.results import read_results, read_samples
 from tests.helpers.fixtures import tiny_clip_folder, trained_micro_cascade
 
 REPO = Path(__file__).resolve().parents[1]

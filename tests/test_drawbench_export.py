@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from drawbench.export import build_study_pairs, export_study_pairs
 from drawbench.external import import_external_run
 from drawbench.fakes import write_external_folder, write_fake_run
 from drawbench.suites import load_suite
 from harness.errors import UserError
-from harness.study_pairs import read_pairs
+from harness.formats.study_pairs import build_study_pairs, export_study_pairs, read_pairs
 
 SUITE = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=2)  # 4 prompts
 

@@ -8,10 +8,10 @@ import pytest
 
 from drawbench.external import import_external_run, load_external_images
 from drawbench.fakes import write_external_folder, write_fake_run
-from drawbench.runs import load_run
 from drawbench.suites import load_suite
 from harness.errors import UserError
-from harness.manifest import read_manifest, verified_records
+from harness.formats.manifest import read_manifest, verified_records
+from harness.formats.runs import load_run
 
 SUITE = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=2)  # 4 prompts
 

@@ -9,7 +9,7 @@ from drawbench.fakes import write_fake_run
 from drawbench.grids import make_grid, write_grids
 from drawbench.suites import load_suite
 from harness.errors import UserError
-from harness.manifest import read_manifest
+from harness.formats.manifest import read_manifest
 
 SUITE = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=1)
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (9, 9, 9),

@@ -19,7 +19,8 @@ from drawbench.ocr_judge import (
     normalise,
 )
 from drawbench.suites import load_suite
-from harness.manifest import ImageRecord, sha256_file
+from harness.formats.files import sha256_file
+from harness.formats.manifest import ImageRecord
 
 DRAWBENCH = load_suite("drawbench")
 TEXT_PROMPTS = [i for i in DRAWBENCH if i.category == "Text"]

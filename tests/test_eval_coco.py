@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from harness.results import load_results, read_results, read_samples
+from harness.formats.results import load_results, read_results, read_samples
 from tests.helpers.fixtures import mini_coco, tiny_clip_folder, trained_micro_cascade
 
 REPO = Path(__file__).resolve().parents[1]

@@ -22,7 +22,12 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from harness.errors import MissingWeightsError, UserError
 from harness.metrics import inception
 from harness.metrics.fid_api import (
-    array_stats, compare_stats, fid_against_reference, fid_between_folders, files_stats, folder_stats,
+    array_stats,
+    compare_stats,
+    fid_against_reference,
+    fid_between_folders,
+    files_stats,
+    folder_stats,
 )
 from harness.metrics.frechet import kernel_inception_distance
 from harness.metrics.images import decode_rgb, image_list_sha256, list_images, prepare

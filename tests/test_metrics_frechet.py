@@ -9,7 +9,11 @@ from cleanfid.fid import kernel_distance
 from torchmetrics.image.kid import KernelInceptionDistance, poly_mmd
 
 from harness.metrics.frechet import (
-    feature_stats, frechet_distance, frechet_distance_features, frechet_distance_sqrtm, kernel_inception_distance,
+    feature_stats,
+    frechet_distance,
+    frechet_distance_features,
+    frechet_distance_sqrtm,
+    kernel_inception_distance,
     polynomial_mmd2,
 )
 

@@ -8,12 +8,11 @@ import pytest
 from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
-from harness.study_pairs import read_pairs
-from raters_ui import assign
+from harness.formats.study_pairs import read_pairs
+from raters_ui import ENV_DB, ENV_STUDY, assign
 from raters_ui.db import Assignment, Rating, open_db
 from raters_ui.studies import StudySpec, create_study
 from raters_ui.synthetic import make_pairs, make_study, side_of
-from raters_ui import ENV_DB, ENV_STUDY
 
 APP = Path(__file__).resolve().parents[1] / "raters_ui" / "app.py"
 SECRET_SYSTEMS = ("imagen-secret-xl", "dalle-rival")

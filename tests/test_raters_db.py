@@ -16,11 +16,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import exc, func, select, text
 
-from tests.conftest import require_postgres
 from harness.errors import UserError
 from raters_ui import assign
 from raters_ui.db import Base, Rating, open_db
 from raters_ui.synthetic import make_study
+from tests.conftest import require_postgres
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +15,18 @@ from sqlalchemy import func, select
 
 from harness.cli import main as cli
 from harness.errors import UserError
-from harness.study_pairs import read_pairs
+from harness.formats.study_pairs import read_pairs
 from raters_ui import assign
 from raters_ui.controls import ControlSpec, degrade
 from raters_ui.db import Item, ItemImage, Rater, Study, System, open_db
 from raters_ui.studies import (
-    StudySpec, add_raters, create_study, export_ratings, load_ratings, read_tokens_file, rotate_admin_token,
+    StudySpec,
+    add_raters,
+    create_study,
+    export_ratings,
+    load_ratings,
+    read_tokens_file,
+    rotate_admin_token,
     write_tokens_file,
 )
 from raters_ui.synthetic import make_pairs, make_study, side_of
@@ -256,8 +260,7 @@ def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, cap
         calls.append((run_dirs, prompt_ids, categories, stage))
         return read_pairs(pairs_file)
 
-    fake = types.SimpleNamespace(build_study_pairs=build_study_pairs)
-    monkeypatch.setitem(sys.modules, "drawbench.export", fake)
+    monkeypatch.setattr("raters_ui.commands.build_study_pairs", build_study_pairs)
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     assert run_cli(["study", "create", "r", f"runs=[{tmp_path}/ra,{tmp_path}/rb]", "stage=sr256",
                     "prompts=[drawbench-0001,drawbench-0002]"]) == 0

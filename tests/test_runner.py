@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.formats.manifest import MANIFEST_NAME, read_manifest, verified_records
 from harness.generators import ShapesGenerator
-from harness.manifest import MANIFEST_NAME, read_manifest, verified_records
 from harness.runner import plan_work, run_generation
 
 REPO = Path(__file__).resolve().parents[1]

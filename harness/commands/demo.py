@@ -11,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.generate import generate
+from harness.grids import write_stage_grids
 from harness.hydra_app import command
 from harness.provenance import set_threads
 from harness.runner import plan_work
@@ -42,9 +43,8 @@ def sample_grid(cfg: DictConfig, cascade_dir: Path, out: Path) -> list[str]:
     captions = [f"a {c} {s}" for c, s in cfg.data.pairs]
     work = plan_work(((f"prompt-{i:04d}", p, None) for i, p in enumerate(captions)), list(cfg.sample.seeds))
     result, _ = generate(scfg, work, out / "samples")
-    from harness.commands.sample import write_grids
-
-    return [str(p) for p in write_grids(result, len(captions), len(cfg.sample.seeds))]
+    grids = write_stage_grids(result.run_dir, result.records, result.stages, len(captions), len(cfg.sample.seeds))
+    return [str(p) for p in grids]
 
 
 @command("demo")

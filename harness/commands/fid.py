@@ -14,14 +14,9 @@ import sys
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import UserError
-from harness.hydra_app import CONF_DIR, command
+from harness.hydra_app import CONF_DIR, HYDRA_FLAGS_WITH_VALUE, command
 
 _OVERRIDE = re.compile(r"^[+~]{0,2}([A-Za-z_][\w]*)(?:[.@/][\w.@/]*)?=")
-# Hydra flags that take the next argument as their value.
-_FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp",
-                               "--config-name", "-cn", "--config-dir", "-cd", "--info", "-i"})
-
-
 def hydra_quote(value: str) -> str:
     """``value`` as a single-quoted Hydra override value that parses back to exactly ``value``.
 
@@ -47,7 +42,7 @@ def translate_args(args: list[str]) -> list[str]:
     keys, out, positional, i = _config_keys(), [], [], 0
     while i < len(args):
         arg = args[i]
-        if arg in _FLAGS_WITH_VALUE and i + 1 < len(args) and not args[i + 1].startswith("-"):
+        if arg in HYDRA_FLAGS_WITH_VALUE and i + 1 < len(args) and not args[i + 1].startswith("-"):
             out += [arg, args[i + 1]]
             i += 2
             continue

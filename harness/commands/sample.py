@@ -12,12 +12,12 @@ from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
-from PIL import Image
 
 from harness.errors import UserError
 from harness.generate import generate
+from harness.grids import write_stage_grids
 from harness.hydra_app import command
-from harness.runner import RunResult, plan_work
+from harness.runner import plan_work
 from imagen.distributed import env_rank
 
 
@@ -34,19 +34,6 @@ def read_prompts(cfg: DictConfig) -> list[str]:
     return prompts
 
 
-def write_grids(result: RunResult, n_prompts: int, n_seeds: int) -> list[Path]:
-    from drawbench.grids import make_grid
-
-    paths = []
-    for stage in result.stages:
-        recs = [r for r in result.records if r.stage == stage]
-        images = [Image.open(result.run_dir / r.path).convert("RGB") for r in recs]
-        path = result.run_dir / f"grid_{stage}.png"
-        make_grid(images, rows=n_prompts, cols=n_seeds).save(path)
-        paths.append(path)
-    return paths
-
-
 @command("sample")
 def main(cfg: DictConfig) -> dict:
     prompts = read_prompts(cfg)
@@ -54,7 +41,7 @@ def main(cfg: DictConfig) -> dict:
     work = plan_work(((f"prompt-{i:04d}", p, None) for i, p in enumerate(prompts)), seeds)
     result, _ = generate(cfg, work, HydraConfig.get().runtime.output_dir)
     if env_rank() == 0 and result.complete:
-        grids = write_grids(result, len(prompts), len(seeds))
+        grids = write_stage_grids(result.run_dir, result.records, result.stages, len(prompts), len(seeds))
         summary = {"run_dir": str(result.run_dir), "images": len(result.records), "generated": result.generated,
                    "skipped": result.skipped, "grids": [str(g) for g in grids]}
         print(json.dumps(summary))

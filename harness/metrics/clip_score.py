@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from harness.errors import MissingWeightsError, UserError
+from harness.formats.files import open_rgb
 from harness.metrics.intervals import mean_ci
 from imagen.hashing import file_sha256_cached, files_sha256
 
@@ -115,11 +116,7 @@ def _to_pil(image: ImageLike) -> Image.Image:
         return image.convert("RGB")
     if isinstance(image, np.ndarray):
         return Image.fromarray(image).convert("RGB")
-    try:
-        with Image.open(image) as img:
-            return img.convert("RGB")
-    except (OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"{image} is not a readable image ({type(err).__name__}: {err})") from None
+    return open_rgb(image)
 
 
 def _hf_cached(repo_id: str, names: Sequence[str], hf_cache_dir: str | None) -> Path | None:

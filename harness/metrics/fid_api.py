@@ -31,10 +31,19 @@ import torch
 
 from harness.errors import UserError
 from harness.metrics.frechet import (
-    MIN_SAMPLES, frechet_distance, frechet_distance_features, kernel_inception_distance,
+    MIN_SAMPLES,
+    frechet_distance,
+    frechet_distance_features,
+    kernel_inception_distance,
 )
 from harness.metrics.images import (
-    DEFAULT_NUM_WORKERS, array_batches, batches, check_mode, image_list_sha256, image_sizes, list_images,
+    DEFAULT_NUM_WORKERS,
+    array_batches,
+    batches,
+    check_mode,
+    image_list_sha256,
+    image_sizes,
+    list_images,
     resolution_label,
 )
 from harness.metrics.inception import FEATURE_DIM, FidExtractor, load_fid_extractor

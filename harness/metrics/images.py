@@ -20,13 +20,13 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 from cleanfid.resize import build_resizer
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import DataLoader, Dataset
 
 from harness.errors import UserError
+from harness.formats.files import image_size, open_rgb, sha256_file
 from harness.metrics.inception import INPUT_SIZE, tf_bilinear_resize
-from imagen.hashing import sha256_file
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 MODES = ("clean", "legacy_tensorflow")
@@ -64,14 +64,7 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def image_sizes(files: Sequence[Path]) -> list[tuple[int, int]]:
     """(width, height) from each file's header; a file PIL cannot identify is a UserError."""
-    sizes = []
-    for f in files:
-        try:
-            with Image.open(f) as img:
-                sizes.append(img.size)
-        except _DECODE_ERRORS as err:
-            raise UserError(f"{f} is not a readable image ({type(err).__name__}: {err})") from None
-    return sizes
+    return [image_size(f) for f in files]
 
 
 def resolution_label(sizes: Sequence[tuple[int, int]]) -> str:
@@ -91,9 +84,7 @@ def image_list_sha256(files: Sequence[Path], root: str | Path | None = None) -> 
 
 def decode_rgb(path: Path) -> np.ndarray:
     """HWC uint8 RGB exactly as clean-fid reads a file (``np.array(Image.open(p).convert('RGB'))``)."""
-    with Image.open(path) as img:
-        img.load()  # forces the full decode, so truncation is raised here
-        return np.array(img.convert("RGB"))
+    return np.array(open_rgb(path))  # fully decoded, so truncation is raised here
 
 
 def prepare(image: np.ndarray, mode: str) -> torch.Tensor:

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from harness.manifest import atomic_write_bytes
+from harness.formats.files import atomic_write_bytes
 from harness.metrics.frechet import feature_stats
 from imagen.hashing import default_cache_dir
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +19,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from imagen.files import atomic_path
 from imagen.hashing import default_cache_dir
 
 
@@ -65,10 +65,9 @@ class EmbeddingCache:
 
     def put(self, text: str, emb: torch.Tensor) -> None:
         path = self._path(text)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        save_file({"emb": emb.to(self.store_dtype).contiguous()}, str(tmp), metadata={"text": text, "identity": self.identity})
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            save_file({"emb": emb.to(self.store_dtype).contiguous()}, str(tmp),
+                      metadata={"text": text, "identity": self.identity})
 
 
 class CachedTextEncoder:

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from harness.errors import MissingWeightsError, UserError
+from imagen.errors import MissingWeightsError, UserError
 from imagen.hashing import files_sha256, state_dict_sha256
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")

@@ -15,9 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from harness.errors import UserError
+from imagen.errors import UserError
+from imagen.files import image_size, open_rgb
 
 CAPTION_FILES = ("captions.csv", "captions.jsonl")
 
@@ -75,11 +76,7 @@ def read_examples(root: str | Path, captions: str | None = None) -> list[Example
         path = root / file
         if not path.is_file():
             raise UserError(f"{cap_path}: row {n} names {file!r}, which does not exist under {root}")
-        try:
-            with Image.open(path) as im:
-                im.verify()
-        except (UnidentifiedImageError, OSError, SyntaxError):
-            raise UserError(f"{cap_path}: row {n}: {file!r} is not a readable image (corrupt or truncated?)") from None
+        image_size(path, label=f"{cap_path}: row {n}: {file!r}")
         examples.append(Example(path, caption))
     if not examples:
         raise UserError(f"{cap_path} lists no examples")
@@ -88,18 +85,13 @@ def read_examples(root: str | Path, captions: str | None = None) -> list[Example
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:
     """Resize the shorter side to ``resolution`` (bicubic, antialiased), centre-crop, scale to [-1, 1]."""
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            w, h = im.size
-            scale = resolution / min(w, h)
-            im = im.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.BICUBIC)
-            w, h = im.size
-            left, top = (w - resolution) // 2, (h - resolution) // 2
-            im = im.crop((left, top, left + resolution, top + resolution))
-            arr = np.asarray(im, dtype=np.float32)
-    except (UnidentifiedImageError, OSError) as err:
-        raise UserError(f"cannot read training image {path}: {err}") from None
+    im = open_rgb(path, label=f"training image {path}")
+    w, h = im.size
+    scale = resolution / min(w, h)
+    im = im.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.BICUBIC)
+    w, h = im.size
+    left, top = (w - resolution) // 2, (h - resolution) // 2
+    arr = np.asarray(im.crop((left, top, left + resolution, top + resolution)), dtype=np.float32)
     return torch.from_numpy(arr).permute(2, 0, 1) / 127.5 - 1.0
 
 

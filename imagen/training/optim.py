@@ -13,7 +13,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from harness.errors import UserError
+from imagen.errors import UserError
 
 
 def build_optimizer(params: Iterable[nn.Parameter], name: str, lr: float, weight_decay: float = 0.0,

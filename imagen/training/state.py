@@ -10,7 +10,6 @@ functions of (seed, step), so nothing else is needed to continue bit-exactly.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from harness.errors import UserError
+from imagen.errors import UserError
+from imagen.files import atomic_path
 from imagen.training.optim import EMA
 
 STATE_FORMAT = "imagen-bench.train-state"
@@ -58,11 +58,8 @@ def save_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.op
     tensors.update(opt_tensors)
     meta = {"format": STATE_FORMAT, "step": step, "ema_updates": ema.updates, "fingerprint": fingerprint,
             "optimizer": opt_meta}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
 
 
 def load_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer,

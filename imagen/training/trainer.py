@@ -22,7 +22,6 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from harness.errors import UserError
 from imagen.build import build_text_encoder, plain, stage_specs, text_encoder_record
 from imagen.cascade import Stage, StageSpec, build_unet, derive_seed, upsample
 from imagen.checkpoints import load_stage, save_stage
@@ -30,6 +29,7 @@ from imagen.diffusion.gaussian import diffusion_loss, noise_augment, q_sample
 from imagen.diffusion.guidance import Conditioning, drop_text, model_forward
 from imagen.diffusion.schedules import alpha_sigma
 from imagen.distributed import DistContext
+from imagen.errors import UserError
 from imagen.training.data import ImageCaptionSet, batch_indices, downsample
 from imagen.training.optim import EMA, build_optimizer, lr_at
 from imagen.training.state import load_train_state, save_train_state

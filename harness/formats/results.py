@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from harness.errors import UserError
-from harness.jsonio import read_versioned_json
-from harness.manifest import atomic_write_bytes
+from harness.formats.files import atomic_write_bytes
+from harness.formats.jsonio import read_versioned_json
 
 RESULTS_NAME = "results.json"
 SAMPLES_NAME = "samples.jsonl"

@@ -16,35 +16,23 @@ The Python entry points are in ``raters_ui.studies`` and ``raters_ui.analysis``.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from harness.errors import UserError
-from harness.hydra_app import command
+from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pairs
+from harness.hydra_app import command, positional_to_overrides
 
 ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "sample-size")
-# Hydra flags that take a value: their value is not a positional argument.
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
-                     "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
 
 
-def positional_to_overrides(args: list[str], keys: tuple[str, ...]) -> list[str]:
-    """Turn the leading positional arguments into ``key=value`` overrides, in order of ``keys``."""
-    out, names, skip = [], list(keys), False
-    for arg in args:
-        if skip or arg.startswith("-") or "=" in arg:
-            skip = arg in _FLAGS_WITH_VALUE
-            out.append(arg)
-            continue
-        if not names:
-            raise UserError(f"unexpected argument {arg!r}: give options as key=value")
-        out.append(f"{names.pop(0)}={arg}")
-    return out
-
-
-def translate_args(args: list[str]) -> list[str]:
+def study_args(args: list[str]) -> list[str]:
+    """``imagen-bench study <action> [STUDY] ...``: the leading positionals are the action and study."""
     out = positional_to_overrides(args, ("action", "study"))
     for a in out:
         if a.startswith("action=") and a.split("=", 1)[1] not in ACTIONS:
@@ -88,9 +76,7 @@ def _print_tokens(tokens, path: Path) -> None:
           "prints full links")
 
 
-def _load_pairs(cfg: DictConfig):
-    from harness.study_pairs import read_pairs
-
+def _load_pairs(cfg: DictConfig) -> StudyPairs:
     if bool(cfg.pairs) == bool(cfg.runs):
         raise UserError("study create needs exactly one of pairs=<study-pairs.json> or runs=[dirA,dirB,...]")
     if cfg.pairs:
@@ -98,11 +84,6 @@ def _load_pairs(cfg: DictConfig):
     runs = as_list(cfg.runs) or []
     if len(runs) < 2:
         raise UserError(f"runs= needs at least two run folders, got {runs}")
-    try:
-        from drawbench.export import build_study_pairs
-    except ImportError as err:
-        raise UserError(f"runs= needs drawbench.export.build_study_pairs, not available here ({err}); "
-                        "use pairs=<study-pairs.json>") from None
     return build_study_pairs([Path(r) for r in runs], prompt_ids=as_list(cfg.prompts),
                              categories=as_list(cfg.categories), stage=cfg.stage)
 
@@ -204,5 +185,83 @@ def run(cfg: DictConfig) -> None:
 
 
 @command("study")
-def main(cfg: DictConfig) -> None:
+def study_main(cfg: DictConfig) -> None:
     run(cfg)
+
+
+# --- imagen-bench raters ---------------------------------------------------------------------
+
+APP = Path(__file__).resolve().with_name("app.py")
+
+
+def raters_args(args: list[str]) -> list[str]:
+    """``imagen-bench raters [STUDY] ...``: the leading positional is the study."""
+    return positional_to_overrides(args, ("study",))
+
+
+def streamlit_command(host: str, port: int) -> list[str]:
+    """The server command line (also used by the browser test)."""
+    return [sys.executable, "-m", "streamlit", "run", str(APP),
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.address", str(host), "--server.port", str(int(port)),
+            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
+            "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
+            "--global.developmentMode", "false"]
+
+
+def app_env(db_url: str, study: str | None) -> dict[str, str]:
+    from raters_ui import ENV_DB, ENV_STUDY
+
+    env = dict(os.environ)
+    env[ENV_DB] = db_url
+    env.pop(ENV_STUDY, None)
+    if study:
+        env[ENV_STUDY] = study
+    return env
+
+
+def links(rows: list[dict[str, str]], base: str) -> list[str]:
+    out = []
+    for r in rows:
+        key = "admin" if r["role"] == "admin" else "token"
+        who = f"{r['study']} admin" if r["role"] == "admin" else f"{r['study']} {r['label']}"
+        out.append(f"{who:<28} {base}/?{key}={r['token']}")
+    return out
+
+
+def launch(cfg: DictConfig) -> int:
+    """Check the database, print the links and run the server until it stops (or just print)."""
+    from raters_ui.db import open_db
+    from raters_ui.studies import get_study, read_tokens_file
+
+    db = open_db(db_location(cfg))
+    study = str(cfg.study) if cfg.study else None
+    if study:
+        with db.read() as s:
+            get_study(s, study)
+    base = (cfg.public_url or f"http://{cfg.host}:{cfg.port}").rstrip("/")
+    tokens = tokens_path(cfg, db) if (cfg.tokens_file or db.folder is not None or study) else None
+    rows = read_tokens_file(tokens, study) if tokens else []
+    print(f"rater app for {'study ' + repr(study) if study else 'every study'} at {base}/")
+    for line in links(rows, base):
+        print("  " + line)
+    if not rows:
+        print(f"  (no tokens file at {tokens}; create raters with `imagen-bench study add-raters`)")
+    cmd = streamlit_command(cfg.host, int(cfg.port))
+    if cfg.dry_run:
+        print(" ".join(cmd))
+        return 0
+    db.dispose()
+    proc = subprocess.Popen(cmd, env=app_env(db.url, study))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        return proc.wait()
+
+
+@command("raters")
+def raters_main(cfg: DictConfig) -> None:
+    code = launch(cfg)
+    if code:
+        raise SystemExit(code)

@@ -1,6 +1,6 @@
 """Reading a run folder (``runs/<run_id>/``) the way grids, scoring and the study export need it.
 
-A run folder holds ``manifest.jsonl`` (harness/manifest.py), the images it lists, and optionally
+A run folder holds ``manifest.jsonl`` (harness/formats/manifest.py), the images it lists, and optionally
 ``results.json``, Hydra's ``.hydra/config.yaml`` or ``external.json`` (written by
 :func:`drawbench.external.import_external_run`). Those files supply the run id and the suite name.
 """
@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from harness.errors import UserError
-from harness.manifest import MANIFEST_NAME, ImageRecord, read_manifest, verified_records
+from harness.formats.manifest import MANIFEST_NAME, ImageRecord, read_manifest, verified_records
 
 EXTERNAL_META = "external.json"
 

@@ -17,14 +17,13 @@ Record fields (version 1):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
 
-from imagen.hashing import sha256_file  # noqa: F401  (re-exported: torch-free, used by the rater UI)
+from harness.formats.files import atomic_write_bytes, sha256_file
 
 MANIFEST_NAME = "manifest.jsonl"
 SHARD_DIR = ".manifest-shards"  # per-rank append logs while a (possibly sharded) run is in progress
@@ -45,22 +44,6 @@ class ImageRecord:
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.prompt_id, self.seed, self.stage)
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` so that ``path`` either holds all of it or does not change (kill -9 safe)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _complete_lines(path: Path) -> list[str]:
