@@ -1,4 +1,8 @@
-"""``imagen-bench drawbench model=... checkpoint=...``: DrawBench (or any prompt suite) end to end."""
+"""``imagen-bench drawbench model=... checkpoint=...``: DrawBench (or any prompt suite) end to end.
+
+The same pipeline as ``imagen-bench eval benchmark=drawbench`` (:func:`harness.evaluate.run_benchmark`),
+recorded with ``task: drawbench``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,14 @@ import json
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from harness.evaluate import run_benchmark
 from harness.hydra_app import command
 
 
 @command("drawbench")
 def main(cfg: DictConfig) -> dict | None:
-    from drawbench.evaluate import run_suite
-
     run_dir = HydraConfig.get().runtime.output_dir
-    results = run_suite(cfg, run_dir, task="drawbench")
+    results = run_benchmark(cfg, run_dir, task="drawbench")
     if results is None:
         return None
     summary = {"run_dir": run_dir, "suite": results.suite, "overall": results.metrics.get("overall")}

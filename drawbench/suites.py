@@ -31,9 +31,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from drawbench.ocr_judge import extract_quoted_text
 from harness.errors import UserError
+from harness.hydra_app import CONF_DIR as HYDRA_CONF_DIR
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "benchmark"
+CONF_DIR = HYDRA_CONF_DIR / "benchmark"
 FORMATS = ("csv", "tsv", "lines", "jsonl")
 ID_WIDTH = 4
 

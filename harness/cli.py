@@ -53,6 +53,7 @@ COMMANDS: dict[str, CommandSpec] = {
     "raters": CommandSpec("raters_ui.commands:raters_main", "start the Streamlit rater app on a study database",
                           args="raters_args"),
     "demo": CommandSpec("harness.commands.demo:main", "the offline end-to-end demo"),
+    "data": CommandSpec("benchmarks.world.command:main", "write datasets (the procedural world: train/test splits and its prompt suite)"),
 }
 
 

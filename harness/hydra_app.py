@@ -19,7 +19,9 @@ from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from harness.errors import UserError
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# ``harness/conf`` is a link to the repository's ``conf/`` folder, so the configs ship inside the harness
+# package of a wheel (package data) and are found the same way from a checkout and from an install.
+CONF_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def _rank_dir(path: str) -> str:

@@ -9,8 +9,8 @@ A cascade checkpoint is a folder with one such file per stage (``<stage>.safeten
 Loading checks, in order, and stops with one clear line at the first problem: the file
 is readable (a truncated file is caught), the record is ours, the U-Net config matches
 the model config, the tensor names and shapes match the model exactly, and the content
-hash matches. There is no partial load. Pickle files (``.pt``/``.bin``/``.ckpt``) are
-refused unless the caller passes ``allow_pickle=True``.
+hash matches. There is no partial load. Pickle files (``.pt``/``.bin``/``.ckpt``) are refused:
+unpickling runs arbitrary code, and our checkpoints are safetensors.
 """
 
 from __future__ import annotations
@@ -130,19 +130,6 @@ def load_stage(path: str | Path, model: nn.Module, *, stage: str, unet: dict[str
     return record
 
 
-def load_pickled_state(path: str | Path, allow_pickle: bool) -> dict[str, torch.Tensor]:
-    """A foreign state dict in a pickle container, only when the user opted in."""
-    path = _check_file(path, allow_pickle=True)
-    if not allow_pickle:
-        raise UserError(f"refusing to unpickle {path} (pickle can run arbitrary code); "
-                        "convert it to safetensors or pass checkpoint.allow_pickle=true if you trust it")
-    obj = torch.load(str(path), map_location="cpu", weights_only=False)
-    state = obj.get("state_dict", obj.get("model", obj)) if isinstance(obj, dict) else obj
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"{path} does not contain a state dict of tensors")
-    return state
-
-
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     """Human-readable differences between two U-Net configs ('' when equal)."""
     norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
@@ -152,15 +139,15 @@ def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     return "; ".join(diffs[:4]) + (f" (+{len(diffs) - 4} more)" if len(diffs) > 4 else "")
 
 
-def _check_file(path: str | Path, allow_pickle: bool = False) -> Path:
+def _check_file(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():
         raise UserError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise UserError(f"checkpoint {path} is a folder; expected a .safetensors file")
-    if path.suffix in PICKLE_SUFFIXES and not allow_pickle:
-        raise UserError(f"refusing to unpickle {path} (pickle can run arbitrary code); "
-                        "convert it to safetensors or pass checkpoint.allow_pickle=true if you trust it")
+    if path.suffix in PICKLE_SUFFIXES:
+        raise UserError(f"refusing to unpickle {path} (pickle can run arbitrary code); convert it to a "
+                        "safetensors stage checkpoint (imagen.checkpoints.save_stage)")
     return path
 
 

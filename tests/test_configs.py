@@ -70,7 +70,7 @@ def test_every_sampler_config_parses(sampler):
 @pytest.mark.parametrize("benchmark", options("benchmark"))
 def test_every_benchmark_composes_under_eval(benchmark):
     cfg = load("eval", f"benchmark={benchmark}")
-    if cfg.benchmark.get("kind") == "coco":
+    if "coco" in cfg:  # the COCO protocol's own block; prompt suites have none
         assert cfg.coco.images == "/coco/val2014"
     else:
         from drawbench.suites import load_suite
@@ -94,3 +94,32 @@ def test_model_config_picks_its_encoder_and_the_command_line_wins():
     assert load("info", "model=imagen_paper").text_encoder.name == "google/t5-v1_1-xxl"
     cfg = load("info", "model=imagen_paper", "text_encoder=clip_vit_l14")
     assert cfg.text_encoder.kind == "clip" and cfg.model.stages.base64.unet.text_dim == 768
+
+
+def test_untracked_local_overrides_are_loaded_when_present(tmp_path):
+    import shutil
+
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf, ignore=shutil.ignore_patterns("local"))
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        plain = compose("eval", overrides=REQUIRED["eval"])
+    (conf / "local").mkdir()
+    (conf / "local" / "default.yaml").write_text(
+        "# @package _global_\npaths:\n  cache_dir: /fast/cache\nclip:\n  pretrained: /models/clip.safetensors\n")
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        local = compose("eval", overrides=REQUIRED["eval"])
+    assert plain.clip.pretrained == "openai" and local.clip.pretrained == "/models/clip.safetensors"
+    assert local.paths.cache_dir == "/fast/cache"
+
+
+@pytest.mark.parametrize("bench", options("benchmark"))
+def test_every_benchmark_names_its_runner_and_registered_metrics(bench):
+    from harness.metrics.registry import get_metric
+
+    cfg = load("eval", f"benchmark={bench}")
+    module, _, cls = cfg.benchmark._target_.rpartition(".")
+    runner = getattr(__import__(module, fromlist=[cls]), cls)
+    from harness.evaluate import Benchmark
+
+    assert issubclass(runner, Benchmark)
+    assert cfg.benchmark.metrics and all(get_metric(m).version for m in cfg.benchmark.metrics)

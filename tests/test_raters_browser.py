@@ -12,9 +12,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from harness.commands.raters import app_env, streamlit_command
 from sqlalchemy import select
 
+from raters_ui.commands import app_env, streamlit_command
 from raters_ui.db import Rating
 from raters_ui.synthetic import make_study
 from tests.conftest import REPO, require_chromium

@@ -1,7 +1,8 @@
 """``imagen-bench eval benchmark=<name> ...``: run a benchmark and write results.json.
 
-``benchmark=coco_fid30k`` is the COCO FID-30K protocol (FID/KID + CLIP score per stage); prompt
-suites (``benchmark=drawbench|parti|geneval|t2i_compbench``) get CLIP score per category.
+The benchmark config names its runner (``_target_``) and metrics; the pipeline is
+:func:`harness.evaluate.run_benchmark` (``benchmark=coco_fid30k``: COCO FID-30K with FID/KID and CLIP
+score per stage; ``benchmark=drawbench|parti|geneval|t2i_compbench``: the metrics per category).
 """
 
 from __future__ import annotations
@@ -11,24 +12,14 @@ import json
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from harness.errors import UserError
+from harness.evaluate import run_benchmark
 from harness.hydra_app import command
 
 
 @command("eval")
 def main(cfg: DictConfig) -> dict | None:
     run_dir = HydraConfig.get().runtime.output_dir
-    kind = cfg.benchmark.get("kind", "suite")
-    if kind == "coco":
-        from benchmarks.coco_eval import run_coco
-
-        results = run_coco(cfg, run_dir)
-    elif kind == "suite":
-        from drawbench.evaluate import run_suite
-
-        results = run_suite(cfg, run_dir, task="eval")
-    else:
-        raise UserError(f"unknown benchmark kind {kind!r} (coco or suite)")
+    results = run_benchmark(cfg, run_dir, task="eval")
     if results is None:
         return None
     summary = {"run_dir": run_dir, "suite": results.suite, "metrics": results.metrics}

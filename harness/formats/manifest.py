@@ -45,6 +45,11 @@ class ImageRecord:
     def key(self) -> tuple[str, int, str]:
         return (self.prompt_id, self.seed, self.stage)
 
+    @property
+    def sample_key(self) -> tuple[str, int]:
+        """(prompt_id, seed): the image's identity across stages and across runs of the same prompts."""
+        return (self.prompt_id, self.seed)
+
 
 def _complete_lines(path: Path) -> list[str]:
     """Lines of the manifest up to the last newline; a torn final line (killed mid-write) is dropped."""

@@ -1,20 +1,27 @@
 """Result files: ``results.json`` (typed, versioned) and ``samples.jsonl`` (per image), and a
 query helper that loads many runs into one pandas DataFrame.
 
-Schema (``format: imagen-bench.results``, ``version: 1``)::
+Schema (``format: imagen-bench.results``, ``version: 2``)::
 
     run_id        the run folder's id
     task          the command that produced it: eval | drawbench | ...
     suite         prompt suite or benchmark name (coco_fid30k, drawbench, ...)
     created       UTC time the file was written (ISO 8601)
     benchmark     protocol facts: caption source and seed, counts, stop stage, reference set, ...
-    metrics       {group: {metric: {value, ci_low?, ci_high?, n?, ...}}}; a group is a cascade stage
-                  (FID/CLIP per stage) or a prompt category (DrawBench), plus "overall" where it applies
+    metrics       {group: {output: {value, ci_low, ci_high, n, level, method, note?, ...}}}; a group is a
+                  cascade stage (FID/CLIP per stage) or a prompt category (DrawBench), plus "overall"
+                  where it applies; ci_low/ci_high are null where the interval is undefined (note says why)
+    metric_info   {output: {metric, version, higher_is_better, kind, per_image, bounds, label}}: what each
+                  number is and which direction is better, so readers need not know the metric
+    skipped_metrics {metric: reason} for metrics listed by the benchmark but not run (e.g. disabled)
     model         what generated the images: model name, checkpoint path and per-stage content
                   hashes, text encoder identity, sampler settings (or the folder of an external system)
     seeds         how image seeds were chosen ({"image_seeds": [...]} or a rule, caption seed, ...)
-    prompts       {count, sha256 of the prompt texts in order, source}
-    extractors    {"fid": {name, kind, sha256, mode, ...}, "clip": {model, pretrained, weights_sha256, ...}}
+    prompts       {count, sha256 (harness.formats.files.prompts_sha256 of (id, text) in order: the same hash
+                  for every benchmark), source}
+    extractors    per metric, what produced its numbers: {"fid": {extractor: {name, sha256, mode}, reference},
+                  "clip_score": {model, pretrained, weights_sha256, ...}, ...}
+    details       per-stage metric details (warnings, truncated prompts, ...)
     caches        reference-statistics and text-embedding cache hits/misses
     timings       seconds per phase (generate, fid, clip, total)
     config        the fully resolved Hydra config
@@ -41,7 +48,7 @@ from harness.formats.jsonio import read_versioned_json
 RESULTS_NAME = "results.json"
 SAMPLES_NAME = "samples.jsonl"
 FORMAT = "imagen-bench.results"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -57,6 +64,9 @@ class Results:
     extractors: dict[str, Any]
     config: dict[str, Any]
     environment: dict[str, Any]
+    metric_info: dict[str, Any] = field(default_factory=dict)
+    skipped_metrics: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     caches: dict[str, Any] = field(default_factory=dict)
     samples_file: str = SAMPLES_NAME

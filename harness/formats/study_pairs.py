@@ -93,10 +93,52 @@ def validate(pairs: StudyPairs) -> None:
                             f"{ {k: len(v) for k, v in item.images.items()} }")
 
 
+def _check_types(raw: dict, where: str) -> None:
+    """Every field of a pairs file has its JSON type (a null, list or object where a string
+    belongs is one line, not a crash further on)."""
+
+    def need(ok: bool, field: str, value: object, kind: str) -> None:
+        if not ok:
+            shown = "null" if value is None else type(value).__name__
+            raise UserError(f"{where}: {field} must be {kind}, got {shown}")
+
+    def text(value: object, field: str, nullable: bool = False) -> None:
+        need(isinstance(value, str) or (nullable and value is None), field, value,
+             "a string" + (" or null" if nullable else ""))
+
+    text(raw.get("suite", ""), "suite")
+    need(isinstance(raw.get("systems"), list), "systems", raw.get("systems"), "a list")
+    need(isinstance(raw.get("items"), list), "items", raw.get("items"), "a list")
+    for k, sys_ in enumerate(raw["systems"]):
+        need(isinstance(sys_, dict), f"systems[{k}]", sys_, "an object")
+        for key in ("id", "run_id", "source"):
+            text(sys_.get(key), f"systems[{k}].{key}")
+    for k, item in enumerate(raw["items"]):
+        need(isinstance(item, dict), f"items[{k}]", item, "an object")
+        for key in ("prompt_id", "prompt"):
+            text(item.get(key), f"items[{k}].{key}")
+        text(item.get("category"), f"items[{k}].category", nullable=True)
+        seeds, images = item.get("seeds"), item.get("images")
+        need(isinstance(seeds, list), f"items[{k}].seeds", seeds, "a list")
+        for s in seeds:
+            need(isinstance(s, int) and not isinstance(s, bool), f"items[{k}].seeds[]", s, "an integer")
+        need(isinstance(images, dict), f"items[{k}].images", images, "an object")
+        for label, paths in images.items():
+            need(isinstance(paths, list), f"items[{k}].images[{label!r}]", paths, "a list")
+            for p in paths:
+                text(p, f"items[{k}].images[{label!r}][]")
+
+
 def read_pairs(path: str | Path) -> StudyPairs:
     """Load and validate a pairs file; relative image paths are resolved against its folder."""
     path = Path(path)
-    raw = read_versioned_json(path, FORMAT, VERSION, "study pairs file")
+    if path.is_dir():
+        raise UserError(f"{path} is a folder, not a study pairs file (give the study-pairs.json in it)")
+    try:
+        raw = read_versioned_json(path, FORMAT, VERSION, "study pairs file")
+    except OSError as err:  # unreadable (permissions, a special file, ...)
+        raise UserError(f"cannot read study pairs file {path}: {err.strerror or err}") from None
+    _check_types(raw, str(path))
     base = path.parent
     try:
         systems = [StudySystem(**s) for s in raw["systems"]]

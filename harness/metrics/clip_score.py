@@ -25,6 +25,7 @@ import numpy as np
 import open_clip
 import torch
 from PIL import Image
+from tqdm import tqdm
 
 from harness.errors import MissingWeightsError, UserError
 from harness.formats.files import open_rgb
@@ -95,18 +96,22 @@ class ClipScorer:
     def _image_batch(self, images: Sequence[ImageLike]) -> torch.Tensor:
         return torch.stack([self.preprocess(_to_pil(img)) for img in images]).to(self.device)
 
-    def score(self, images: Sequence[ImageLike], prompts: Sequence[str], batch_size: int = 16) -> ClipScores:
+    def score(self, images: Sequence[ImageLike], prompts: Sequence[str], batch_size: int = 16,
+              progress: bool = False) -> ClipScores:
         """Score image i against prompt i (PIL images, HWC uint8 arrays or file paths)."""
         if len(images) != len(prompts):
             raise UserError(f"{len(images)} images but {len(prompts)} prompts; CLIP score pairs them one to one")
         if not len(images):
             raise UserError("no images to score")
         parts = []
+        bar = tqdm(total=len(images), unit="img", desc="CLIP score", disable=not progress, dynamic_ncols=True)
         with torch.inference_mode():
             for s in range(0, len(images), batch_size):
                 img = self.model.encode_image(self._image_batch(images[s:s + batch_size]))
                 txt = self.model.encode_text(self.tokenizer(list(prompts[s:s + batch_size])).to(self.device))
                 parts.append(clip_scores_from_embeddings(img.float(), txt.float()))
+                bar.update(min(batch_size, len(images) - s))
+        bar.close()
         truncated = [self.is_truncated(p) for p in prompts]
         return ClipScores(scores=np.concatenate(parts), truncated=truncated, model=self.identity)
 

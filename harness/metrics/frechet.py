@@ -23,6 +23,7 @@ comparable at equal n — callers record the counts.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import linalg
@@ -193,3 +194,39 @@ def kernel_inception_distance(
         for _ in range(num_subsets)
     ])
     return float(values.mean()), float(values.std()), m
+
+
+def reference_factor(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(μ, L, Tr Σ) of a reference set with L Lᵀ = Σ: what :func:`frechet_distance_resampled` reuses."""
+    mu, s, _, _ = _check_stats(mu, sigma, mu, sigma)
+    return mu, _psd_factor(s, "sigma"), float(np.trace(s))
+
+
+def frechet_distance_resampled(feats: np.ndarray, reference: tuple[np.ndarray, np.ndarray, float],
+                               indices: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+    """FID of each resample ``feats[indices[b]]`` against a fixed reference (one value per row of ``indices``).
+
+    With Cᵦ the centred resample / √(n − 1), Σᵦ = CᵦᵀCᵦ and Tr (Σᵦ Σ_ref)^½ = ‖Cᵦ L‖_* (singular values
+    of an n × r matrix), so no d × d matrix is formed per resample. The same ``indices`` applied to two
+    runs' features give a *paired* bootstrap (common random numbers), as the regression gate needs.
+    """
+    x = _check_features(feats)
+    mu_r, factor, tr_r = reference
+    if factor.shape[0] != x.shape[1]:
+        raise ValueError(f"feature dims differ: {x.shape[1]} vs reference {factor.shape[0]}")
+    out = np.empty(len(indices))
+    for b, idx in enumerate(indices):
+        sample = x[idx]
+        mu = sample.mean(axis=0)
+        c = (sample - mu) / np.sqrt(len(idx) - 1)
+        diff = mu - mu_r
+        nuclear = np.linalg.svd(c @ factor, compute_uv=False).sum() if factor.shape[1] else 0.0
+        out[b] = diff @ diff + np.sum(c * c) + tr_r - 2.0 * nuclear
+    return out
+
+
+def bootstrap_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) indices drawn with replacement, seeded (the same for every run compared)."""
+    if n < MIN_SAMPLES:
+        raise ValueError(f"need at least {MIN_SAMPLES} samples to bootstrap, got {n}")
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))

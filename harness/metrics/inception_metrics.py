@@ -1,0 +1,172 @@
+"""FID and KID as registered metrics, on the TF-FID Inception network (see ``fid_api`` for the maths' home).
+
+Both read ``cfg.fid`` (mode, extractor, batch size, KID subsets, bootstrap replicates) and share, through
+the :class:`~harness.metrics.base.MetricEnv`, one loaded extractor, the reference statistics (checked and
+cached before any image is generated) and each stage's generated features, so FID and KID on the same
+images extract them once. Generated features are also kept in the run folder
+(``features/inception-<mode>-<stage>.npz``, keyed by prompt id and seed) for paired comparisons.
+
+FID's uncertainty is a percentile bootstrap over the generated images (prompts are the resampling unit
+when a prompt has several seeds; the reference statistics stay fixed); KID reports its mean and the
+standard deviation over random subsets, as clean-fid and torchmetrics do.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import UserError
+from harness.formats.files import atomic_write_bytes
+from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetValue
+from harness.metrics.fid_api import METRIC_VERSION, SetStats, fid_against_reference, files_stats
+from harness.metrics.frechet import bootstrap_indices, frechet_distance_resampled, reference_factor
+from harness.metrics.intervals import bootstrap_index_sets
+from harness.metrics.reference_stats import ReferenceStatsCache
+
+FEATURES_DIR = "features"
+
+
+@dataclass(frozen=True)
+class FidOptions:
+    mode: str = "clean"
+    extractor: str | None = None
+    batch_size: int = 32
+    num_workers: int = 0
+    min_images: int = 10
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    seed: int = 0
+    n_boot: int = 200
+    level: float = 0.95
+
+    @staticmethod
+    def from_env(env: MetricEnv) -> "FidOptions":
+        fields = FidOptions.__dataclass_fields__
+        return FidOptions(**{k: env.option("fid", k, f.default) for k, f in fields.items()})
+
+
+def _extractor(env: MetricEnv, opts: FidOptions) -> Any:
+    from harness.metrics.inception import load_fid_extractor
+
+    return env.shared(("inception", opts.extractor),
+                      lambda: load_fid_extractor(opts.extractor, device=env.device, cache_dir=env.cache_dir))
+
+
+def reference_stats(env: MetricEnv, opts: FidOptions) -> SetStats:
+    """The reference set's statistics (read, checked and cached once per evaluation)."""
+    ref = env.reference
+    if ref is None:
+        raise UserError("FID/KID need a reference image set; this benchmark defines none")
+
+    def make() -> SetStats:
+        return files_stats(ref.files, root=ref.root, extractor=_extractor(env, opts), mode=opts.mode,
+                           batch_size=opts.batch_size, num_workers=opts.num_workers, min_images=opts.min_images,
+                           cache=ReferenceStatsCache(env.cache_dir), dataset=ref.dataset, split=ref.split,
+                           keep_features=True)
+
+    return env.shared(("reference-stats", opts.mode, opts.extractor), make)
+
+
+def generated_stats(images: ImageSet, env: MetricEnv, opts: FidOptions) -> SetStats:
+    def make() -> SetStats:
+        stats = files_stats(images.paths(), root=images.run_dir, extractor=_extractor(env, opts), mode=opts.mode,
+                            batch_size=opts.batch_size, num_workers=opts.num_workers,
+                            min_images=opts.min_images, dataset="generated", keep_features=True)
+        _save_features(images, stats, opts.mode)
+        return stats
+
+    return env.shared(("generated-stats", str(images.run_dir), images.stage, opts.mode, opts.extractor), make)
+
+
+def _save_features(images: ImageSet, stats: SetStats, mode: str) -> Path:
+    buf = io.BytesIO()
+    np.savez(buf, prompt_id=np.array([r.prompt_id for r in images.records]),
+             seed=np.array([r.seed for r in images.records], dtype=np.int64), feats=stats.stats.feats,
+             extractor_sha256=np.array(stats.extractor["sha256"]))
+    path = images.run_dir / FEATURES_DIR / f"inception-{mode}-{images.stage}.npz"
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+class _InceptionMetric(Metric):
+    needs = frozenset({"images", "reference"})
+    config_key = "fid"
+
+    def __init__(self, opts: FidOptions | None = None) -> None:
+        self.opts = opts or FidOptions()
+        self._identity: dict[str, Any] = {}
+        self._reference_hit: bool | None = None
+
+    @classmethod
+    def from_config(cls, env: MetricEnv) -> "_InceptionMetric":
+        return cls(FidOptions.from_env(env))
+
+    def prepare(self, env: MetricEnv) -> None:
+        ext = _extractor(env, self.opts)
+        ref = reference_stats(env, self.opts)
+        self._identity = {**ext.identity(), "mode": self.opts.mode, "metric_version": METRIC_VERSION,
+                          "reference": {**ref.describe(), "dataset": env.reference.dataset,
+                                        "split": env.reference.split}}
+        self._reference_hit = ref.cache_hit
+
+    def identity(self) -> dict[str, Any]:
+        return dict(self._identity)
+
+    def cache_info(self) -> dict[str, Any]:
+        return {"reference_stats_hit": self._reference_hit}
+
+    def _compare(self, images: ImageSet, env: MetricEnv) -> tuple[SetStats, SetStats, dict[str, Any]]:
+        gen, ref = generated_stats(images, env, self.opts), reference_stats(env, self.opts)
+        key = ("fid-compare", str(images.run_dir), images.stage, self.opts.mode)
+        result = env.shared(key, lambda: fid_against_reference(
+            gen, ref, kid_subsets=self.opts.kid_subsets, kid_subset_size=self.opts.kid_subset_size,
+            seed=self.opts.seed))
+        return gen, ref, result
+
+
+class Fid(_InceptionMetric):
+    """Fréchet Inception Distance against the benchmark's reference set, with a bootstrap interval."""
+
+    name = "fid"
+    version = METRIC_VERSION
+    outputs = (Output("fid", higher_is_better=False, kind="continuous", per_image=False, label="FID"),)
+
+    def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
+        gen, ref, result = self._compare(images, env)
+        low = high = None
+        method = None
+        if self.opts.n_boot > 0 and gen.count >= 2:
+            clusters = [r.prompt_id for r in images.records]
+            sets = bootstrap_index_sets(clusters, self.opts.n_boot, self.opts.seed) \
+                if len(set(clusters)) < len(clusters) else list(bootstrap_indices(gen.count, self.opts.n_boot,
+                                                                                   self.opts.seed))
+            factor = reference_factor(ref.stats.mu, ref.stats.sigma)
+            boots = frechet_distance_resampled(gen.stats.feats, factor, sets)
+            a = (1 - self.opts.level) / 2
+            low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
+            method = f"bootstrap over generated {'prompts' if len(set(clusters)) < len(clusters) else 'images'}" \
+                     f" ({self.opts.n_boot} replicates, reference fixed)"
+        value = SetValue(result["fid"], low, high, gen.count, method,
+                         {"n_reference": result["count_reference"], "warnings": result["warnings"]})
+        return Scores(sets={"fid": value}, details={"fid": {"warnings": result["warnings"],
+                                                           "generated": result["generated"]}})
+
+
+class Kid(_InceptionMetric):
+    """Kernel Inception Distance (unbiased MMD², cubic kernel) over random subsets: mean and std."""
+
+    name = "kid"
+    version = METRIC_VERSION
+    outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID"),)
+
+    def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
+        gen, _, result = self._compare(images, env)
+        value = SetValue(result["kid"], None, None, gen.count, "subsets",
+                         {"std": result["kid_std"], "subset_size": result["kid_subset_size"],
+                          "subsets": result["kid_subsets"]})
+        return Scores(sets={"kid": value})

@@ -1,0 +1,105 @@
+"""Metrics by name: a lazy registry of ``"module:Class"`` strings, as lm-eval registers models and tasks.
+
+Built-in metrics are listed here as strings, so importing the registry imports no metric (and no
+torch, open_clip or OCR engine) until a benchmark asks for one. A user adds a metric with the
+:func:`register_metric` decorator, or names it in a benchmark config by its path
+(``metrics: [clip_score, mypkg.metrics:Sharpness]``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, TypeVar
+
+from harness.errors import UserError
+from harness.metrics.base import NEEDS, Metric, MetricEnv
+
+METRICS: dict[str, str | type[Metric]] = {
+    "fid": "harness.metrics.inception_metrics:Fid",
+    "kid": "harness.metrics.inception_metrics:Kid",
+    "clip_score": "harness.metrics.clip_metric:ClipScore",
+    "ocr": "drawbench.ocr_metric:OcrJudgeMetric",
+}
+
+M = TypeVar("M", bound=type[Metric])
+
+
+def register_metric(name: str | None = None) -> Callable[[M], M]:
+    """Class decorator: make the metric available under ``name`` (default: its ``name`` attribute)."""
+
+    def wrap(cls: M) -> M:
+        key = name or cls.name
+        existing = METRICS.get(key)
+        if existing is not None and existing is not cls and not isinstance(existing, str):
+            raise ValueError(f"metric {key!r} is already registered as {existing.__name__}")
+        METRICS[key] = cls
+        return cls
+
+    return wrap
+
+
+def _import(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"metric {target!r} cannot be imported ({err})") from None
+
+
+def get_metric(name: str) -> type[Metric]:
+    """The metric class registered as ``name``, or named by a ``module:Class`` path."""
+    entry = METRICS.get(name, name if ":" in name else None)
+    if entry is None:
+        raise UserError(f"unknown metric {name!r}; registered: {', '.join(sorted(METRICS))} "
+                        "(or give module:Class)")
+    cls = _import(entry) if isinstance(entry, str) else entry
+    if not (isinstance(cls, type) and issubclass(cls, Metric)):
+        raise UserError(f"metric {name!r} is not a harness.metrics.base.Metric subclass")
+    unknown = set(cls.needs) - NEEDS
+    if unknown:
+        raise UserError(f"metric {name!r} needs {sorted(unknown)}, which no benchmark provides")
+    return cls
+
+
+@dataclass
+class MetricPlan:
+    """The metrics of one evaluation: those that run and those skipped, with the reason."""
+
+    active: list[Metric]
+    skipped: dict[str, str]
+
+    def describe(self) -> dict[str, Any]:
+        """``results.json`` → ``metric_info``: each output's metric, version and direction."""
+        info: dict[str, Any] = {}
+        for m in self.active:
+            for out in m.outputs:
+                info[out.name] = {"metric": m.name, "version": m.version, **out.describe()}
+        return info
+
+
+def plan_metrics(names: Iterable[str], env: MetricEnv, provides: Iterable[str]) -> MetricPlan:
+    """Instantiate the listed metrics; one disabled in config (``<block>.enabled=false``) is skipped.
+
+    ``provides`` is what the benchmark can give (images, prompts, reference, spec); a metric that needs
+    more is a one-line error before any work starts.
+    """
+    names = list(names or [])
+    if len(set(names)) != len(names):
+        raise UserError(f"benchmark.metrics lists a metric twice: {names}")
+    have = set(provides)
+    active, skipped, seen_outputs = [], {}, {}
+    for name in names:
+        cls = get_metric(str(name))
+        if cls.config_key and env.option(cls.config_key, "enabled", True) is False:
+            skipped[cls.name] = f"disabled ({cls.config_key}.enabled=false)"
+            continue
+        missing = set(cls.needs) - have
+        if missing:
+            raise UserError(f"metric {cls.name!r} needs {sorted(missing)}, which this benchmark does not provide")
+        for out in cls.outputs:
+            if out.name in seen_outputs:
+                raise UserError(f"metrics {seen_outputs[out.name]!r} and {cls.name!r} both report {out.name!r}")
+            seen_outputs[out.name] = cls.name
+        active.append(cls.from_config(env))
+    return MetricPlan(active, skipped)
