@@ -14,15 +14,18 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from benchmarks import coco
+from harness.errors import UserError
 from harness.evaluate import Benchmark
 from harness.formats.files import prompts_sha256
 from harness.metrics.base import ReferenceSet
 from harness.runner import RunResult, WorkItem, plan_work
+from imagen.validation import SEED_LIMIT, non_negative_int
 
 
 def resolve_stop_at(cfg: DictConfig) -> str | None:
-    """``auto``: the first stage at ≥ 256 px (the paper evaluates COCO at 256×256), else the last."""
-    want = cfg.benchmark.get("stop_at", "auto")
+    """``stop_at=`` when given, else ``benchmark.stop_at``; ``auto``: the first stage at ≥ 256 px (the paper
+    evaluates COCO at 256×256), else the last."""
+    want = cfg.get("stop_at") or cfg.benchmark.get("stop_at", "auto")
     if want != "auto":
         return want
     from imagen.build import stage_specs
@@ -42,7 +45,9 @@ class CocoFid30k(Benchmark):
             with open_dict(cfg):
                 cfg.stop_at = resolve_stop_at(cfg)
         self.prompts, self.source = coco.load_prompts(cfg.benchmark, cfg.coco)
-        self.offset = int(cfg.benchmark.image_seed_offset)
+        self.offset = non_negative_int(cfg.benchmark.image_seed_offset, "benchmark.image_seed_offset")
+        if self.offset + len(self.prompts) > SEED_LIMIT:
+            raise UserError(f"benchmark.image_seed_offset={self.offset} puts seeds past 2^63")
         files = coco.reference_files(cfg.benchmark, cfg.coco, self.prompts)
         self._reference = ReferenceSet(files, Path(cfg.coco.images), "coco2014", f"val2014-{cfg.benchmark.reference}")
 

@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from drawbench.ocr_judge import extract_quoted_text
 from harness.errors import UserError
 from harness.hydra_app import CONF_DIR as HYDRA_CONF_DIR
+from imagen.validation import seed_list
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CONF_DIR = HYDRA_CONF_DIR / "benchmark"
@@ -364,8 +365,8 @@ def _select(conf: dict[str, Any], items: list[PromptItem]) -> list[PromptItem]:
 
 def _seeds(conf: dict[str, Any]) -> list[int]:
     n = int(conf["images_per_prompt"])
-    seeds = list(range(n)) if conf["seeds"] is None else [int(s) for s in conf["seeds"]]
-    if n < 1 or len(seeds) != n or len(set(seeds)) != n:
+    seeds = list(range(n)) if conf["seeds"] is None else seed_list(conf["seeds"], "benchmark.seeds")
+    if n < 1 or len(seeds) != n:
         raise UserError(f"benchmark {conf['name']!r}: seeds {seeds} must be {n} distinct integers "
                         f"(images_per_prompt={n})")
     return seeds

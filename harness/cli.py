@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from harness.errors import UserError
 from harness.hydra_app import report_user_error
+from harness.preflight import check_overrides
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class CommandSpec:
     target: str  # "package.module:function" of the Hydra app
     help: str
     args: str | None = None  # function of the same module turning positional arguments into overrides
+    example: str = ""
 
     def module(self) -> ModuleType:
         return importlib.import_module(self.target.split(":", 1)[0])
@@ -39,27 +41,37 @@ class CommandSpec:
 
 COMMANDS: dict[str, CommandSpec] = {
     "info": CommandSpec("harness.commands.info:main",
-                        "build a model on the meta device and print its stages and parameter counts (JSON)"),
-    "train": CommandSpec("harness.commands.train:main", "train one stage of the cascade on an image-caption folder"),
-    "sample": CommandSpec("harness.commands.sample:main", "sample images from a cascade for prompts and seeds"),
+                        "build a model on the meta device and print its stages and parameter counts (JSON)",
+                        example="imagen-bench info model=imagen_paper"),
+    "train": CommandSpec("harness.commands.train:main", "train one stage of the cascade on an image-caption folder",
+                         example="imagen-bench train data.root=world/train stage=base32 train.steps=2000"),
+    "sample": CommandSpec("harness.commands.sample:main", "sample images from a cascade for prompts and seeds",
+                          example="imagen-bench sample checkpoint=runs/cascade prompts='[a red circle]' "
+                                  "seeds='[0,1,2,3]'"),
     "eval": CommandSpec("harness.commands.eval:main",
-                        "run a benchmark (COCO FID-30K, a prompt suite, ...) and write results.json"),
+                        "run a benchmark (COCO FID-30K, a prompt suite, ...) and write results.json",
+                        example="imagen-bench eval benchmark=drawbench checkpoint=runs/cascade sampler=ddim "
+                                "sampler.steps=25"),
     "fid": CommandSpec("harness.commands.fid:main",
-                       "FID/KID between two image folders: imagen-bench fid DIR_A DIR_B [mode=clean]"),
+                       "FID/KID between two image folders: imagen-bench fid DIR_A DIR_B [mode=clean]",
+                       example="imagen-bench fid runs/a/images/sr128 runs/b/images/sr128"),
     "drawbench": CommandSpec("drawbench.command:main",
-                             "render DrawBench (8 images per prompt) and score it per category"),
+                             "render DrawBench (8 images per prompt) and score it per category",
+                             example="imagen-bench drawbench checkpoint=runs/cascade benchmark.categories=[Colors,Text]"),
     "study": CommandSpec("raters_ui.commands:study_main", "create, export and analyse human preference studies",
-                         args="study_args"),
+                         args="study_args", example="imagen-bench study create my-study runs='[runs/a,runs/b]'"),
     "raters": CommandSpec("raters_ui.commands:raters_main", "start the Streamlit rater app on a study database",
-                          args="raters_args"),
-    "demo": CommandSpec("harness.commands.demo:main", "the offline end-to-end demo"),
-    "data": CommandSpec("benchmarks.world.command:main", "write datasets (the procedural world: train/test splits and its prompt suite)"),
+                          args="raters_args", example="imagen-bench raters my-study port=8501"),
+    "demo": CommandSpec("harness.commands.demo:main", "the offline end-to-end demo", example="imagen-bench demo"),
+    "data": CommandSpec("benchmarks.world.command:main",
+                        "write datasets (the procedural world: train/test splits and its prompt suite)",
+                        example="imagen-bench data world out=world n_train=4000 n_test=500"),
 }
 
 
-def register_command(name: str, target: str, help: str, args: str | None = None) -> None:
+def register_command(name: str, target: str, help: str, args: str | None = None, example: str = "") -> None:
     """Add a command (e.g. from a plugin) without editing this file."""
-    COMMANDS[name] = CommandSpec(target, help, args)
+    COMMANDS[name] = CommandSpec(target, help, args, example)
 
 
 def usage() -> str:
@@ -80,13 +92,25 @@ def main(argv: list[str] | None = None) -> None:
         print(f"imagen-bench: error: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         raise SystemExit(2)
     spec = COMMANDS[name]
+    if any(a in ("-h", "--help") for a in rest):
+        from harness.preflight import command_help
+
+        print(command_help(name, spec.target, spec.help, example=spec.example))
+        return
     try:
         rest = spec.translate(rest)
+        check_overrides(name, rest)
     except UserError as err:
         report_user_error(name, err)
         raise SystemExit(err.exit_code) from None
     sys.argv = [f"imagen-bench {name}", *rest]
-    spec.entry()()
+    try:
+        spec.entry()()
+    except ValueError as err:  # Hydra's own check of its flags (e.g. -m together with --cfg)
+        if not str(err).startswith("Only one of"):
+            raise
+        report_user_error(name, UserError(str(err)))
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from harness.errors import UserError
 from harness.formats.results import Results, write_results
-from harness.generate import apply_guidance, build_generator, generate, scoring_rank
+from harness.generate import apply_guidance, build_generator, check_generation, generate, scoring_rank
 from harness.metrics.base import MetricEnv, ReferenceSet
 from harness.metrics.registry import MetricPlan, plan_metrics
 from harness.provenance import environment, resolved_config, run_label
@@ -136,6 +136,7 @@ def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> R
     """The whole benchmark; returns the results on the scoring rank (None on other ranks)."""
     start = time.perf_counter()
     ctx = DistContext.init(cfg.get("device", "cpu"))
+    check_generation(cfg)
     apply_guidance(cfg)
     bench = load_benchmark(cfg)
     plan, env = prepare_metrics(cfg, bench, ctx)
@@ -163,8 +164,9 @@ def _results(cfg: DictConfig, bench: Benchmark, plan: MetricPlan, scored: Scored
         benchmark={**bench.describe(), "name": bench.name, "stages": result.stages,
                    "resolution": {r.stage: r.resolution for r in result.records}, "table": scored.table.to_json()},
         metrics=scored.table.metrics_json(), metric_info=plan.describe(), skipped_metrics=plan.skipped,
-        model=_describe_model(model), seeds=bench.seeds_info(), prompts=bench.prompts_info(),
-        extractors={(m.config_key or m.name): m.identity() for m in plan.active}, details=scored.details,
+        model={**_describe_model(model), "fingerprint": result.fingerprint}, seeds=bench.seeds_info(),
+        prompts=bench.prompts_info(), extractors={(m.config_key or m.name): m.identity() for m in plan.active},
+        details={**scored.details, **{k: v for k, v in result.notes.items() if v is not None}},
         caches={**{k: v for m in plan.active for k, v in m.cache_info().items()},
                 "text_embeddings": _text_cache(model)}, timings=timings,
         config=resolved_config(cfg), environment=environment())

@@ -1,27 +1,70 @@
 """Generate images for a work list from a Hydra config: the Python entry behind ``sample``,
-``drawbench`` and ``eval`` (call it from a notebook with a composed config)."""
+``drawbench`` and ``eval`` (call it from a notebook with a composed config).
+
+Before anything runs, every generation value is checked (:func:`check_generation`), and the run folder's
+fingerprint is compared with this generator's (:mod:`harness.fingerprint`): a resume never mixes images
+made with other settings.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from harness.console import accept_run_folder
 from harness.errors import UserError
+from harness.fingerprint import check_or_record, fingerprint_fields
 from harness.generators import CascadeGenerator, FolderGenerator, TextToImageModel
-from harness.provenance import set_threads, write_resolved_config
+from harness.provenance import run_label, set_threads, write_resolved_config
 from harness.runner import RunResult, WorkItem, run_generation
 from imagen.distributed import DistContext
+from imagen.validation import finite_number, positive_int
+
+RANDOM = "random"  # checkpoint=random: untrained weights, for smoke runs only
 
 
-def checkpoint_identity(checkpoint: Any, stages: list[str]) -> dict[str, Any]:
-    """Stage name → content hash of the weights (from each checkpoint's record)."""
+def resolve_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint path, or None for ``checkpoint=random``; anything else unusable is one line."""
+    hint = "pass checkpoint=<cascade folder or stage file>, or checkpoint=random for untrained weights (smoke runs)"
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise UserError(f"checkpoint is required: {hint}")
+    value = cfg.checkpoint
+    if value is None:
+        raise UserError(f"checkpoint=null is ambiguous: {hint}")
+    if not str(value).strip():
+        raise UserError(f"checkpoint= is empty: {hint}")
+    return None if str(value) == RANDOM else str(value)
+
+
+def check_generation(cfg: DictConfig) -> None:
+    """Every value that shapes generation, checked before any work (one line, exit 2, on the first bad one)."""
+    from imagen.build import plain, stage_specs
+    from imagen.cascade import SamplerConfig
+
+    positive_int(cfg.get("batch_size", 1), "batch_size")
+    if cfg.get("threads") is not None:
+        positive_int(cfg.threads, "threads")
+    g = cfg.get("guidance") or {}
+    for key in ("base", "sr"):
+        if g.get(key) is not None:
+            finite_number(g.get(key), f"guidance.{key}", minimum=0.0)
+    if cfg.get("images_from"):
+        return
+    stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
+    SamplerConfig.from_config(plain(cfg.sampler))
+    resolve_checkpoint(cfg)
+
+
+def checkpoint_identity(checkpoint: str | None, stages: list[str]) -> dict[str, Any]:
+    """Stage name → content hash of the weights (from each checkpoint's record); ``random`` for none."""
     from imagen.build import stage_checkpoint_path
     from imagen.checkpoints import read_record
 
     if checkpoint is None:
-        return {s: None for s in stages}
+        return {s: RANDOM for s in stages}
     return {s: read_record(stage_checkpoint_path(checkpoint, s, len(stages))).content_sha256 for s in stages}
 
 
@@ -49,31 +92,66 @@ def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
     from imagen.build import load_cascade, plain
     from imagen.cascade import stages_until
 
-    cascade = load_cascade(cfg, cfg.checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
+    checkpoint = resolve_checkpoint(cfg)
+    cascade = load_cascade(cfg, checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
     stages = stages_until(cascade.stage_names(), cfg.get("stop_at"))
+    sampler = plain(cfg.sampler)
     identity = {
         "model": plain(cfg.model).get("name"),
-        "checkpoint": None if cfg.checkpoint is None else str(cfg.checkpoint),
-        "checkpoint_sha256": checkpoint_identity(cfg.checkpoint, stages),
+        "checkpoint": RANDOM if checkpoint is None else checkpoint,
+        "checkpoint_sha256": checkpoint_identity(checkpoint, stages),
+        "stage_specs": {s.name: {**s.spec.as_record(), "unet": s.spec.unet} for s in cascade.stages},
         "text_encoder": cascade.text_encoder.identity,
-        "sampler": plain(cfg.sampler),
+        "sampler": sampler,
+        "precision": "float32",
+        # with microbatch=1 an image is batch-independent; otherwise it depends on the fixed groups
+        "grouping": "per-sample" if sampler.get("microbatch") == 1 else f"groups of {int(cfg.get('batch_size', 8))}",
     }
+    if checkpoint is None:
+        identity["warning"] = "UNTRAINED RANDOM WEIGHTS (checkpoint=random): for smoke runs only"
+        print(f"imagen-bench: warning: {identity['warning']}", file=sys.stderr)
     return CascadeGenerator(cascade, stop_at=cfg.get("stop_at"), identity=identity)
+
+
+def truncation_report(model: TextToImageModel, work: list[WorkItem]) -> dict[str, Any] | None:
+    """Prompts the text encoder cuts to its ``max_length`` tokens (they are encoded on their start only)."""
+    encoder = getattr(getattr(model, "cascade", None), "text_encoder", None)
+    if encoder is None or not hasattr(encoder, "token_counts"):
+        return None
+    prompts = {w.prompt_id: w.prompt for w in work}
+    counts = encoder.token_counts(list(prompts.values()))
+    if counts is None:
+        return None
+    cut = {pid: n for pid, n in zip(prompts, counts) if n > encoder.max_length}
+    if cut:
+        print(f"imagen-bench: warning: {len(cut)} of {len(prompts)} prompts exceed the text encoder's "
+              f"{encoder.max_length} tokens and are encoded on their first {encoder.max_length} only "
+              f"(e.g. {next(iter(cut))}: {next(iter(cut.values()))} tokens)", file=sys.stderr)
+    return {"max_length": encoder.max_length, "prompts": len(prompts), "truncated": len(cut),
+            "truncated_prompts": {pid: {"tokens": n} for pid, n in cut.items()}}
 
 
 def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
              model: TextToImageModel | None = None, ctx: DistContext | None = None) -> tuple[RunResult, TextToImageModel]:
     """Fill ``run_dir`` with the images of ``work`` (resuming), sharded over torchrun ranks."""
     ctx = ctx or DistContext.init(cfg.get("device", "cpu"))
+    check_generation(cfg)
+    apply_guidance(cfg)
     run_dir = Path(ctx.broadcast_object(str(run_dir)))
     set_threads(cfg.get("threads"))
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_resolved_config(run_dir, cfg)
     model = model or build_generator(cfg, ctx)
+    fields = fingerprint_fields(model.describe())
+    fresh = not (run_dir / "config.yaml").exists()
+    fingerprint = check_or_record(run_dir, fields, write=ctx.is_main,  # refuses before anything is written
+                                  label=run_label(run_dir, cfg))
+    accept_run_folder()  # this folder is this run's: its log may now be written
+    if ctx.is_main and fresh:
+        write_resolved_config(run_dir, cfg)  # the settings the folder's images are made with
     result = run_generation(model, work, run_dir, batch_size=int(cfg.get("batch_size", 8)),
                             stages=list(cfg.save_stages) if cfg.get("save_stages") else None,
-                            ctx=ctx, progress=bool(cfg.get("progress", True)) and ctx.is_main)
+                            ctx=ctx, progress=bool(cfg.get("progress", True)) and ctx.is_main,
+                            fingerprint=fingerprint)
+    result.notes["text_encoder"] = truncation_report(model, work) if ctx.is_main else None
     return result, model
 
 

@@ -108,7 +108,17 @@ class FolderGenerator:
         return {self.stages[0]: torch.stack(images)}
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "folder", "model": self.name, "folder": str(self.folder.resolve()), "stages": self.stages}
+        """The folder and a digest of its index (which file stands for which (prompt, seed) and its bytes)."""
+        return {"kind": "folder", "model": self.name, "folder": str(self.folder.resolve()), "stages": self.stages,
+                "index_sha256": self._index_digest()}
+
+    def _index_digest(self) -> str:
+        from imagen.hashing import file_sha256_cached  # memoised by (path, size, mtime)
+
+        h = hashlib.sha256()
+        for (prompt, seed), path in sorted(self.lookup.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            h.update(f"{prompt}\0{seed}\0{file_sha256_cached(path)}\n".encode())
+        return h.hexdigest()
 
 
 class ShapesGenerator:

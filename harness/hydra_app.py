@@ -8,6 +8,7 @@ in a traceback (Hydra's own handler would print one).
 from __future__ import annotations
 
 import functools
+import shutil
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from harness.console import ConsoleLog
 from harness.errors import UserError
 
 # ``harness/conf`` is a link to the repository's ``conf/`` folder, so the configs ship inside the harness
@@ -65,12 +67,40 @@ def report_user_error(name: str, err: BaseException) -> None:
     print(f"imagen-bench {name}: error: {msg}", file=sys.stderr)
 
 
+def _run_folder(cfg: DictConfig) -> Path | None:
+    """This run's folder (commands with a ``run_id``); None for commands that only print."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if "run_id" not in cfg or not HydraConfig.initialized():
+        return None
+    path = Path(HydraConfig.get().runtime.output_dir)
+    return path if path.is_dir() else None
+
+
 def command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
     """Decorator: make ``fn(cfg)`` the Hydra app of ``imagen-bench <config_name>``."""
 
     def wrap(fn: Callable[[DictConfig], Any]) -> Callable[[], Any]:
         @functools.wraps(fn)
         def task(cfg: DictConfig) -> Any:
+            run_dir = _run_folder(cfg)
+            if run_dir is None:
+                return _guarded(fn, cfg)
+            fresh = not any(run_dir.iterdir())
+            with ConsoleLog(run_dir / f"{cfg.get('task_name') or config_name}.log") as log:
+                if fresh:
+                    log.accept()  # nothing in the folder to protect
+                try:
+                    result = _guarded(fn, cfg)
+                except SystemExit:
+                    log.discard()  # refused: an existing folder stays as it was
+                    if fresh and run_dir.is_dir() and not [p for p in run_dir.iterdir() if p != log.path]:
+                        shutil.rmtree(run_dir)  # a first run that failed before making anything leaves nothing
+                    raise
+                log.accept()
+                return result
+
+        def _guarded(fn: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
             try:
                 return fn(cfg)
             except UserError as err:

@@ -18,7 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +59,8 @@ class RunResult:
     seconds: float = 0.0
     complete: bool = False
     stages: list[str] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)  # e.g. prompts the text encoder truncated
+    fingerprint: str | None = None  # digest of the generator that made the images (harness/fingerprint.py)
 
     @property
     def images_per_s(self) -> float:
@@ -96,7 +98,7 @@ def _groups(work: list[WorkItem], batch_size: int) -> list[list[WorkItem]]:
 
 
 def _write_group(run_dir: Path, group: list[WorkItem], images: dict[str, torch.Tensor], stages: list[str],
-                 done: set[tuple[str, int, str]]) -> list[ImageRecord]:
+                 done: set[tuple[str, int, str]], fingerprint: str | None) -> list[ImageRecord]:
     records = []
     for stage in stages:
         if stage not in images:
@@ -108,14 +110,26 @@ def _write_group(run_dir: Path, group: list[WorkItem], images: dict[str, torch.T
             rel = image_relpath(stage, item.prompt_id, item.seed)
             atomic_write_bytes(run_dir / rel, data)
             records.append(ImageRecord(item.prompt_id, item.prompt, item.seed, stage, int(img.shape[-1]), rel,
-                                       sha256_bytes(data), item.category))
+                                       sha256_bytes(data), item.category, fingerprint))
     return records
+
+
+def _check_prompts(records: list[ImageRecord], work: list[WorkItem]) -> None:
+    """A finished image counts for a work item only if it was made from the same prompt text."""
+    text = {w.prompt_id: w.prompt for w in work}
+    for r in records:
+        if r.prompt_id in text and r.prompt != text[r.prompt_id]:
+            raise UserError(f"prompt {r.prompt_id} reads differently from the one its images in this run were made "
+                            f"from ({r.prompt[:60]!r} vs {text[r.prompt_id][:60]!r}); pick a new run_id")
 
 
 def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str | Path, *, batch_size: int = 8,
                    stages: list[str] | None = None, ctx: DistContext | None = None,
-                   progress: bool = True) -> RunResult:
-    """Generate what is missing of ``work`` × ``stages`` into ``run_dir`` (this rank's share)."""
+                   progress: bool = True, fingerprint: str | None = None) -> RunResult:
+    """Generate what is missing of ``work`` × ``stages`` into ``run_dir`` (this rank's share).
+
+    ``fingerprint`` (the digest of :mod:`harness.fingerprint`) is stamped on every record written.
+    """
     ctx = ctx or DistContext()
     run_dir = Path(run_dir)
     stages = list(stages or model.stages)
@@ -125,20 +139,22 @@ def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str |
         repair_manifest(run_dir)
     ctx.barrier()
     repair_manifest(shard)
-    done = {r.key for r in verified_records(run_dir)}  # the only pass that hashes files
+    verified = verified_records(run_dir)  # the only pass that hashes files
+    _check_prompts(verified, work)
+    done = {r.key for r in verified}
     groups = _groups(work, max(1, batch_size))
     todo_all = [i for i, g in enumerate(groups) if any((w.prompt_id, w.seed, s) not in done for w in g for s in stages)]
     # every rank derives the same todo list, so each knows what all ranks (re)write in this run
     fresh = {(w.prompt_id, w.seed, s) for i in todo_all for w in groups[i] for s in stages} - done
     todo = [groups[i] for i in todo_all if i % ctx.world_size == ctx.rank]
     mine = sum(len(g) for i, g in enumerate(groups) if i % ctx.world_size == ctx.rank)
-    result = RunResult(run_dir, [], stages=stages, skipped=mine - sum(len(g) for g in todo))
+    result = RunResult(run_dir, [], stages=stages, skipped=mine - sum(len(g) for g in todo), fingerprint=fingerprint)
     bar = tqdm(total=sum(len(g) for g in todo), unit="img", desc=f"generate [rank {ctx.rank}/{ctx.world_size}]",
                disable=not progress, dynamic_ncols=True)
     start = time.time()
     for group in todo:
         images = model.generate([w.prompt for w in group], [w.seed for w in group])
-        append_records(shard, _write_group(run_dir, group, images, stages, done))
+        append_records(shard, _write_group(run_dir, group, images, stages, done, fingerprint))
         result.generated += len(group)
         bar.update(len(group))
     bar.close()

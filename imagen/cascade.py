@@ -23,6 +23,7 @@ from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, build_schedul
 from imagen.errors import UserError
 from imagen.samplers.samplers import SAMPLERS, time_grid
 from imagen.samplers.thresholding import build_thresholder
+from imagen.validation import finite_number, known_keys, positive_int
 
 
 @dataclass(frozen=True)
@@ -45,14 +46,24 @@ class StageSpec:
     @staticmethod
     def from_config(name: str, cfg: Mapping[str, Any]) -> "StageSpec":
         d = dict(cfg)
-        known = set(StageSpec.__dataclass_fields__) - {"name"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"stage {name!r}: unknown keys {unknown}; known: {sorted(known)}")
+        known_keys(d, set(StageSpec.__dataclass_fields__) - {"name"}, f"model.stages.{name}")
         spec = StageSpec(name=name, **d)
-        if spec.prediction not in PREDICTION_TYPES:
-            raise UserError(f"stage {name!r}: prediction must be one of {PREDICTION_TYPES}, got {spec.prediction!r}")
+        spec.check()
         return spec
+
+    def check(self) -> None:
+        """Every value in range, named by its config key (one line, before any work)."""
+        where = f"model.stages.{self.name}"
+        if self.prediction not in PREDICTION_TYPES:
+            raise UserError(f"{where}.prediction must be one of {PREDICTION_TYPES}, got {self.prediction!r}")
+        positive_int(self.resolution, f"{where}.resolution")
+        # w = 0 is the unconditional model and w = 1 the conditional one (eq. 3); below 0 is not a guidance.
+        finite_number(self.guidance, f"{where}.guidance", minimum=0.0)
+        finite_number(self.percentile, f"{where}.percentile", minimum=0.0, strict=True, maximum=100.0)
+        finite_number(self.aug_level, f"{where}.aug_level", minimum=0.0, maximum=1.0)
+        finite_number(self.train_aug_max, f"{where}.train_aug_max", minimum=0.0, maximum=1.0)
+        if self.steps is not None:
+            positive_int(self.steps, f"{where}.steps")
 
     @property
     def is_super_resolution(self) -> bool:
@@ -74,7 +85,12 @@ class SamplerConfig:
         d = dict(cfg)
         if d.get("name") not in SAMPLERS:
             raise UserError(f"unknown sampler {d.get('name')!r}; expected one of {sorted(SAMPLERS)}")
-        return SamplerConfig(**{k: d[k] for k in d if k in SamplerConfig.__dataclass_fields__})
+        known_keys(d, set(SamplerConfig.__dataclass_fields__), "sampler")
+        positive_int(d.get("steps", 250), "sampler.steps")
+        finite_number(d.get("eta", 0.0), "sampler.eta", minimum=0.0, maximum=1.0)
+        if d.get("microbatch") is not None:
+            positive_int(d["microbatch"], "sampler.microbatch")
+        return SamplerConfig(**d)
 
 
 def stages_until(names: list[str], stop_at: str | None) -> list[str]:

@@ -14,8 +14,8 @@ from imagen.text.encoders import TextEncoderConfig, text_encoder_parameter_count
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ROOTS = sorted(p.stem for p in CONF.glob("*.yaml"))
 REQUIRED = {  # values a root config marks ??? (given here so that every interpolation resolves)
-    "train": ["data.root=/data"], "sample": ["checkpoint=null"], "eval": ["checkpoint=null", "coco.root=/coco"],
-    "drawbench": ["checkpoint=null"], "fid": ["a=/a", "b=/b"], "study": ["action=create", "study=s"],
+    "train": ["data.root=/data"], "sample": ["checkpoint=random"], "eval": ["checkpoint=random", "coco.root=/coco"],
+    "drawbench": ["checkpoint=random"], "fid": ["a=/a", "b=/b"], "study": ["action=create", "study=s"],
 }
 
 

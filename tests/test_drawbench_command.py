@@ -72,13 +72,13 @@ def test_external_folder_is_scored_and_a_missing_image_is_named(tmp_path, assets
     suite = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=2)
     folder = tmp_path / "ext"
     write_external_folder(folder, suite.items)
-    c, env = cmd(tmp_path / "runs", clip, f"images_from={folder}", "checkpoint=null", "run_id=ext")
+    c, env = cmd(tmp_path / "runs", clip, f"images_from={folder}", "checkpoint=random", "run_id=ext")
     ok = subprocess.run(c, env=env, capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr[-3000:]
     assert read_results(tmp_path / "runs" / "ext").model["kind"] == "folder"
     victim = next(folder.rglob("3.png"))
     victim.unlink()
-    c, env = cmd(tmp_path / "runs", clip, f"images_from={folder}", "checkpoint=null", "run_id=ext2")
+    c, env = cmd(tmp_path / "runs", clip, f"images_from={folder}", "checkpoint=random", "run_id=ext2")
     bad = subprocess.run(c, env=env, capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     pid = victim.parent.name

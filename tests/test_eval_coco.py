@@ -23,7 +23,7 @@ def coco_and_clip(tmp_path_factory):
 
 def run_eval(tmp_path, coco, clip, *extra, check=True, flags=()):
     env = dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "runs"), IMAGEN_BENCH_CACHE=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "harness.cli", "eval", *flags, "model=imagen_micro", "checkpoint=null",
+    cmd = [sys.executable, "-m", "harness.cli", "eval", *flags, "model=imagen_micro", "checkpoint=random",
            f"coco.root={coco}", "benchmark.num_prompts=12", f"clip.model={clip}", "clip.pretrained=",
            "sampler=ddim", "sampler.steps=3", "fid.kid_subset_size=10", "progress=false", *extra]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
@@ -118,6 +118,6 @@ def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_a
 def test_sweep_and_slurm_launcher_configs_compose():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("eval", overrides=["+experiment=guidance_sweep", "hydra/launcher=slurm", "coco.root=/x",
-                                         "checkpoint=null"], return_hydra_config=True)
+                                         "checkpoint=random"], return_hydra_config=True)
     assert cfg.hydra.sweeper.params["guidance.base"].startswith("1,1.25,1.5,1.75,2,3")
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1

@@ -48,7 +48,7 @@ def test_config_errors_are_short():
 
 
 @pytest.mark.parametrize("args,key", [(["train"], "data.root"), (["sample"], "checkpoint"),
-                                      (["eval", "checkpoint=null"], "coco.root")])
+                                      (["eval", "checkpoint=random"], "coco.root")])
 def test_a_missing_required_value_is_one_line_and_exit_2(args, key, tmp_path):
     out = subprocess.run([sys.executable, "-m", "harness.cli", *args, f"paths.runs_dir={tmp_path}"],
                          capture_output=True, text=True, cwd=REPO)

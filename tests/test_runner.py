@@ -56,7 +56,7 @@ def test_torn_manifest_line_is_ignored_and_repaired(tmp_path):
 
 def _sample_cmd(run_id: str, *extra: str) -> list[str]:
     prompts = "[" + ",".join(PROMPTS) + "]"
-    return [sys.executable, "-m", "harness.cli", "sample", "model=imagen_micro", "checkpoint=null", "sampler=ddpm",
+    return [sys.executable, "-m", "harness.cli", "sample", "model=imagen_micro", "checkpoint=random", "sampler=ddpm",
             "sampler.steps=6", f"prompts={prompts}", "seeds=[0,1]", "batch_size=4", "threads=1", "progress=false",
             f"run_id={run_id}", *extra]
 

@@ -14,11 +14,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from harness.errors import UserError
-from harness.generate import generate
+from harness.generate import check_generation, generate
 from harness.grids import write_stage_grids
 from harness.hydra_app import command
 from harness.runner import plan_work
 from imagen.distributed import env_rank
+from imagen.validation import seed_list
 
 
 def read_prompts(cfg: DictConfig) -> list[str]:
@@ -26,7 +27,11 @@ def read_prompts(cfg: DictConfig) -> list[str]:
         path = Path(cfg.prompts_file)
         if not path.is_file():
             raise UserError(f"prompts file not found: {path}")
-        prompts = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise UserError(f"prompts file {path} is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        prompts = [ln.strip() for ln in text.splitlines() if ln.strip()]
     else:
         prompts = [str(p) for p in (cfg.prompts or [])]
     if not prompts:
@@ -36,8 +41,9 @@ def read_prompts(cfg: DictConfig) -> list[str]:
 
 @command("sample")
 def main(cfg: DictConfig) -> dict:
+    check_generation(cfg)
+    seeds = seed_list(cfg.seeds, "seeds")
     prompts = read_prompts(cfg)
-    seeds = [int(s) for s in cfg.seeds]
     work = plan_work(((f"prompt-{i:04d}", p, None) for i, p in enumerate(prompts)), seeds)
     result, _ = generate(cfg, work, HydraConfig.get().runtime.output_dir)
     if env_rank() == 0 and result.complete:

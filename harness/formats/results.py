@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import glob
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -75,13 +76,30 @@ class Results:
     version: int = VERSION
 
 
+def finite_json(obj: Any) -> Any:
+    """``obj`` with NaN and infinities replaced by None: JSON has no NaN, and a reader must never get one."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)):
+        return finite_json(obj.item())  # numpy / torch scalars
+    return obj
+
+
+def _dumps(obj: Any, **kwargs: Any) -> str:
+    return json.dumps(finite_json(obj), ensure_ascii=False, allow_nan=False, default=_json_default, **kwargs)
+
+
 def write_results(run_dir: str | Path, results: Results, samples: Iterable[dict[str, Any]] | None = None) -> Path:
-    """Write samples.jsonl (when given) and then results.json, each atomically."""
+    """Write samples.jsonl (when given) and then results.json, each atomically (never a NaN)."""
     run_dir = Path(run_dir)
     if samples is not None:
-        lines = "".join(json.dumps(s, ensure_ascii=False, default=_json_default) + "\n" for s in samples)
+        lines = "".join(_dumps(s) + "\n" for s in samples)
         atomic_write_bytes(run_dir / results.samples_file, lines.encode("utf-8"))
-    data = json.dumps(asdict(results), indent=2, ensure_ascii=False, default=_json_default)
+    data = _dumps(asdict(results), indent=2)
     atomic_write_bytes(run_dir / RESULTS_NAME, data.encode("utf-8"))
     return run_dir / RESULTS_NAME
 
@@ -133,9 +151,10 @@ def _stage_guidance(config: dict[str, Any]) -> dict[str, Any]:
 def load_results(paths: Iterable[str | Path] | str | Path):
     """Many runs as one long pandas DataFrame: one row per (run, group, metric).
 
-    Columns: run_id, task, suite, group, metric, value, ci_low, ci_high, n, model, sampler,
-    sampler_steps, guidance.<stage>..., created, path. ``paths`` may be result files, run folders,
-    a runs/sweep folder (searched recursively) or glob patterns.
+    Columns: run_id, task, suite, group, metric, value, ci_low, ci_high, n, higher_is_better,
+    metric_version, model, generator, fingerprint, checkpoint_sha256, source (the folder of imported
+    images), sampler, sampler_steps, guidance.<stage>... (the last three only for our cascade), created,
+    path. ``paths`` may be result files, run folders, a runs/sweep folder (searched recursively) or globs.
     """
     import pandas as pd
 
@@ -144,17 +163,31 @@ def load_results(paths: Iterable[str | Path] | str | Path):
     rows = []
     for path in _expand(paths):
         r = read_results(path)
-        sampler = (r.config.get("sampler") or {}) if isinstance(r.config, dict) else {}
-        common = {"run_id": r.run_id, "task": r.task, "suite": r.suite, "model": r.model.get("model"),
-                  "sampler": sampler.get("name"), "sampler_steps": sampler.get("steps"), "created": r.created,
-                  "path": str(path), **_stage_guidance(r.config)}
-        for group, metrics in r.metrics.items():
-            for metric, val in metrics.items():
-                val = val if isinstance(val, dict) else {"value": val}
-                rows.append({**common, "group": group, "metric": metric, "value": val.get("value"),
-                             "ci_low": val.get("ci_low"), "ci_high": val.get("ci_high"), "n": val.get("n")})
+        rows += _rows(r, path)
     columns = ["run_id", "task", "suite", "group", "metric", "value", "ci_low", "ci_high", "n"]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=columns)
     return frame[columns + [c for c in frame.columns if c not in columns]]
+
+
+def _rows(r: Results, path: Path) -> list[dict[str, Any]]:
+    """One row per (group, metric); the generator's identity, or an external source for imported images."""
+    generated = r.model.get("kind") == "imagen-cascade"
+    sampler = (r.config.get("sampler") or {}) if generated and isinstance(r.config, dict) else {}
+    hashes = r.model.get("checkpoint_sha256") or {}
+    common = {"run_id": r.run_id, "task": r.task, "suite": r.suite, "model": r.model.get("model"),
+              "generator": r.model.get("kind"), "fingerprint": r.model.get("fingerprint"),
+              "checkpoint_sha256": ",".join(f"{k}:{v}" for k, v in hashes.items()) or None,
+              "source": None if generated else r.model.get("folder") or r.model.get("source"),
+              "sampler": sampler.get("name"), "sampler_steps": sampler.get("steps"), "created": r.created,
+              "path": str(path), **(_stage_guidance(r.config) if generated else {})}
+    rows = []
+    for group, metrics in r.metrics.items():
+        for metric, val in metrics.items():
+            val = val if isinstance(val, dict) else {"value": val}
+            info = r.metric_info.get(metric, {})
+            rows.append({**common, "group": group, "metric": metric, "value": val.get("value"),
+                         "ci_low": val.get("ci_low"), "ci_high": val.get("ci_high"), "n": val.get("n"),
+                         "higher_is_better": info.get("higher_is_better"), "metric_version": info.get("version")})
+    return rows

@@ -1,7 +1,7 @@
 """Reading a run folder (``runs/<run_id>/``) the way grids, scoring and the study export need it.
 
 A run folder holds ``manifest.jsonl`` (harness/formats/manifest.py), the images it lists, and optionally
-``results.json``, Hydra's ``.hydra/config.yaml`` or ``external.json`` (written by
+``results.json``, the resolved ``config.yaml`` the run wrote, or ``external.json`` (written by
 :func:`drawbench.external.import_external_run`). Those files supply the run id and the suite name.
 """
 
@@ -66,25 +66,29 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(path))
+    except Exception:  # noqa: BLE001 -- an unreadable config loses only the nicer run id
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def run_metadata(run_dir: str | Path) -> dict[str, Any]:
-    """``run_id`` and ``suite`` from results.json, .hydra/config.yaml or external.json, where present."""
+    """``run_id`` and ``suite`` from results.json, config.yaml or external.json, where present."""
     run_dir = Path(run_dir)
     found: dict[str, Any] = {}
     results = _read_json(run_dir / "results.json")
     config = results.get("config") if isinstance(results.get("config"), dict) else {}
-    hydra_cfg: dict[str, Any] = {}
-    if (run_dir / ".hydra" / "config.yaml").is_file():
-        try:
-            loaded = OmegaConf.to_container(OmegaConf.load(run_dir / ".hydra" / "config.yaml"))
-            hydra_cfg = loaded if isinstance(loaded, dict) else {}
-        except Exception:  # noqa: BLE001 -- an unreadable config loses only the nicer run id
-            hydra_cfg = {}
+    configs = [_read_yaml(run_dir / name) for name in ("config.yaml", ".hydra/config.yaml")]  # ours; older runs'
     external = _read_json(run_dir / EXTERNAL_META)
-    for source in (results, config, hydra_cfg, external):  # first one that says wins
+    for source in (results, config, *configs, external):  # first one that says wins
         bench = source.get("benchmark")
         suite = source.get("suite") or (bench.get("name") if isinstance(bench, dict) else bench)
         for key, value in (("run_id", source.get("run_id")), ("suite", suite)):
-            # .hydra/config.yaml is saved unresolved: an interpolation is not an id.
+            # an interpolation (a hand-written or foreign config) is not an id
             if isinstance(value, str) and value and "${" not in value and key not in found:
                 found[key] = value
     return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.errors import MissingWeightsError
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores
 from harness.metrics.clip_score import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipScorer, load_clip_scorer
 
@@ -33,8 +34,11 @@ class ClipScore(Metric):
                    int(env.option("clip", "batch_size", 16)))
 
     def prepare(self, env: MetricEnv) -> None:
-        self.scorer = env.shared(("clip", self.model, self.pretrained), lambda: load_clip_scorer(
-            self.model, self.pretrained, device=env.device, cache_dir=env.cache_dir))
+        try:
+            self.scorer = env.shared(("clip", self.model, self.pretrained), lambda: load_clip_scorer(
+                self.model, self.pretrained, device=env.device, cache_dir=env.cache_dir))
+        except MissingWeightsError as err:
+            raise MissingWeightsError(f"{err} (or clip.enabled=false to run without CLIP score)") from None
 
     def identity(self) -> dict[str, Any]:
         return dict(self.scorer.identity) if self.scorer is not None else {}

@@ -156,11 +156,11 @@ def _resolve_tag(model_name: str, tag: str, hf_cache_dir: str | None) -> tuple[P
             return found, cfg
         raise MissingWeightsError(
             f"CLIP weights {model_name}/{tag} are not in the Hugging Face cache; with network access run "
-            f"`hf download {repo_id} {names[-1]}`, or pass pretrained=/path/to/weights"
+            f"`hf download {repo_id} {names[-1]}`, or pass clip.pretrained=/path/to/weights"
         )
     raise MissingWeightsError(
         f"CLIP weights {model_name}/{tag} are only published at {cfg.get('url', '?')}; download that file "
-        "and pass pretrained=/path/to/it"
+        "and pass clip.pretrained=/path/to/it"
     )
 
 

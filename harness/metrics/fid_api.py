@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from harness.errors import UserError
 from harness.metrics.frechet import (
@@ -82,9 +83,14 @@ class SetStats:
         }
 
 
-def extract_features(image_batches: Iterable[torch.Tensor], extractor: FidExtractor) -> np.ndarray:
-    """(N, 2048) float64 features of prepared 299×299 batches."""
-    parts = [extractor.features(b) for b in image_batches]
+def extract_features(image_batches: Iterable[torch.Tensor], extractor: FidExtractor,
+                     progress: tqdm | None = None) -> np.ndarray:
+    """(N, 2048) float64 features of prepared 299×299 batches (``progress`` is advanced per image)."""
+    parts = []
+    for b in image_batches:
+        parts.append(extractor.features(b))
+        if progress is not None:
+            progress.update(len(b))
     return np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM))
 
 
@@ -116,6 +122,7 @@ def files_stats(
     dataset: str = "folder",
     split: str = "",
     keep_features: bool = True,
+    progress: bool = False,
 ) -> SetStats:
     """Statistics of image files; through ``cache`` when given (key: see :class:`StatsKey`)."""
     check_mode(mode)
@@ -126,7 +133,9 @@ def files_stats(
     list_hash = image_list_sha256(files, root)
 
     def compute() -> FeatureStats:
-        feats = extract_features(batches(files, mode, batch_size, num_workers), extractor)
+        with tqdm(total=len(files), unit="img", desc=f"Inception features ({dataset}{'/' + split if split else ''})",
+                  disable=not progress, dynamic_ncols=True) as bar:
+            feats = extract_features(batches(files, mode, batch_size, num_workers), extractor, bar)
         return FeatureStats.from_features(feats, keep_features)
 
     start = time.perf_counter()

@@ -67,7 +67,7 @@ def reference_stats(env: MetricEnv, opts: FidOptions) -> SetStats:
         return files_stats(ref.files, root=ref.root, extractor=_extractor(env, opts), mode=opts.mode,
                            batch_size=opts.batch_size, num_workers=opts.num_workers, min_images=opts.min_images,
                            cache=ReferenceStatsCache(env.cache_dir), dataset=ref.dataset, split=ref.split,
-                           keep_features=True)
+                           keep_features=True, progress=env.progress)
 
     return env.shared(("reference-stats", opts.mode, opts.extractor), make)
 
@@ -76,7 +76,8 @@ def generated_stats(images: ImageSet, env: MetricEnv, opts: FidOptions) -> SetSt
     def make() -> SetStats:
         stats = files_stats(images.paths(), root=images.run_dir, extractor=_extractor(env, opts), mode=opts.mode,
                             batch_size=opts.batch_size, num_workers=opts.num_workers,
-                            min_images=opts.min_images, dataset="generated", keep_features=True)
+                            min_images=opts.min_images, dataset="generated", split=images.stage,
+                            keep_features=True, progress=env.progress)
         _save_features(images, stats, opts.mode)
         return stats
 

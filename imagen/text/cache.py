@@ -89,6 +89,9 @@ class CachedTextEncoder:
     def max_length(self) -> int:
         return self.encoder.max_length
 
+    def token_counts(self, texts: list[str]) -> list[int] | None:
+        return self.encoder.token_counts(texts)
+
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.cache is None:
             return self.encoder.encode(texts)

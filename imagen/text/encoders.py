@@ -103,6 +103,7 @@ class LoadedEncoder:
     tokenize: Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]  # -> (ids, mask)
     run: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]  # -> (B, L, D)
     weights_sha256: str
+    count: Callable[[list[str]], list[int]] | None = None  # tokens per text before truncation
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +124,13 @@ def _hf_tokenize(tok, max_length: int) -> Callable[[list[str]], tuple[torch.Tens
         return enc["input_ids"], enc["attention_mask"].bool()
 
     return tokenize
+
+
+def _hf_count(tok) -> Callable[[list[str]], list[int]]:
+    def count(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tok(list(texts), truncation=False, verbose=False)["input_ids"]]
+
+    return count
 
 
 def _hf_run(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -159,7 +167,7 @@ def _load_hf(cfg: TextEncoderConfig) -> LoadedEncoder:
             raise _missing(cfg, err) from None
         sha = _weights_identity(source)
     tok = _hf_tokenizer(cfg, source)
-    return LoadedEncoder(model, _hf_tokenize(tok, cfg.max_length), _hf_run, sha)
+    return LoadedEncoder(model, _hf_tokenize(tok, cfg.max_length), _hf_run, sha, _hf_count(tok))
 
 
 def _clip_text_tokens(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -219,7 +227,10 @@ def _load_clip(cfg: TextEncoderConfig) -> LoadedEncoder:
         ids = tokenizer(texts)[:, : cfg.max_length]
         return ids, ids != 0
 
-    return LoadedEncoder(model, tokenize, _clip_text_tokens, sha)
+    def count(texts: list[str]) -> list[int]:
+        return [len(tokenizer.encode(t)) + 2 for t in texts]  # + start and end tokens
+
+    return LoadedEncoder(model, tokenize, _clip_text_tokens, sha, count)
 
 
 class FrozenTextEncoder:
@@ -233,7 +244,7 @@ class FrozenTextEncoder:
         self.cfg = cfg
         loaded = _load_clip(cfg) if cfg.kind == "clip" else _load_hf(cfg)
         self.model = loaded.model.to(device=device, dtype=DTYPES[cfg.dtype]).eval().requires_grad_(False)
-        self._tokenize, self._run = loaded.tokenize, loaded.run
+        self._tokenize, self._run, self._count = loaded.tokenize, loaded.run, loaded.count
         self.device = torch.device(device)
         self.weights_sha256 = loaded.weights_sha256
         self._check_dim()
@@ -255,6 +266,10 @@ class FrozenTextEncoder:
     @property
     def max_length(self) -> int:
         return self.cfg.max_length
+
+    def token_counts(self, texts: list[str]) -> list[int] | None:
+        """Tokens of each text before truncation (more than ``max_length`` means the encoder cut it)."""
+        return self._count(list(texts)) if self._count is not None else None
 
     @torch.no_grad()
     def _encode_batch(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -33,6 +33,7 @@ from imagen.errors import UserError
 from imagen.training.data import ImageCaptionSet, batch_indices, downsample
 from imagen.training.optim import EMA, build_optimizer, lr_at
 from imagen.training.state import load_train_state, save_train_state
+from imagen.validation import finite_number, known_keys, non_negative_int, positive_int
 
 LOG_FIELDS = ["step", "loss", "lr", "grad_norm", "seconds", "images_per_s"]
 
@@ -60,15 +61,31 @@ class TrainSettings:
     @staticmethod
     def from_config(cfg: Any) -> "TrainSettings":
         d = plain(cfg)
-        unknown = sorted(set(d) - set(TrainSettings.__dataclass_fields__))
-        if unknown:
-            raise UserError(f"unknown train keys {unknown}")
+        known_keys(d, set(TrainSettings.__dataclass_fields__), "train")
         if "betas" in d:
             d["betas"] = tuple(d["betas"])
         s = TrainSettings(**d)
-        if s.steps < 1 or s.batch_size < 1:
-            raise UserError("train.steps and train.batch_size must be positive")
+        s.check()
         return s
+
+    def check(self) -> None:
+        for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+            positive_int(getattr(self, key), f"train.{key}")
+        non_negative_int(self.warmup_steps, "train.warmup_steps")
+        non_negative_int(self.seed, "train.seed")
+        finite_number(self.lr, "train.lr", minimum=0.0, strict=True)
+        finite_number(self.weight_decay, "train.weight_decay", minimum=0.0)
+        finite_number(self.eps, "train.eps", minimum=0.0, strict=True)
+        finite_number(self.ema_decay, "train.ema_decay", minimum=0.0, maximum=1.0)
+        finite_number(self.p_uncond, "train.p_uncond", minimum=0.0, maximum=1.0)
+        if len(self.betas) != 2:
+            raise UserError(f"train.betas must be two numbers, got {list(self.betas)}")
+        for b in self.betas:
+            finite_number(b, "train.betas", minimum=0.0, maximum=1.0)
+        if self.grad_clip is not None:
+            finite_number(self.grad_clip, "train.grad_clip", minimum=0.0, strict=True)
+        if self.crop is not None:
+            positive_int(self.crop, "train.crop")
 
     def fingerprint_fields(self) -> dict[str, Any]:
         """What a resumed run must share with the original (not the step budget or intervals)."""
