@@ -62,6 +62,13 @@ COMMANDS: dict[str, CommandSpec] = {
                          args="study_args", example="imagen-bench study create my-study runs='[runs/a,runs/b]'"),
     "raters": CommandSpec("raters_ui.commands:raters_main", "start the Streamlit rater app on a study database",
                           args="raters_args", example="imagen-bench raters my-study port=8501"),
+    "regress": CommandSpec("harness.commands.regress:main",
+                           "regression gate: is the candidate checkpoint worse than the baseline? (exit 0/1/3)",
+                           example="imagen-bench regress baseline=runs/db-main candidate=ckpt/new benchmark=drawbench"),
+    "report": CommandSpec("reports.command:main",
+                          "the ablation comparison report of runs (HTML + Markdown): tables, guidance curves, "
+                          "categories, study, grids", args="report_args",
+                          example="imagen-bench report runs=runs/guidance-sweep study=my-study out=reports/sweep"),
     "demo": CommandSpec("harness.commands.demo:main", "the offline end-to-end demo", example="imagen-bench demo"),
     "data": CommandSpec("benchmarks.world.command:main",
                         "write datasets (the procedural world: train/test splits and its prompt suite)",

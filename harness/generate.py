@@ -30,7 +30,8 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint path, or None for ``checkpoint=random``; anything else unusable is one line."""
     hint = "pass checkpoint=<cascade folder or stage file>, or checkpoint=random for untrained weights (smoke runs)"
     if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise UserError(f"checkpoint is required: {hint}")
+        raise UserError("checkpoint is required: pass checkpoint=<value> (a cascade folder or stage file, or "
+                        "checkpoint=random for untrained weights in smoke runs)")
     value = cfg.checkpoint
     if value is None:
         raise UserError(f"checkpoint=null is ambiguous: {hint}")

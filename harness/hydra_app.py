@@ -8,8 +8,8 @@ in a traceback (Hydra's own handler would print one).
 from __future__ import annotations
 
 import functools
-import shutil
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -62,6 +62,15 @@ def positional_to_overrides(args: list[str], keys: tuple[str, ...]) -> list[str]
     return out
 
 
+class CommandExit(Exception):
+    """Raised by a command that finished its work but reports an outcome through its exit code
+    (``regress``: 1 fail, 3 inconclusive); its run folder and log are kept."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = int(code)
+
+
 def report_user_error(name: str, err: BaseException) -> None:
     msg = " ".join(str(err).split()) or type(err).__name__
     print(f"imagen-bench {name}: error: {msg}", file=sys.stderr)
@@ -85,13 +94,19 @@ def command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callabl
         def task(cfg: DictConfig) -> Any:
             run_dir = _run_folder(cfg)
             if run_dir is None:
-                return _guarded(fn, cfg)
+                try:
+                    return _guarded(fn, cfg)
+                except CommandExit as done:
+                    raise SystemExit(done.code) from None
             fresh = not any(run_dir.iterdir())
             with ConsoleLog(run_dir / f"{cfg.get('task_name') or config_name}.log") as log:
                 if fresh:
                     log.accept()  # nothing in the folder to protect
                 try:
                     result = _guarded(fn, cfg)
+                except CommandExit as done:
+                    log.accept()
+                    raise SystemExit(done.code) from None
                 except SystemExit:
                     log.discard()  # refused: an existing folder stays as it was
                     if fresh and run_dir.is_dir() and not [p for p in run_dir.iterdir() if p != log.path]:

@@ -20,8 +20,8 @@ from harness.errors import UserError
 from harness.hydra_app import CONF_DIR, HYDRA_FLAGS_WITH_VALUE
 
 # Keys that ``+`` may add because their consumer validates them (a stage refuses unknown keys, a U-Net
-# constructor unknown arguments), and Hydra's own settings.
-OPEN_PREFIXES = ("hydra.", "model.stages.")
+# constructor unknown arguments, regress a threshold for a metric no run reports), and Hydra's settings.
+OPEN_PREFIXES = ("hydra.", "model.stages.", "thresholds.")
 
 
 def split_args(args: list[str]) -> tuple[list[str], list[str]]:

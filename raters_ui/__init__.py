@@ -1,10 +1,12 @@
 """The human preference study (DrawBench protocol): rater app, storage, study management, statistics.
 
 Modules: ``db`` (SQLAlchemy models, opening with Alembic migrations, retried write transactions),
-``storage`` (the study's own image store), ``controls`` (gold trials), ``studies`` (create,
-raters, tokens, export), ``assign`` (what a rater sees next; submitting), ``views``/``app``
-(Streamlit), ``admin`` and ``analysis`` (progress and results tables), ``stats`` (pure
-statistics), ``synthetic`` (a drawn study for tests and demos). Never imports ``imagen`` or torch.
+``storage`` (the study's own image store: one size, one byte length, no metadata), ``controls``
+(gold trials), ``inputs`` (checks of names, options and pairs files), ``studies`` (create,
+raters, export), ``tokens`` (the private tokens file), ``assign`` (what a rater sees next;
+submitting), ``views``/``app`` (Streamlit), ``admin`` and ``analysis`` (progress and results
+tables), ``stats`` (pure statistics), ``commands`` (``imagen-bench study`` and ``raters``),
+``synthetic`` (a drawn study for tests and demos). Never imports ``imagen`` or torch.
 """
 
 # The app reads its database and optional study from these (set by `imagen-bench raters`).

@@ -10,15 +10,25 @@ from raters_ui.db import Assignment, Item, Rater, StudyDB, System
 from raters_ui.studies import get_study
 
 
+def system_names(systems: list[tuple[str, str]]) -> dict[str, str]:
+    """Label -> the name results use: the run id when every system has a distinct one (pairs
+    built from runs label systems sys1, sys2, ...), else the label."""
+    run_ids = [run_id for _, run_id in systems]
+    if all(run_ids) and len(set(run_ids)) == len(run_ids):
+        return {label: run_id for label, run_id in systems}
+    return {label: label for label, _ in systems}
+
+
 def study_overview(db: StudyDB, study_name: str) -> dict:
     with db.read() as s:
         study = get_study(s, study_name)
-        systems = s.scalars(select(System.label).where(System.study_id == study.id)
+        systems = s.execute(select(System.label, System.run_id).where(System.study_id == study.id)
                             .order_by(System.position)).all()
         n_raters = s.scalar(select(func.count()).select_from(Rater).where(Rater.study_id == study.id))
         kinds = dict(s.execute(select(Item.kind, func.count()).where(Item.study_id == study.id)
                                .group_by(Item.kind)).all())
-    return {"study": study.name, "suite": study.suite, "systems": list(systems), "raters": int(n_raters or 0),
+    return {"study": study.name, "suite": study.suite, "systems": [label for label, _ in systems],
+            "names": system_names(systems), "raters": int(n_raters or 0),
             "items": int(kinds.get("main", 0)), "controls": int(kinds.get("control", 0)),
             "ratings_per_item": study.ratings_per_item, "control_every": study.control_every,
             "control_threshold": study.control_threshold}

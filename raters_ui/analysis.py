@@ -2,21 +2,31 @@
 
 Used by ``imagen-bench study analyze``, the admin page and reports. Only main items enter the
 preference, Bradley–Terry and agreement tables; control items only decide rater exclusion.
+Systems are named by their run ids when the study knows them (``names``).
+
+Mid-study every table that can be computed is: Bradley–Terry needs the rated pairs to connect
+the systems, so while they do not, it is computed within each connected group of three or
+more systems and :attr:`StudyAnalysis.notes` says, group by group, why the rest is not there
+yet. Nothing here raises on a partial study.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
 from raters_ui import stats
 from raters_ui.db import QUESTIONS
+
+SYSTEM_COLUMNS = ("system_1", "system_2", "left_system", "right_system", "preferred_system")
 
 
 def main_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -27,6 +37,28 @@ def system_pairs_rated(ratings: pd.DataFrame) -> list[tuple[str, str]]:
     """The (system_1, system_2) pairs of the main items that have ratings, in first-seen order."""
     main = main_ratings(ratings)
     return list(dict.fromkeys(zip(main["system_1"], main["system_2"], strict=True)))
+
+
+def name_systems(ratings: pd.DataFrame, names: dict[str, str] | None) -> pd.DataFrame:
+    """The frame with system labels replaced by ``names`` (label -> run id); controls keep theirs."""
+    if not names:
+        return ratings
+    out = ratings.copy()
+    for col in SYSTEM_COLUMNS:
+        out[col] = out[col].map(lambda v: names.get(v, v) if isinstance(v, str) else v)
+    return out
+
+
+def first_ratings(ratings: pd.DataFrame, per_item: int | None) -> tuple[pd.DataFrame, int]:
+    """Main items' ratings of their first ``per_item`` raters in submission order (controls kept);
+    returns the frame and how many surplus ratings were left out (see ``raters_ui.studies``)."""
+    if per_item is None or ratings.empty:
+        return ratings, 0
+    from raters_ui.studies import item_rank
+
+    rank = item_rank(ratings)
+    keep = (ratings["kind"] != "main") | (rank <= per_item).fillna(True).to_numpy(dtype=bool)
+    return ratings[keep], int((~keep).sum())
 
 
 def pair_outcomes(ratings: pd.DataFrame, system_a: str, system_b: str, question: str) -> pd.DataFrame:
@@ -76,42 +108,90 @@ class StudyAnalysis:
     controls: pd.DataFrame
     excluded: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # why a table is missing or to be read with care
 
 
-def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = True, n_boot: int = 2000,
-            level: float = 0.95, seed: int = 0, clusters: tuple[str, ...] = stats.CLUSTERS) -> StudyAnalysis:
-    """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls."""
-    controls = stats.control_accuracy(ratings, threshold) if len(ratings) else pd.DataFrame()
-    excluded: list[str] = []
-    if exclude and len(ratings):
-        ratings, excluded = stats.exclude_raters(ratings, threshold)
+def _preferences(ratings: pd.DataFrame, **boot) -> pd.DataFrame:
     prefs = []
     for a, b in system_pairs_rated(ratings):
         for q in QUESTIONS:
             frame = pair_outcomes(ratings, a, b, q)
             if len(frame):
-                t = stats.preference_table(frame, by="category", n_boot=n_boot, level=level, seed=seed,
-                                           clusters=clusters)
+                t = stats.preference_table(frame, by="category", **boot)
                 t.insert(0, "question", q)
                 t.insert(0, "system_b", b)
                 t.insert(0, "system_a", a)
+                t["few_prompts"] = t["n_prompts"] < stats.FEW_PROMPTS
                 prefs.append(t)
-    bt = []
-    systems = set(main_ratings(ratings)["system_1"]) | set(main_ratings(ratings)["system_2"])
-    if len(systems) > 2:
-        for q in QUESTIONS:
-            comp = comparisons(ratings, q)
-            if len(comp):
-                t = stats.bradley_terry(comp, n_boot=max(1, n_boot // 2), level=level, seed=seed,
-                                        clusters=clusters)
-                t.insert(0, "question", q)
-                bt.append(t)
-    return StudyAnalysis(pd.concat(prefs, ignore_index=True) if prefs else pd.DataFrame(),
-                         pd.concat(bt, ignore_index=True) if bt else pd.DataFrame(),
-                         agreement(ratings), controls, excluded,
+    return pd.concat(prefs, ignore_index=True) if prefs else pd.DataFrame()
+
+
+def _bradley_terry(ratings: pd.DataFrame, systems: list[str], notes: list[str], **boot) -> pd.DataFrame:
+    """Bradley–Terry per question over each connected group of >= 3 systems (all systems when
+    the rated pairs connect them); a note per group that gets no scores, saying why."""
+    tables = []
+    for q in QUESTIONS:
+        comp = comparisons(ratings, q)
+        if comp.empty:  # nothing rated yet: the preference section says so
+            continue
+        pairs = list(dict.fromkeys(zip(comp["system_1"], comp["system_2"], strict=True)))
+        groups = stats.components(systems, pairs)
+        if len(groups) > 1:
+            notes.append(f"Bradley–Terry ({q}): not available across all {len(systems)} systems yet: "
+                         f"the rated pairs split them into {len(groups)} groups that no rated item links")
+        for g, members in enumerate(groups, start=1):
+            tag = f"  {q} group {g} ({', '.join(members)})"
+            if len(members) < 3:
+                if len(groups) > 1:
+                    why = ("no rated comparison yet" if len(members) == 1
+                           else "one pair only, see its preference rates")
+                    notes.append(f"{tag}: {why}")
+                continue
+            part = comp[comp["system_1"].isin(members)]
+            t = stats.bradley_terry(part, **boot)
+            t.insert(0, "group", g)
+            t.insert(0, "question", q)
+            tables.append(t)
+            if len(groups) > 1:
+                notes.append(f"{tag}: scores within this group only")
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
+def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = True, n_boot: int = 2000,
+            level: float = 0.95, seed: int = 0, clusters: tuple[str, ...] = stats.CLUSTERS,
+            ratings_per_item: int | None = None, names: dict[str, str] | None = None) -> StudyAnalysis:
+    """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls.
+
+    ``ratings_per_item`` keeps each main item's first raters only (after exclusion); ``names``
+    maps system labels to the names to report (run ids) and lists every system of the study.
+    """
+    notes: list[str] = []
+    controls = stats.control_accuracy(ratings, threshold) if len(ratings) else pd.DataFrame()
+    excluded: list[str] = []
+    n_main = len(main_ratings(ratings))
+    if exclude and len(ratings):
+        ratings, excluded = stats.exclude_raters(ratings, threshold)
+    ratings, surplus = first_ratings(ratings, ratings_per_item)
+    if surplus:
+        notes.append(f"{surplus} surplus rating(s) left out: items rated by more than {ratings_per_item} "
+                     "raters (a reservation expired and was given to another rater) count their first "
+                     f"{ratings_per_item} raters only")
+    ratings = name_systems(ratings, names)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "clusters": clusters}
+    prefs = _preferences(ratings, **boot)
+    main = main_ratings(ratings)
+    systems = list(dict.fromkeys((names or {}).values())) or \
+        list(dict.fromkeys([*main["system_1"], *main["system_2"]]))
+    bt = _bradley_terry(ratings, systems, notes, n_boot=max(1, n_boot // 2), level=level, seed=seed,
+                        clusters=clusters) if len(systems) > 2 else pd.DataFrame()
+    if n_main and main.empty:
+        notes.append(f"all {n_main} ratings of main items are by raters excluded by the control trials "
+                     f"({', '.join(excluded)}); exclude=false shows them")
+    return StudyAnalysis(prefs, bt, agreement(ratings), controls, excluded,
                          {"threshold": threshold, "exclude": exclude, "n_boot": n_boot, "level": level,
-                          "seed": seed, "clusters": list(clusters),
-                          "ratings_used": int(len(main_ratings(ratings)))})
+                          "seed": seed, "clusters": list(clusters), "ratings_per_item": ratings_per_item,
+                          "ratings_used": len(main), "surplus_left_out": surplus,
+                          "systems": dict(names or {})}, notes)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -123,44 +203,86 @@ def _records(df: pd.DataFrame) -> list[dict]:
 
 
 def write_analysis(result: StudyAnalysis, folder: str | Path) -> Path:
-    """``analysis.json`` plus one CSV per table under ``folder``."""
+    """``analysis.json`` plus one CSV per non-empty table under ``folder`` (a study of two
+    systems has no Bradley–Terry table, so no file for it)."""
     folder = Path(folder)
     tables = {"preferences": result.preferences, "bradley_terry": result.bradley_terry,
               "agreement": result.agreement, "controls": result.controls}
-    for name, df in tables.items():
-        atomic_write_bytes(folder / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
-    doc = {"settings": result.settings, "excluded_raters": result.excluded,
-           **{name: _records(df) for name, df in tables.items()}}
-    atomic_write_bytes(folder / "analysis.json", json.dumps(doc, indent=1, default=str).encode("utf-8"))
+    new = not folder.exists()
+    try:
+        for name, df in tables.items():
+            if len(df.columns):
+                atomic_write_bytes(folder / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
+        doc = {"settings": result.settings, "excluded_raters": result.excluded, "notes": result.notes,
+               **{name: _records(df) if len(df.columns) else None for name, df in tables.items()}}
+        atomic_write_bytes(folder / "analysis.json", json.dumps(doc, indent=1, default=str).encode("utf-8"))
+    except OSError as err:
+        if new:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise UserError(f"cannot write the analysis to {folder}: {err.strerror or err}") from None
     return folder / "analysis.json"
+
+
+def _interval(lo: float, hi: float, wlo: float, whi: float, fmt: str = ".3f") -> str:
+    if math.isnan(lo) or math.isnan(hi):
+        wilson = "" if math.isnan(wlo) else f"; Wilson {wlo:{fmt}}-{whi:{fmt}}"
+        return f"[undefined{wilson}]"
+    return f"[{lo:{fmt}}, {hi:{fmt}}]"
+
+
+def _p(value: float) -> str:
+    return "undefined" if math.isnan(value) else f"{value:.3g}"
+
+
+def _method(settings: dict) -> str:
+    clusters = tuple(settings.get("clusters", ()))
+    kind = {("prompt_id",): "prompt-clustered", ("prompt_id", "rater"): "two-way (prompt x rater)",
+            ("rater", "prompt_id"): "two-way (prompt x rater)", (): "i.i.d."}.get(clusters, "clustered")
+    return f"{round(100 * settings['level'])}% {kind} bootstrap CI"
+
+
+def _preference_lines(p: pd.DataFrame, settings: dict) -> list[str]:
+    lines = []
+    for (a, b, q), t in p.groupby(["system_a", "system_b", "question"], sort=False):
+        lines.append(f"\n{q}: {a} (A) vs {b} (B) — preference rates, {_method(settings)}")
+        for _, r in t.iterrows():
+            rates = "  ".join(
+                f"{label} {r[f'rate_{o}']:.3f} "
+                + _interval(r[f"ci_low_{o}"], r[f"ci_high_{o}"], r[f"wilson_low_{o}"], r[f"wilson_high_{o}"])
+                for label, o in (("A", "A"), ("B", "B"), ("tie", "tie")))
+            lines.append(f"  {r['category']!s:<16} n={int(r['n']):>5} prompts={int(r['n_prompts']):>4}  "
+                         f"{rates}  p_boot={_p(r['p_boot'])} p_sign={_p(r['p_sign'])}"
+                         + ("  [!]" if r["few_prompts"] else ""))
+    if p["few_prompts"].any():
+        lines.append(f"\n[!] fewer than {stats.FEW_PROMPTS} prompts: the bootstrap interval and p_boot "
+                     "understate the uncertainty there; p_sign assumes independent ratings. "
+                     "Read those rows as indicative only.")
+    return lines
 
 
 def format_analysis(result: StudyAnalysis) -> str:
     """Plain-text tables for the terminal."""
     lines = []
     if len(result.preferences):
-        p = result.preferences
-        for (a, b, q), t in p.groupby(["system_a", "system_b", "question"], sort=False):
-            pct = int(100 * result.settings["level"])
-            lines.append(f"\n{q}: {a} (A) vs {b} (B) — preference rates, {pct}% clustered-bootstrap CI")
-            for _, r in t.iterrows():
-                lines.append(f"  {str(r['category']):<16} n={int(r['n']):>5}  "
-                             f"A {r['rate_A']:.3f} [{r['ci_low_A']:.3f}, {r['ci_high_A']:.3f}]  "
-                             f"B {r['rate_B']:.3f} [{r['ci_low_B']:.3f}, {r['ci_high_B']:.3f}]  "
-                             f"tie {r['rate_tie']:.3f}  p_boot={r['p_boot']:.3g} p_sign={r['p_sign']:.3g}")
-    else:
+        lines += _preference_lines(result.preferences, result.settings)
+    elif not any("excluded by the control trials" in n for n in result.notes):
         lines.append("no ratings of main items yet")
     if len(result.bradley_terry):
-        lines.append("\nBradley–Terry log-strengths (ties as half wins)")
+        lines.append("\nBradley–Terry log-strengths (ties as half wins), "
+                     f"{_method(result.settings).replace(' CI', '')} intervals")
         for _, r in result.bradley_terry.iterrows():
-            lines.append(f"  {r['question']:<10} #{int(r['rank'])} {r['system']:<20} "
-                         f"{r['score']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]")
+            lines.append(f"  {r['question']:<10} #{int(r['rank'])} {r['system']:<28} "
+                         f"{r['score']:+.3f} {_interval(r['ci_low'], r['ci_high'], math.nan, math.nan, '+.3f')}")
     lines.append("\nagreement (Krippendorff's alpha)")
     for _, r in result.agreement.iterrows():
         items = int(r["pairable_items"])
-        lines.append(f"  {r['question']:<10} nominal {r['alpha_nominal']:.3f}  "
-                     f"ordinal {r['alpha_ordinal']:.3f}  ({items} items rated twice or more)")
+        alphas = "  ".join(f"{kind} " + ("undefined" if math.isnan(r[f"alpha_{kind}"]) else f"{r[f'alpha_{kind}']:.3f}")
+                           for kind in ("nominal", "ordinal"))
+        lines.append(f"  {r['question']:<10} {alphas}  ({items} items rated twice or more)")
     if result.excluded:
         lines.append(f"\nexcluded raters (control accuracy < {result.settings['threshold']}): "
                      + ", ".join(result.excluded))
+    if result.notes:
+        lines.append("\nnotes")
+        lines += [n if n.startswith("  ") else f"  {n}" for n in result.notes]
     return "\n".join(lines).lstrip("\n")

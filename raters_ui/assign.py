@@ -3,7 +3,9 @@
 Assignment is dynamic, so raters can come and go: when a rater has no open item, the next one is
 a main item they have not had, among those still short of ``ratings_per_item`` (an item's load
 counts completed assignments and open ones younger than :data:`ASSIGNMENT_TTL`, so an abandoned
-tab frees its slot), least-loaded first, ties broken by a seeded shuffle. After every
+tab frees its slot), least-loaded first, ties broken by a seeded shuffle. The first rater can
+still submit after the TTL; both ratings are then stored and the analysis counts each item's
+first ``ratings_per_item`` raters only (the rule is in :mod:`raters_ui.studies`). After every
 ``control_every`` main items a control item is interleaved. The open assignment is stored, so a
 refresh or another device resumes on the same item; the A/B placement is drawn when the item is
 assigned and stored with it.
@@ -293,8 +295,8 @@ def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alig
                       .execution_options(synchronize_session=False)).first()
         if a is None:
             raise UserError("this item is not assigned to you")
-        rows = [dict(study_id=a.study_id, assignment_id=assignment_id, rater_id=rater.id, item_id=a.item_id,
-                     question=q, choice=c, seconds=seconds, created_at=now)
+        rows = [{"study_id": a.study_id, "assignment_id": assignment_id, "rater_id": rater.id,
+                 "item_id": a.item_id, "question": q, "choice": c, "seconds": seconds, "created_at": now}
                 for q, c in (("fidelity", fidelity), ("alignment", alignment))]
         stmt = insert_ignore(db, Rating, rows, ["rater_id", "item_id", "question"]).returning(Rating.id)
         return len(s.execute(stmt).all()) > 0  # RETURNING lists only rows actually inserted

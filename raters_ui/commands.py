@@ -6,17 +6,23 @@ Actions (the first positional argument; the second, if any, is the study name):
   ``categories=``; ``ratings_per_item=``, ``raters=``, ``controls.count=`` etc. (conf/study.yaml).
   Prints the admin and rater tokens and appends them to the private tokens file.
 * ``add-raters``: ``raters=N`` more tokens. ``rotate-admin``: a new admin token.
+  ``rotate-tokens``: ``rater=rater-002`` (a label, a list, or ``all``): new links for raters,
+  who keep their ratings (the old links stop working).
 * ``export``: ``out=ratings.csv`` or ``.parquet``.
 * ``analyze``: preference rates, Bradley–Terry, agreement and control accuracy; ``out=<folder>``
   also writes analysis.json and CSV tables.
 * ``sample-size``: ``rate_a=0.45 rate_b=0.35`` -> ratings needed (no study needed).
 
-The Python entry points are in ``raters_ui.studies`` and ``raters_ui.analysis``.
+Every value is checked before anything is written (:mod:`raters_ui.inputs`), and a ``create``
+that fails removes what it made (database file, tokens file, image store, study folder), so bad
+input is one line, exit 2 and nothing on disk. The Python entry points are in
+``raters_ui.studies`` and ``raters_ui.analysis``.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +33,10 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from harness.errors import UserError
 from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pairs
 from harness.hydra_app import command, positional_to_overrides
+from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
 
-ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "sample-size")
+ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "sample-size")
+CLUSTER_COLUMNS = ("prompt_id", "rater")
 
 
 def study_args(args: list[str]) -> list[str]:
@@ -50,7 +58,7 @@ def as_list(value: Any) -> list[str] | None:
 
 
 def study_folder(cfg: DictConfig) -> Path:
-    return Path(cfg.studies_dir) / str(cfg.study)
+    return Path(cfg.studies_dir) / check_study_name(cfg.study)
 
 
 def db_location(cfg: DictConfig) -> str:
@@ -61,10 +69,29 @@ def db_location(cfg: DictConfig) -> str:
     return str(study_folder(cfg) / "study.db")
 
 
-def tokens_path(cfg: DictConfig, db) -> Path:
+def sqlite_file(location: str) -> Path | None:
+    """The file of a SQLite location (None for a server URL)."""
+    from sqlalchemy import exc
+
+    from raters_ui.db import normalize_url, sqlite_path
+
+    try:
+        return sqlite_path(normalize_url(location))
+    except exc.ArgumentError:
+        return None  # open_db says what is wrong with it
+
+
+def home_folder(cfg: DictConfig, location: str) -> Path:
+    """Where a study's tokens file and store live by default: beside a SQLite file, else the
+    study's folder under ``studies_dir``."""
+    path = sqlite_file(location)
+    return path.parent if path is not None else study_folder(cfg)
+
+
+def tokens_path(cfg: DictConfig, location: str) -> Path:
     if cfg.tokens_file:
-        return Path(cfg.tokens_file)
-    return (db.folder if db.folder is not None else study_folder(cfg)) / "tokens.csv"
+        return Path(str(cfg.tokens_file))
+    return home_folder(cfg, location) / "tokens.csv"
 
 
 def _print_tokens(tokens, path: Path) -> None:
@@ -80,7 +107,7 @@ def _load_pairs(cfg: DictConfig) -> StudyPairs:
     if bool(cfg.pairs) == bool(cfg.runs):
         raise UserError("study create needs exactly one of pairs=<study-pairs.json> or runs=[dirA,dirB,...]")
     if cfg.pairs:
-        return read_pairs(cfg.pairs)
+        return read_pairs(str(cfg.pairs))
     runs = as_list(cfg.runs) or []
     if len(runs) < 2:
         raise UserError(f"runs= needs at least two run folders, got {runs}")
@@ -88,27 +115,102 @@ def _load_pairs(cfg: DictConfig) -> StudyPairs:
                              categories=as_list(cfg.categories), stage=cfg.stage)
 
 
-def create(cfg: DictConfig) -> None:
+def _spec(cfg: DictConfig):
     from raters_ui.controls import ControlSpec
-    from raters_ui.db import display_url, open_db
-    from raters_ui.studies import StudySpec, create_study, write_tokens_file
+    from raters_ui.storage import MAX_SIDE, MIN_SIDE
+    from raters_ui.studies import StudySpec
 
+    c = cfg.controls
+    controls = ControlSpec(count=as_int(c.count, "controls.count", 0, 100_000),
+                           every=as_int(c.every, "controls.every", 1, INT32), mode=str(c.mode),
+                           threshold=as_float(c.threshold, "controls.threshold", 0.0, 1.0))
+    return StudySpec(name=check_study_name(cfg.study),
+                     ratings_per_item=as_int(cfg.ratings_per_item, "ratings_per_item", 1, 10_000),
+                     raters=as_int(cfg.raters, "raters", 0, 10_000), prompt_ids=as_list(cfg.prompts),
+                     categories=as_list(cfg.categories),
+                     baseline=None if cfg.baseline is None else str(cfg.baseline),
+                     items_per_rater=as_int(cfg.items_per_rater, "items_per_rater", 1, INT32, nullable=True),
+                     controls=controls, max_side=as_int(cfg.max_side, "max_side", MIN_SIDE, MAX_SIDE, nullable=True),
+                     image_size=as_int(cfg.image_size, "image_size", MIN_SIDE, MAX_SIDE, nullable=True),
+                     seed=as_int(cfg.seed, "seed", 0, INT32))
+
+
+class _Made:
+    """What a ``create`` makes on disk, so that a failed one can remove it all again."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.dirs: list[Path] = []
+
+    def note(self, path: Path, kind: str) -> None:
+        """Remember ``path`` (a "dir", "file" or "sqlite" file about to be made, unless it exists)
+        and its missing parent folders."""
+        path = path.absolute()
+        for parent in reversed(path.parents):
+            if not parent.exists():
+                self.dirs.append(parent)  # the outermost missing folder takes everything below it
+                return
+        if path.exists():
+            return
+        if kind == "dir":
+            self.dirs.append(path)
+        else:
+            self.files.append(path)
+        if kind == "sqlite":  # SQLite's companions, and our writers' lock file
+            self.files += [Path(f"{path}{s}") for s in ("-wal", "-shm", "-journal", ".writelock")]
+
+    def remove(self) -> None:
+        for f in self.files:
+            f.unlink(missing_ok=True)
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def create(cfg: DictConfig) -> None:
+    from raters_ui.db import display_url, open_db
+    from raters_ui.studies import create_study, plan_study
+    from raters_ui.tokens import TokenSink
+
+    spec = _spec(cfg)
     pairs = _load_pairs(cfg)
-    spec = StudySpec(name=str(cfg.study), ratings_per_item=int(cfg.ratings_per_item), raters=int(cfg.raters),
-                     prompt_ids=as_list(cfg.prompts), categories=as_list(cfg.categories),
-                     baseline=cfg.baseline, items_per_rater=cfg.items_per_rater,
-                     controls=ControlSpec(**OmegaConf.to_container(cfg.controls)),
-                     max_side=cfg.max_side, seed=int(cfg.seed))
-    db = open_db(db_location(cfg), create=True)
-    if cfg.store:
-        store = Path(cfg.store)
-    else:
-        store = (db.folder if db.folder is not None else study_folder(cfg)) / "store"
-    made = create_study(db, pairs, spec, store)
-    print(f"created study {made.name!r} in {display_url(db.url)}: {made.n_items} items from "
-          f"{len(pairs.systems)} systems, {made.n_controls} controls, {len(made.tokens.raters)} raters")
-    print(f"image store: {made.store_dir}")
-    _print_tokens(made.tokens, write_tokens_file(tokens_path(cfg, db), made.tokens))
+    plan = plan_study(pairs, spec)  # every check that needs no database, before anything is made
+    location = db_location(cfg)
+    db_file = sqlite_file(location)
+    store = Path(str(cfg.store)) if cfg.store else home_folder(cfg, location) / "store"
+    made, sink, db = _Made(), None, None
+    made.note(store, "dir")
+    if db_file is not None:
+        made.note(db_file, "sqlite")
+    try:
+        db = open_db(location, create=True)
+        sink = TokenSink(tokens_path(cfg, location))  # an unwritable tokens file fails here, before any commit
+        result = create_study(db, pairs, spec, store, plan=plan, sink=sink)
+    except BaseException:
+        if db is not None:
+            db.dispose()
+        if sink is not None:
+            sink.undo()
+        made.remove()
+        raise
+    sink.close()
+    print(f"created study {result.name!r} in {display_url(db.url)}: {result.n_items} items from "
+          f"{len(pairs.systems)} systems, {result.n_controls} controls, {len(result.tokens.raters)} raters")
+    print(f"image store: {result.store_dir}; {result.size.describe()}")
+    _print_tokens(result.tokens, sink.path)
+
+
+def _with_sink(cfg: DictConfig, location: str, fn):
+    """Run ``fn(sink)`` (a transaction writing tokens) with the tokens file opened first."""
+    from raters_ui.tokens import TokenSink
+
+    sink = TokenSink(tokens_path(cfg, location))
+    try:
+        tokens = fn(sink)
+    except BaseException:
+        sink.undo()
+        raise
+    sink.close()
+    _print_tokens(tokens, sink.path)
 
 
 def export(cfg: DictConfig, db) -> None:
@@ -116,8 +218,23 @@ def export(cfg: DictConfig, db) -> None:
 
     if not cfg.out:
         raise UserError("study export needs out=<file.csv> or out=<file.parquet>")
-    path = export_ratings(db, str(cfg.study), cfg.out, include_controls=bool(cfg.include_controls))
+    if Path(str(cfg.out)).is_dir():
+        raise UserError(f"out={cfg.out} is a folder; give a .csv or .parquet file name")
+    path = export_ratings(db, str(cfg.study), str(cfg.out),
+                          include_controls=as_bool(cfg.include_controls, "include_controls"))
     print(f"wrote {path}")
+
+
+def analysis_options(cfg: DictConfig) -> dict:
+    """The checked options of ``study analyze``."""
+    clusters = as_list(cfg.clusters) or []
+    if any(c not in CLUSTER_COLUMNS for c in clusters) or len(set(clusters)) != len(clusters):
+        raise UserError(f"clusters must list prompt_id and/or rater once each (e.g. [prompt_id]), got {clusters}")
+    if cfg.out and Path(str(cfg.out)).exists() and not Path(str(cfg.out)).is_dir():
+        raise UserError(f"out={cfg.out} is a file; analyze writes a folder of tables")
+    return {"exclude": as_bool(cfg.exclude, "exclude"), "n_boot": as_int(cfg.n_boot, "n_boot", 10, 1_000_000),
+            "level": as_float(cfg.level, "level", 0.0, 1.0, open_lo=True, open_hi=True),
+            "seed": as_int(cfg.seed, "seed", 0, INT32), "clusters": tuple(clusters)}
 
 
 def analyze(cfg: DictConfig, db) -> None:
@@ -125,15 +242,15 @@ def analyze(cfg: DictConfig, db) -> None:
     from raters_ui.admin import progress_by_category, study_overview
     from raters_ui.studies import load_ratings
 
+    options = analysis_options(cfg)
     info = study_overview(db, str(cfg.study))
     ratings = load_ratings(db, str(cfg.study))
     print(progress_by_category(db, str(cfg.study)).to_string(index=False))
-    result = analysis.analyze(ratings, threshold=info["control_threshold"], exclude=bool(cfg.exclude),
-                              n_boot=int(cfg.n_boot), level=float(cfg.level), seed=int(cfg.seed),
-                              clusters=tuple(as_list(cfg.clusters) or ()))
+    result = analysis.analyze(ratings, threshold=info["control_threshold"],
+                              ratings_per_item=info["ratings_per_item"], names=info["names"], **options)
     print(analysis.format_analysis(result))
     if cfg.out:
-        print(f"wrote {analysis.write_analysis(result, cfg.out)}")
+        print(f"wrote {analysis.write_analysis(result, str(cfg.out))}")
 
 
 def sample_size(cfg: DictConfig) -> None:
@@ -141,22 +258,33 @@ def sample_size(cfg: DictConfig) -> None:
 
     if cfg.rate_a is None or cfg.rate_b is None:
         raise UserError("sample-size needs rate_a= and rate_b= (expected preference rates of A and B)")
-    a, b = float(cfg.rate_a), float(cfg.rate_b)
+    a, b = as_float(cfg.rate_a, "rate_a", 0.0, 1.0), as_float(cfg.rate_b, "rate_b", 0.0, 1.0)
+    alpha = as_float(cfg.alpha, "alpha", 0.0, 1.0, open_lo=True, open_hi=True)
+    power = as_float(cfg.power, "power", 0.0, 1.0, open_lo=True, open_hi=True)
+    deff = as_float(cfg.design_effect, "design_effect", 0.0, 1000.0, open_lo=True)
     try:
-        n = ratings_needed(a, b, alpha=float(cfg.alpha), power=float(cfg.power),
-                           design_effect=float(cfg.design_effect))
+        n = ratings_needed(a, b, alpha=alpha, power=power, design_effect=deff)
     except ValueError as err:
         raise UserError(str(err)) from None
-    check = simulated_power(a, b, int(round(n / float(cfg.design_effect))), alpha=float(cfg.alpha))
-    print(f"{n} ratings to detect A {a:.3f} vs B {b:.3f} (ties {1 - a - b:.3f}) at alpha {cfg.alpha}, "
-          f"power {cfg.power}, design effect {cfg.design_effect} (simulated power without clustering: "
-          f"{check:.3f})")
+    check = simulated_power(a, b, max(1, round(n / deff)), alpha=alpha)
+    print(f"{n} ratings to detect A {a:.3f} vs B {b:.3f} (ties {1 - a - b:.3f}) at alpha {alpha:g}, "
+          f"power {power:g}, design effect {deff:g} (simulated power without clustering: {check:.3f})")
+
+
+def rotate_tokens(cfg: DictConfig, db, location: str) -> None:
+    from raters_ui.studies import rotate_rater_tokens
+
+    wanted = as_list(cfg.rater)
+    if not wanted:
+        raise UserError("rotate-tokens needs rater=<label>, rater=[rater-001,rater-002] or rater=all")
+    labels = None if wanted == ["all"] else wanted
+    _with_sink(cfg, location, lambda sink: rotate_rater_tokens(db, str(cfg.study), labels, sink))
 
 
 def run(cfg: DictConfig) -> None:
     """The notebook entry: the same as the command line, with a composed config."""
     from raters_ui.db import open_db
-    from raters_ui.studies import Tokens, add_raters, rotate_admin_token, write_tokens_file
+    from raters_ui.studies import Tokens, add_raters, rotate_admin_token
 
     if not OmegaConf.is_missing(cfg, "action") and cfg.action == "sample-size":
         sample_size(cfg)
@@ -168,20 +296,26 @@ def run(cfg: DictConfig) -> None:
     action = str(cfg.action)
     if action not in ACTIONS:
         raise UserError(f"unknown study action {action!r}; use one of {', '.join(ACTIONS)}")
+    check_study_name(cfg.study)
     if action == "create":
         create(cfg)
         return
-    db = open_db(db_location(cfg))
+    if action == "analyze":
+        analysis_options(cfg)  # bad options fail before the database is opened
+    elif action == "add-raters":
+        n = as_int(cfg.raters, "raters", 1, 10_000)
+    location = db_location(cfg)
+    db = open_db(location)
     if action == "export":
         export(cfg, db)
     elif action == "analyze":
         analyze(cfg, db)
     elif action == "add-raters":
-        tokens = add_raters(db, str(cfg.study), int(cfg.raters))
-        _print_tokens(tokens, write_tokens_file(tokens_path(cfg, db), tokens))
+        _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
+    elif action == "rotate-tokens":
+        rotate_tokens(cfg, db, location)
     else:
-        tokens = Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study)), {})
-        _print_tokens(tokens, write_tokens_file(tokens_path(cfg, db), tokens))
+        _with_sink(cfg, location, lambda sink: Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study), sink), {}))
 
 
 @command("study")
@@ -230,25 +364,36 @@ def links(rows: list[dict[str, str]], base: str) -> list[str]:
 
 
 def launch(cfg: DictConfig) -> int:
-    """Check the database, print the links and run the server until it stops (or just print)."""
+    """Check the database, print the links valid in it and run the server until it stops (or just print)."""
     from raters_ui.db import open_db
-    from raters_ui.studies import get_study, read_tokens_file
+    from raters_ui.studies import get_study
+    from raters_ui.tokens import current_links, missing_links, read_tokens_file
 
-    db = open_db(db_location(cfg))
-    study = str(cfg.study) if cfg.study else None
+    study = check_study_name(cfg.study) if cfg.study is not None else None
+    port = as_int(cfg.port, "port", 1, 65535)
+    dry_run = as_bool(cfg.dry_run, "dry_run")
+    if not str(cfg.host or "").strip():
+        raise UserError("host must be an address to listen on, e.g. 127.0.0.1 or 0.0.0.0")
+    location = db_location(cfg)
+    db = open_db(location)
     if study:
         with db.read() as s:
             get_study(s, study)
-    base = (cfg.public_url or f"http://{cfg.host}:{cfg.port}").rstrip("/")
-    tokens = tokens_path(cfg, db) if (cfg.tokens_file or db.folder is not None or study) else None
-    rows = read_tokens_file(tokens, study) if tokens else []
+    base = (str(cfg.public_url) if cfg.public_url else f"http://{cfg.host}:{port}").rstrip("/")
+    tokens = tokens_path(cfg, location) if (cfg.tokens_file or sqlite_file(location) or study) else None
+    rows = current_links(db, read_tokens_file(tokens, study), study) if tokens else []
     print(f"rater app for {'study ' + repr(study) if study else 'every study'} at {base}/")
     for line in links(rows, base):
         print("  " + line)
     if not rows:
-        print(f"  (no tokens file at {tokens}; create raters with `imagen-bench study add-raters`)")
-    cmd = streamlit_command(cfg.host, int(cfg.port))
-    if cfg.dry_run:
+        print(f"  (no valid links in {tokens or 'a tokens file'}; issue new ones with "
+              "`imagen-bench study rotate-tokens <study> rater=all` or `study add-raters`)")
+    elif study and (lost := missing_links(db, rows, study)):
+        print(f"  ({len(lost)} rater(s) without a link in {tokens}: {', '.join(lost[:5])}"
+              f"{' ...' if len(lost) > 5 else ''}; `imagen-bench study rotate-tokens {study} rater=<label>` "
+              "issues a new one)")
+    cmd = streamlit_command(cfg.host, port)
+    if dry_run:
         print(" ".join(cmd))
         return 0
     db.dispose()

@@ -28,10 +28,11 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 try:
     import fcntl
@@ -80,7 +81,7 @@ NAMING = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def hash_token(token: str) -> str:
@@ -300,9 +301,9 @@ class StudyDB:
         start, attempt = time.monotonic(), 0
         while True:
             try:
-                with self._writer_turn(), Session(self._write_engine, expire_on_commit=False) as session:
-                    with session.begin():
-                        return fn(session)
+                with self._writer_turn(), Session(self._write_engine, expire_on_commit=False) as session, \
+                        session.begin():
+                    return fn(session)
             except exc.IntegrityError:
                 if not retry_integrity or attempt >= 20:
                     raise
@@ -355,10 +356,17 @@ def open_db(db: str | Path, *, create: bool = False, migrate: bool = True) -> St
     except exc.ArgumentError:
         raise UserError(f"not a database URL: {display_url(url)!r} (use a file path or "
                         "postgresql+psycopg://user@host:port/db)") from None
+    if make_url(url).get_backend_name() == "sqlite" and path is None:
+        raise UserError("an in-memory SQLite database would lose the study at exit: give db=<file> or a URL")
     if path is not None:
         if not path.exists() and not create:
             raise UserError(f"no study database at {path}: create one with `imagen-bench study create`")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not path.is_file():
+            raise UserError(f"the study database {path} is not a file")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise UserError(f"cannot create the study database {path}: {err.strerror or err}") from None
     try:
         engine = create_engine(url)
     except (exc.ArgumentError, exc.NoSuchModuleError, ImportError) as err:
@@ -374,9 +382,9 @@ def open_db(db: str | Path, *, create: bool = False, migrate: bool = True) -> St
         if migrate:
             with _MIGRATE_LOCK:
                 run_migrations(study_db)
-    except exc.OperationalError as err:
+    except (exc.DBAPIError, exc.NoSuchTableError) as err:  # unreachable, not a database, read-only, ...
         engine.dispose()
-        first = str(getattr(err, "orig", err)).strip().splitlines()[0]
+        first = (str(getattr(err, "orig", err)).strip().splitlines() or [type(err).__name__])[0]
         raise UserError(f"cannot open study database {display_url(url)}: {first}") from None
     return study_db
 

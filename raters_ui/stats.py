@@ -6,24 +6,42 @@ A preference frame has one row per rating with an ``outcome`` column in ``{"A", 
 
 Methods (each chosen so that it can be checked by hand):
 
-* **Preference rates** with two intervals. The primary one is a *two-way clustered bootstrap*
-  (Owen 2007, "the pigeonhole bootstrap"): prompts and raters are resampled independently with
-  replacement and a rating's weight is (times its prompt was drawn) × (times its rater was
-  drawn). Ratings of one prompt, or by one rater, are correlated, so an i.i.d. interval would be
-  too narrow. The two-way bootstrap is conservative: it counts the per-rating noise up to three
-  times, so with no real prompt or rater effect its interval is up to √3 wider than needed
-  (Owen 2007; ``tests/test_stats_preferences.py`` shows it), and with few raters (< ~10) it is
-  noisy. ``clusters=("prompt_id",)`` resamples prompts only. The Wilson score interval (ratings
-  treated as independent) is reported as a check.
+* **Preference rates** with two intervals. The primary one is a *clustered bootstrap* whose
+  clusters are chosen by ``clusters``:
+
+  - ``("prompt_id",)``, the default (:data:`CLUSTERS`): prompts are resampled with
+    replacement, every rating of a drawn prompt coming along. Ratings of one prompt are
+    correlated, so an i.i.d. interval would be too narrow; this one generalises over prompts
+    and treats the raters as the study's one rater pool (each rates many prompts, the A/B
+    placement is randomised). In simulation it covers at its nominal level
+    (``python -m benchmarks.raters_coverage``; table in ``benchmarks/README.md``).
+  - ``("prompt_id", "rater")`` (:data:`TWO_WAY`), the conservative option: prompts and raters
+    resampled independently (Owen 2007, "the pigeonhole bootstrap"); a rating's weight is (times
+    its prompt was drawn) × (times its rater was drawn). It also generalises over raters, but it
+    counts the per-rating noise up to three times, so with no real rater effect its interval is
+    up to √3 wider than needed (it covers ~0.99 at nominal 0.95 and ``p_boot`` rejects ~0.5% at
+    5%), and with few raters (< ~10) it is noisy. Use it when the raters themselves are a small
+    sample you want to generalise over.
+  - ``()``: the i.i.d. bootstrap (only for ratings that really are independent).
+
+  An interval is *undefined* (NaN) when the bootstrap cannot vary: fewer than two ratings, or
+  every replicate equal (say all ratings are "A"); a percentile interval [x, x] would claim a
+  certainty the data do not have. The Wilson score interval (ratings treated as independent) is
+  reported beside it as a check, and stands in where the bootstrap interval is undefined.
+  Every interval of a rate lies in [0, 1] (no normal or Student-t interval is used on these
+  binary data).
 * **Significance**: ``p_sign`` is the exact two-sided sign (binomial) test of A-wins vs B-wins,
   ties excluded, which assumes independent ratings; ``p_boot`` is the two-sided clustered
   bootstrap p-value of rate_A − rate_B = 0 (twice the smaller tail share of bootstrap
   differences on either side of 0), which does not. Report ``p_boot``; ``p_sign`` is a check,
-  and the one to trust when there are fewer than ~10 prompts (the bootstrap then understates
-  the variability, as do its intervals).
+  and the one to trust when there are fewer than ~10 prompts (:data:`FEW_PROMPTS`; the
+  bootstrap then understates the variability, as do its intervals). ``p_boot`` is undefined
+  (NaN) where the bootstrap cannot vary.
 * **Bradley–Terry** scores (log-strengths, mean 0) by Hunter's (2004) MM algorithm; a tie
   counts as half a win for each side, and ``prior`` virtual ties per compared pair keep every
-  score finite when a system never wins. Intervals by the same two-way bootstrap.
+  score finite when a system never wins. Intervals by the same clustered bootstrap; a replicate
+  whose comparison graph falls apart (a pair drawn zero times) is left out. Scores exist only
+  for systems connected by rated pairs (:func:`components`).
 * **Krippendorff's α** for nominal, ordinal, interval and ratio data (coincidence-matrix form,
   Krippendorff 2011), with missing values.
 * **Control accuracy** per rater and exclusion below a threshold (the paper's COCO study: 80%).
@@ -34,14 +52,16 @@ Methods (each chosen so that it can be checked by hand):
 from __future__ import annotations
 
 import math
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 OUTCOMES = ("A", "B", "tie")
-CLUSTERS = ("prompt_id", "rater")
+CLUSTERS = ("prompt_id",)  # the default: see the module doc
+TWO_WAY = ("prompt_id", "rater")  # the conservative option
+FEW_PROMPTS = 10  # below this many prompts the bootstrap understates the variability
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,8 +109,9 @@ def cluster_bootstrap_weights(codes: Sequence[np.ndarray], n_rows: int, n_boot: 
 
 
 def _percentile(x: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap replicates; undefined (NaN) when they do not vary."""
     x = x[np.isfinite(x)]
-    if x.size == 0:
+    if x.size < 2 or np.ptp(x) <= 1e-12:
         return (math.nan, math.nan)
     lo, hi = np.percentile(x, [50 * (1 - level), 50 * (1 + level)])
     return (float(lo), float(hi))
@@ -149,12 +170,14 @@ def sign_test(wins_a: int, wins_b: int) -> float:
 def bootstrap_p_value(diffs: np.ndarray) -> float:
     """Two-sided p-value of 0 from bootstrap replicates of a difference (percentile inversion).
 
-    Uses the (1 + count) / (1 + B) convention, so it is never exactly 0. With few clusters
+    Uses the (1 + count) / (1 + B) convention, so it is never exactly 0; NaN when the
+    replicates do not vary (e.g. every rating "A": the bootstrap has no spread to test with,
+    use the sign test). With few clusters
     (fewer than ~10 prompts) the bootstrap cannot see the data's variability and this p-value
     is too small: rely on ``p_sign`` there.
     """
     d = diffs[np.isfinite(diffs)]
-    if d.size == 0:
+    if d.size < 2 or np.ptp(d) <= 1e-12:  # no variation: nothing to test against
         return math.nan
     tail = min(np.sum(d <= 0), np.sum(d >= 0))
     return float(min(1.0, 2 * (1 + tail) / (1 + d.size)))
@@ -222,6 +245,27 @@ def bradley_terry_mm(wins: np.ndarray, *, prior: float = 0.1, max_iter: int = 10
     return theta - theta.mean()
 
 
+def components(systems: Sequence[str], pairs: Sequence[tuple[str, str]]) -> list[list[str]]:
+    """The connected components of the comparison graph (systems joined by a compared pair),
+    largest first; systems in their given order within each."""
+    parent = {s: s for s in systems}
+
+    def root(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        parent[root(a)] = root(b)
+    groups: dict[str, list[str]] = {}
+    for s in parent:
+        groups.setdefault(root(s), []).append(s)
+    return sorted(groups.values(), key=len, reverse=True)
+
+
 def _connected(wins: np.ndarray) -> bool:
     adj = (wins + wins.T) > 0
     seen, todo = {0}, [0]
@@ -249,14 +293,19 @@ def bradley_terry(frame: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.9
     k = len(systems)
     wins = contrib.sum(axis=0).reshape(k, k)
     if not _connected(wins):
-        raise ValueError("the comparison graph is not connected, so the scores are not comparable")
+        raise ValueError("the comparison graph is not connected, so the scores are not comparable "
+                         "(see components())")
     score = bradley_terry_mm(wins, prior=prior)
     reps = []
     if n_boot:
         rng = np.random.default_rng(seed)
         for w in cluster_bootstrap_weights(_codes(frame, clusters), len(frame), n_boot, rng):
             for flat in w @ contrib:
-                reps.append(bradley_terry_mm(flat.reshape(k, k), prior=prior, tol=1e-8))
+                rep = flat.reshape(k, k)
+                # A replicate that drew no comparison linking two parts of the graph has no
+                # common scale for them: leave it out rather than let the centring decide.
+                reps.append(bradley_terry_mm(rep, prior=prior, tol=1e-8) if _connected(rep)
+                            else np.full(k, math.nan))
     boot = np.array(reps) if reps else np.full((1, k), math.nan)
     ci = [_percentile(boot[:, i], level) for i in range(k)]
     n_comp = (wins + wins.T).sum(axis=1)
@@ -384,7 +433,7 @@ def ratings_needed(rate_a: float, rate_b: float, *, alpha: float = 0.05, power: 
     v0, v1 = rate_a + rate_b, rate_a + rate_b - d * d
     z_a, z_b = sps.norm.ppf(1 - alpha / 2), sps.norm.ppf(power)
     n = (z_a * math.sqrt(v0) + z_b * math.sqrt(v1)) ** 2 / (d * d)
-    return int(math.ceil(n * design_effect - 1e-9))
+    return math.ceil(n * design_effect - 1e-9)
 
 
 def simulated_power(rate_a: float, rate_b: float, n: int, *, alpha: float = 0.05, n_sim: int = 4000,

@@ -3,15 +3,27 @@
 A study compares two or more systems on a set of prompts. Each *item* is one prompt and one
 pair of systems (all pairs, or every system against a ``baseline``), plus optional control items
 (:mod:`raters_ui.controls`). On import the images are copied into the study's own store under
-opaque names (:mod:`raters_ui.storage`). Rater and admin tokens are random; the database keeps
-only their SHA-256, so the tokens are returned once and written to a private tokens file.
+opaque names, at one common size and byte length (:mod:`raters_ui.storage`). Rater and admin
+tokens are random; the database keeps only their SHA-256, so the tokens are returned once and
+written to a private tokens file, before the transaction that makes them valid commits
+(:mod:`raters_ui.tokens`).
+
+Everything that can be checked without writing is checked first (:func:`plan_study`), so a
+study that cannot be made leaves nothing behind.
+
+**More ratings than wanted.** An assignment holds an item's slot for
+:data:`raters_ui.assign.ASSIGNMENT_TTL`; after that the slot can go to another rater, and the
+first rater may still submit. Both answers are stored (nobody's work is thrown away), so an
+item can end up with more than ``ratings_per_item`` ratings. The ratings frame numbers each
+item's raters in submission order (``item_rank``) and marks those beyond ``ratings_per_item`` as
+``surplus``; the analysis uses the first ``ratings_per_item`` raters of each item (after
+excluding raters who failed the controls), so an expired reservation never gives an item more
+weight than the others.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import os
 import random
 import secrets
 from dataclasses import dataclass, field
@@ -37,7 +49,13 @@ from raters_ui.db import (
     System,
     hash_token,
 )
-from raters_ui.storage import ImageStore, StoreWriter
+from raters_ui.inputs import INT32, check_pairs_fit, check_study_name
+from raters_ui.storage import MAX_SIDE, MIN_SIDE, ImageStore, SizePlan, StoreWriter, common_size, native_sizes
+from raters_ui.tokens import Tokens, TokenSink, read_tokens_file, write_tokens_file
+
+__all__ = ["CreatedStudy", "StudyPlan", "StudySpec", "Tokens", "add_raters", "create_study", "export_ratings",
+           "get_study", "load_ratings", "plan_study", "read_tokens_file", "rotate_admin_token",
+           "rotate_rater_tokens", "select_items", "store_of", "system_pairs", "write_tokens_file"]
 
 
 @dataclass(frozen=True)
@@ -50,15 +68,9 @@ class StudySpec:
     baseline: str | None = None     # with > 2 systems: compare each system with this one only
     items_per_rater: int | None = None
     controls: ControlSpec = field(default_factory=ControlSpec)
-    max_side: int | None = 512      # downscale stored images (both sides alike); None keeps them
+    max_side: int | None = 512      # cap of the common stored size (None: no cap)
+    image_size: int | None = None   # the common stored longer side (None: see storage.common_size)
     seed: int = 0
-
-
-@dataclass(frozen=True)
-class Tokens:
-    study: str
-    admin: str | None
-    raters: dict[str, str]  # label -> token
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class CreatedStudy:
     n_controls: int
     store_dir: Path
     tokens: Tokens
+    size: SizePlan | None = None
 
 
 def get_study(session: Session, name: str) -> Study:
@@ -122,21 +135,54 @@ def system_pairs(labels: list[str], baseline: str | None) -> list[tuple[str, str
 
 
 def _check_spec(spec: StudySpec) -> None:
-    if not spec.name or len(spec.name) > 200 or spec.name.strip() != spec.name:
-        raise UserError(f"a study needs a name of 1-200 characters without outer spaces, got {spec.name!r}")
-    if spec.ratings_per_item < 1:
-        raise UserError(f"ratings_per_item must be >= 1, got {spec.ratings_per_item}")
-    if spec.raters < 0 or (spec.items_per_rater is not None and spec.items_per_rater < 1):
-        raise UserError("raters must be >= 0 and items_per_rater >= 1 (or null)")
+    check_study_name(spec.name)
+    if not 1 <= spec.ratings_per_item <= 10_000:
+        raise UserError(f"ratings_per_item must be in [1, 10000], got {spec.ratings_per_item}")
+    if not 0 <= spec.raters <= 10_000 or (spec.items_per_rater is not None
+                                         and not 1 <= spec.items_per_rater <= INT32):
+        raise UserError("raters must be in [0, 10000] and items_per_rater >= 1 (or null)")
+    for key, value in (("max_side", spec.max_side), ("image_size", spec.image_size)):
+        if value is not None and not MIN_SIDE <= value <= MAX_SIDE:
+            raise UserError(f"{key} must be in [{MIN_SIDE}, {MAX_SIDE}] px (or null), got {value}")
+    if not 0 <= spec.seed <= INT32:
+        raise UserError(f"seed must be in [0, {INT32}], got {spec.seed}")
+    if spec.controls.count > 100_000 or spec.controls.every > INT32:
+        raise UserError("controls.count must be <= 100000")
     spec.controls.check()
 
 
-def _check_files(items: list[StudyItem], controls: list[ControlPlan]) -> None:
+def _check_files(items: list[StudyItem], controls: list[ControlPlan]) -> list[str]:
     paths = [p for i in items for v in i.images.values() for p in v]
     paths += [p for c in controls for p in c.good + c.bad]
     missing = sorted({p for p in paths if not Path(p).is_file()})
     if missing:
         raise UserError(f"{len(missing)} image file(s) of the study are missing, e.g. {missing[0]}")
+    return paths
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """What a study will hold, checked without writing anything (:func:`plan_study`)."""
+
+    items: list[StudyItem]
+    pairs: list[tuple[str, str]]
+    controls: list[ControlPlan]
+    size: SizePlan
+
+
+def plan_study(pairs: StudyPairs, spec: StudySpec) -> StudyPlan:
+    """Every check of a new study that needs no database: the pairs, the spec, the filters, the
+    image files (headers only) and their common stored size."""
+    validate(pairs)
+    check_pairs_fit(pairs)
+    _check_spec(spec)
+    labels = [sys.id for sys in pairs.systems]
+    items = select_items(pairs, spec.prompt_ids, spec.categories)
+    pair_list = system_pairs(labels, spec.baseline)
+    plans = plan_controls(items, labels, spec.controls, random.Random(spec.seed))
+    paths = _check_files(items, plans)
+    size = common_size(native_sizes(paths).values(), spec.max_side, spec.image_size)
+    return StudyPlan(items, pair_list, plans, size)
 
 
 def new_token() -> str:
@@ -155,7 +201,10 @@ def _add_items(session: Session, study: Study, writer: StoreWriter, items: list[
     n = 0
     for item in items:
         for s1, s2 in pairs:
-            row = Item(study_id=study.id, key=f"main|{item.prompt_id}|{s1}|{s2}", kind="main",
+            # Positions, not labels, in the key: unambiguous (the last two fields are numbers)
+            # and short whatever the ids are.
+            key = f"main|{item.prompt_id}|{systems[s1].position}|{systems[s2].position}"
+            row = Item(study_id=study.id, key=key, kind="main",
                        prompt_id=item.prompt_id, prompt=item.prompt, category=item.category,
                        system_1_id=systems[s1].id, system_2_id=systems[s2].id)
             session.add(row)
@@ -194,26 +243,41 @@ def _store_setting(db: StudyDB, store_dir: Path) -> str:
     return str(store_dir)
 
 
-def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str | Path) -> CreatedStudy:
-    """Import ``pairs`` as a new study: copy images into ``store_dir``, create raters and tokens."""
-    validate(pairs)
-    _check_spec(spec)
+def _import_images(writer: StoreWriter, plan: StudyPlan) -> None:
+    """Every image of the study into the store, at the common size and then one byte length."""
+    for item in plan.items:
+        for paths in item.images.values():
+            for p in paths:
+                writer.add_file(p)
+    for c in plan.controls:
+        for p in c.good:
+            writer.add_file(p)
+        for j, p in enumerate(c.bad):
+            if c.mode == "degrade":
+                writer.add_file(p, f"degrade:{j}", lambda im, j=j: degrade(im, seed=j))
+            else:
+                writer.add_file(p)
+    writer.equalize()
+
+
+def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str | Path, *,
+                 plan: StudyPlan | None = None, sink: TokenSink | None = None) -> CreatedStudy:
+    """Import ``pairs`` as a new study: copy images into ``store_dir``, create raters and tokens.
+
+    With ``sink`` the tokens are written to the tokens file inside the transaction, before it
+    commits (the caller undoes the sink if this raises)."""
+    plan = plan or plan_study(pairs, spec)
     with db.read() as s:
         if s.scalar(select(Study.id).where(Study.name == spec.name)) is not None:
             raise UserError(f"a study named {spec.name!r} already exists in this database")
-    labels = [sys.id for sys in pairs.systems]
-    items = select_items(pairs, spec.prompt_ids, spec.categories)
-    pair_list = system_pairs(labels, spec.baseline)
-    plans = plan_controls(items, labels, spec.controls, random.Random(spec.seed))
-    _check_files(items, plans)
-    writer = StoreWriter(ImageStore(store_dir), spec.max_side)
-    admin_token = new_token()
+    writer = StoreWriter(ImageStore(store_dir), plan.size.size)
+    tokens = Tokens(spec.name, new_token(), {f"rater-{k:03d}": new_token() for k in range(1, spec.raters + 1)})
 
-    def txn(session: Session) -> tuple[int, dict[str, str]]:
+    def txn(session: Session) -> int:
         study = Study(name=spec.name, suite=pairs.suite, ratings_per_item=spec.ratings_per_item,
                       items_per_rater=spec.items_per_rater,
-                      control_every=spec.controls.every if plans else 0,
-                      control_threshold=spec.controls.threshold, admin_token_hash=hash_token(admin_token),
+                      control_every=spec.controls.every if plan.controls else 0,
+                      control_threshold=spec.controls.threshold, admin_token_hash=hash_token(tokens.admin),
                       store_dir=_store_setting(db, Path(store_dir)), seed=spec.seed)
         session.add(study)
         session.flush()
@@ -223,79 +287,89 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
                                       source=sys_.source, position=pos)
             session.add(systems[sys_.id])
         session.flush()
-        _add_items(session, study, writer, items, pair_list, systems)
-        _add_controls(session, study, writer, plans, systems)
-        raters, tokens = _rater_rows(study.id, 0, spec.raters)
-        session.add_all(raters)
-        return study.id, tokens
+        _add_items(session, study, writer, plan.items, plan.pairs, systems)
+        _add_controls(session, study, writer, plan.controls, systems)
+        session.add_all(Rater(study_id=study.id, label=label, token_hash=hash_token(tok))
+                        for label, tok in tokens.raters.items())
+        session.flush()
+        if sink is not None:
+            sink.write(tokens)  # on disk before the commit that makes the tokens valid
+        return study.id
 
     try:
-        study_id, tokens = db.write(txn)
+        _import_images(writer, plan)  # outside the write lock; the transaction reuses the names
+        study_id = db.write(txn)
     except BaseException:
         writer.rollback()  # nothing of a failed import stays in the store
         raise
-    return CreatedStudy(study_id, spec.name, len(items) * len(pair_list), len(plans),
-                        writer.store.root.resolve(), Tokens(spec.name, admin_token, tokens))
+    return CreatedStudy(study_id, spec.name, len(plan.items) * len(plan.pairs), len(plan.controls),
+                        writer.store.root.resolve(), tokens, plan.size)
 
 
-def add_raters(db: StudyDB, study_name: str, n: int) -> Tokens:
+def add_raters(db: StudyDB, study_name: str, n: int, sink: TokenSink | None = None) -> Tokens:
     """Create ``n`` more raters for a study; returns their tokens (shown only this once)."""
-    if n < 1:
-        raise UserError(f"add-raters needs raters >= 1, got {n}")
+    if not 1 <= n <= 10_000:
+        raise UserError(f"add-raters needs raters in [1, 10000], got {n}")
 
-    def txn(session: Session) -> dict[str, str]:
+    def txn(session: Session) -> Tokens:
         study = get_study(session, study_name)
         existing = session.scalar(select(func.count()).select_from(Rater).where(Rater.study_id == study.id))
-        rows, tokens = _rater_rows(study.id, int(existing or 0), n)
+        rows, raters = _rater_rows(study.id, int(existing or 0), n)
         session.add_all(rows)
+        session.flush()
+        tokens = Tokens(study_name, None, raters)
+        if sink is not None:
+            sink.write(tokens)
         return tokens
 
-    return Tokens(study_name, None, db.write(txn, retry_integrity=True))
+    return db.write(txn, retry_integrity=True)
 
 
-def rotate_admin_token(db: StudyDB, study_name: str) -> str:
+def rotate_admin_token(db: StudyDB, study_name: str, sink: TokenSink | None = None) -> str:
     """Replace the admin token (the old link stops working)."""
     token = new_token()
 
     def txn(session: Session) -> None:
         get_study(session, study_name).admin_token_hash = hash_token(token)
+        session.flush()
+        if sink is not None:
+            sink.write(Tokens(study_name, token, {}))
 
     db.write(txn)
     return token
 
 
-def write_tokens_file(path: str | Path, tokens: Tokens) -> Path:
-    """Append tokens to a CSV (study, role, label, token) readable only by its owner."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows = ([("admin", "admin", tokens.admin)] if tokens.admin else []) + \
-        [("rater", label, tok) for label, tok in tokens.raters.items()]
-    new = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        if new:
-            w.writerow(["study", "role", "label", "token"])
-        w.writerows((tokens.study, *r) for r in rows)
-    os.chmod(path, 0o600)
-    return path
+def rotate_rater_tokens(db: StudyDB, study_name: str, labels: list[str] | None,
+                        sink: TokenSink | None = None) -> Tokens:
+    """New tokens for the raters ``labels`` (None: every rater of the study). The old links stop
+    working; the raters keep their ratings and open items (they are the same rater rows)."""
 
+    def txn(session: Session) -> Tokens:
+        study = get_study(session, study_name)
+        rows = {r.label: r for r in session.scalars(select(Rater).where(Rater.study_id == study.id)
+                                                    .order_by(Rater.label))}
+        wanted = list(rows) if labels is None else list(dict.fromkeys(labels))
+        unknown = [x for x in wanted if x not in rows]
+        if unknown or not wanted:
+            raise UserError(f"no rater {', '.join(map(repr, unknown)) or 'at all'} in study {study_name!r} "
+                            f"(raters: {', '.join(rows) or 'none'})")
+        tokens = {label: new_token() for label in wanted}
+        for label, tok in tokens.items():
+            rows[label].token_hash = hash_token(tok)
+        session.flush()
+        out = Tokens(study_name, None, tokens)
+        if sink is not None:
+            sink.write(out)
+        return out
 
-def read_tokens_file(path: str | Path, study: str | None = None) -> list[dict[str, str]]:
-    """Rows of a tokens file (later admin rows replace earlier ones, as after a rotation)."""
-    path = Path(path)
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if study is None or r.get("study") == study]
-    admins = {r["study"]: r for r in rows if r.get("role") == "admin"}
-    return [r for r in rows if r.get("role") == "rater"] + list(admins.values())
+    return db.write(txn)
 
 
 RATING_COLUMNS = [
     "study", "rating_id", "item_id", "kind", "control_mode", "prompt_id", "prompt", "category",
     "rater", "question", "choice", "a_slot", "system_1", "system_2", "left_system", "right_system",
     "preferred_slot", "preferred_system", "expected_slot", "correct", "seconds", "created_at",
+    "item_rank", "surplus",
 ]
 
 
@@ -306,7 +380,9 @@ def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
     ``preferred_slot``/``preferred_system`` are the resolved preference (empty for indifferent);
     for controls ``expected_slot`` is the right slot (empty when that question is not graded)
     and ``correct`` whether the answer was right. Control items' second slot is labelled
-    ``control:<mode>`` instead of a system.
+    ``control:<mode>`` instead of a system. ``item_rank`` numbers a main item's raters in
+    submission order; ``surplus`` marks ratings beyond the study's ``ratings_per_item`` (see the
+    module doc).
     """
     s1, s2 = aliased(System), aliased(System)
     with db.read() as session:
@@ -320,7 +396,8 @@ def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
              .join(s1, s1.id == Item.system_1_id).outerjoin(s2, s2.id == Item.system_2_id)
              .where(Rating.study_id == study.id).order_by(Rating.id))
         rows = session.execute(q).all()
-    return _ratings_frame(study_name, rows)
+        wanted = study.ratings_per_item
+    return _ratings_frame(study_name, rows, wanted)
 
 
 def _rating_record(study_name: str, r: tuple) -> dict:
@@ -329,18 +406,31 @@ def _rating_record(study_name: str, r: tuple) -> dict:
     slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}
     pref = a_slot if choice == "A" else (3 - a_slot if choice == "B" else None)
     exp = exp_f if question == "fidelity" else exp_a
-    return dict(study=study_name, rating_id=rating_id, item_id=item_id, kind=kind, control_mode=mode,
-                prompt_id=prompt_id, prompt=prompt, category=category, rater=rater, question=question,
-                choice=choice, a_slot=a_slot, system_1=slots[1], system_2=slots[2],
-                left_system=slots[a_slot], right_system=slots[3 - a_slot], preferred_slot=pref,
-                preferred_system=None if pref is None else slots[pref], expected_slot=exp,
-                correct=None if exp is None else pref == exp, seconds=seconds, created_at=created_at)
+    return {"study": study_name, "rating_id": rating_id, "item_id": item_id, "kind": kind,
+            "control_mode": mode, "prompt_id": prompt_id, "prompt": prompt, "category": category,
+            "rater": rater, "question": question, "choice": choice, "a_slot": a_slot,
+            "system_1": slots[1], "system_2": slots[2], "left_system": slots[a_slot],
+            "right_system": slots[3 - a_slot], "preferred_slot": pref,
+            "preferred_system": None if pref is None else slots[pref], "expected_slot": exp,
+            "correct": None if exp is None else pref == exp, "seconds": seconds, "created_at": created_at}
 
 
-def _ratings_frame(study_name: str, rows: list) -> pd.DataFrame:
-    df = pd.DataFrame([_rating_record(study_name, tuple(r)) for r in rows], columns=RATING_COLUMNS)
+def item_rank(ratings: pd.DataFrame) -> pd.Series:
+    """Per rating, the place of its rater among the raters of its item, in submission order
+    (1 = first; both answers of one submission share it)."""
+    if ratings.empty:
+        return pd.Series([], dtype="Int64", index=ratings.index)
+    first = ratings.groupby(["item_id", "rater"])["rating_id"].transform("min")
+    return first.groupby(ratings["item_id"]).rank(method="dense").astype("Int64")
+
+
+def _ratings_frame(study_name: str, rows: list, wanted: int) -> pd.DataFrame:
+    records = [_rating_record(study_name, tuple(r)) for r in rows]
+    df = pd.DataFrame(records, columns=[c for c in RATING_COLUMNS if c not in ("item_rank", "surplus")])
     for col in ("rating_id", "item_id", "a_slot", "preferred_slot", "expected_slot"):
         df[col] = df[col].astype("Int64")
+    df["item_rank"] = item_rank(df)
+    df["surplus"] = ((df["kind"] == "main") & (df["item_rank"] > wanted)).astype(bool)
     df["correct"] = df["correct"].astype("boolean")
     df["seconds"] = df["seconds"].astype("float64")
     return df
@@ -360,5 +450,20 @@ def export_ratings(db: StudyDB, study_name: str, out: str | Path, *, include_con
         buf.write(df.to_csv(index=False).encode("utf-8"))
     else:
         df.to_parquet(buf, index=False)
-    atomic_write_bytes(out, buf.getvalue())
+    write_file(out, buf.getvalue())
     return out
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """:func:`atomic_write_bytes` with an unwritable place as one line; a folder it had to make
+    for a failed write is removed again."""
+    missing = [p for p in path.absolute().parents if not p.exists()]
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as err:
+        for p in missing:  # innermost first
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None

@@ -37,8 +37,10 @@ def draw_image(seed: int, size: int, sharp: bool) -> Image.Image:
 
 
 def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ...] = ("sys1", "sys2"),
-               n_images: int = 8, size: int = 64, run_prefix: str = "drawbench-run") -> Path:
-    """Write PNGs and ``study-pairs.json`` under ``folder``; returns the pairs file."""
+               n_images: int = 8, size: int = 64, run_prefix: str = "drawbench-run",
+               sizes: dict[str, int] | None = None) -> Path:
+    """Write PNGs and ``study-pairs.json`` under ``folder``; returns the pairs file. ``sizes``
+    gives some systems their own image size (as when a 64 px model meets a 96 px one)."""
     folder = Path(folder)
     items = []
     for p in range(n_prompts):
@@ -52,7 +54,8 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
                 info = PngImagePlugin.PngInfo()
                 info.add_text("parameters", f"model={system} run={run_prefix}-{system} seed={seed}")
                 path = sys_dir / f"{prompt_id}_{seed}.png"
-                draw_image(p * 1000 + seed, size, sharp=k == 0).save(path, pnginfo=info)
+                side = (sizes or {}).get(system, size)
+                draw_image(p * 1000 + seed, side, sharp=k == 0).save(path, pnginfo=info)
                 images[system].append(str(path.relative_to(folder)))
         prompt = PROMPTS[p % len(PROMPTS)] + ("" if p < len(PROMPTS) else f" #{p}")
         items.append(StudyItem(prompt_id=prompt_id, prompt=prompt, category=CATEGORIES[p % len(CATEGORIES)],
@@ -66,7 +69,7 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
 def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = None, n_prompts: int = 8,
                systems: tuple[str, ...] = ("sys1", "sys2"), n_images: int = 8, raters: int = 3,
                ratings_per_item: int = 2, controls=None, items_per_rater: int | None = None,
-               seed: int = 0):
+               seed: int = 0, sizes: dict[str, int] | None = None):
     """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy)."""
     from harness.formats.study_pairs import read_pairs
     from raters_ui.controls import ControlSpec
@@ -74,7 +77,8 @@ def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = N
     from raters_ui.studies import StudySpec, create_study
 
     folder = Path(folder)
-    pairs = read_pairs(make_pairs(folder / "src", n_prompts=n_prompts, systems=systems, n_images=n_images))
+    pairs = read_pairs(make_pairs(folder / "src", n_prompts=n_prompts, systems=systems, n_images=n_images,
+                                  sizes=sizes))
     db = open_db(db_url or folder / "study.db", create=True)
     spec = StudySpec(name=name, ratings_per_item=ratings_per_item, raters=raters,
                      controls=controls or ControlSpec(), items_per_rater=items_per_rater, seed=seed)

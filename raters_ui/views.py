@@ -8,7 +8,15 @@ password never appears on a command line. The rater is identified on every run f
 What reaches the browser on a rating screen is only: the prompt (as plain text: ``st.text``
 never interprets Markdown or HTML), constant labels, and images read from the study's own store
 and sent as bytes, which Streamlit serves as ``/media/<content hash>.png``; the alt texts are
-"Set A, image 1" and so on. System names, run ids and paths stay on the server.
+"Set A, image 1" and so on. System names, run ids and paths stay on the server; the images of
+a study all have one size and byte length (:mod:`raters_ui.storage`).
+
+Submitting: the form's callback records the answers of the assignment the form was drawn for.
+Two cases do not go through it cleanly, and both are handled: after a server restart the new
+session never drew the form, so Streamlit calls no callback, but the click and the answers
+arrive and are recorded from the script (:func:`_questions`); and a double click interrupts
+the first callback after its commit, so a submission this tab made is reported as "Saved."
+rather than as a duplicate (:func:`_record`).
 """
 
 from __future__ import annotations
@@ -87,9 +95,19 @@ def token_entry(db: StudyDB, study: str | None, problem: str | None = None) -> N
             st.rerun()
 
 
+HANDLED = "submit-handled"  # set by the submit callback: the id of the assignment it handled
+TRIED = "submitted-here"  # assignment ids this browser session has submitted
+
+
 def _on_submit(db: StudyDB, rater: assign.RaterRef, assignment_id: int) -> None:
     """Form callback: runs before the next script run with the values the rater submitted for
     *this* assignment (bound when the form was drawn), so a stale tab cannot misfile answers."""
+    st.session_state[HANDLED] = assignment_id
+    _record(db, rater, assignment_id)
+
+
+def _record(db: StudyDB, rater: assign.RaterRef, assignment_id: int) -> None:
+    """Submit the answers of one assignment and leave a message for the next run."""
     fid = st.session_state.get(f"fidelity-{assignment_id}")
     aln = st.session_state.get(f"alignment-{assignment_id}")
     if fid is None or aln is None:
@@ -97,13 +115,21 @@ def _on_submit(db: StudyDB, rater: assign.RaterRef, assignment_id: int) -> None:
         return
     shown = st.session_state.get(f"shown-{assignment_id}")
     seconds = round(time.time() - shown, 2) if shown else None
+    # Noted *before* the write: a second click (a double click) interrupts this callback at its
+    # next Streamlit call, possibly right after the commit, and then finds the item recorded.
+    # That is this tab's own submission, so it is reported as saved, not as a duplicate.
+    tried = st.session_state.setdefault(TRIED, set())
+    ours = assignment_id in tried
+    tried.add(assignment_id)
     try:
         saved = assign.submit(db, rater, assignment_id, fid, aln, seconds)
     except UserError as err:
         st.session_state["flash"] = ("error", str(err))
         return
-    st.session_state["flash"] = ("success", "Saved.") if saved else \
-        ("info", "That item was already recorded, so nothing was added.")
+    if saved or ours:
+        st.session_state["flash"] = ("success", "Saved.")
+    else:  # another tab or device of this rater recorded it first
+        st.session_state["flash"] = ("info", "That item was already recorded, so nothing was added.")
 
 
 def _flash() -> None:
@@ -113,6 +139,7 @@ def _flash() -> None:
 
 
 def rating_page(db: StudyDB, rater: assign.RaterRef) -> None:
+    handled = st.session_state.pop(HANDLED, None)
     screen = assign.current_screen(db, rater)
     _flash()
     if screen is None:
@@ -137,7 +164,7 @@ def rating_page(db: StudyDB, rater: assign.RaterRef) -> None:
         with col, st.container(key=f"set-{name.lower()}"):
             st.subheader(f"Set {name}")
             _grid(store, name, files)
-    _questions(db, rater, screen)
+    _questions(db, rater, screen, handled)
 
 
 def _grid(store, name: str, files: list[str]) -> None:
@@ -151,7 +178,7 @@ def _grid(store, name: str, files: list[str]) -> None:
                          output_format="PNG")
 
 
-def _questions(db: StudyDB, rater: assign.RaterRef, screen: assign.Screen) -> None:
+def _questions(db: StudyDB, rater: assign.RaterRef, screen: assign.Screen, handled: int | None) -> None:
     aid = screen.assignment_id
     with st.form(f"rate-{aid}"), st.container(key="questions"):
         st.markdown(f"**{Q_FIDELITY}**")
@@ -161,8 +188,14 @@ def _questions(db: StudyDB, rater: assign.RaterRef, screen: assign.Screen) -> No
         st.text(f"{screen.prompt}")
         st.radio("Which set better represents the caption?", list(LABELS), format_func=LABELS.get,
                  index=None, horizontal=True, key=f"alignment-{aid}", label_visibility="collapsed")
-        st.form_submit_button("Submit and continue", type="primary", on_click=_on_submit,
-                              args=(db, rater, aid))
+        clicked = st.form_submit_button("Submit and continue", type="primary", on_click=_on_submit,
+                                        args=(db, rater, aid))
+    if clicked and handled != aid:
+        # The click reached a server session that never drew this form (the server restarted
+        # after the page was drawn): Streamlit then calls no callback, but the click and the
+        # answers do arrive with the form, which is this assignment's. Record them here.
+        _record(db, rater, aid)
+        st.rerun()
 
 
 def admin_page(db: StudyDB, token: str, study: str | None) -> None:
@@ -172,7 +205,7 @@ def admin_page(db: StudyDB, token: str, study: str | None) -> None:
         return
     info = admin.study_overview(db, name)
     st.title(f"Study administration: {name}")
-    st.write(f"Systems: {', '.join(info['systems'])} · {info['items']} items, {info['controls']} controls · "
+    st.write(f"Systems: {', '.join(info['names'].values())} · {info['items']} items, {info['controls']} controls · "
              f"{info['ratings_per_item']} ratings per item · {info['raters']} raters")
     ratings = load_ratings(db, name)
     st.subheader("Progress per category")

@@ -44,7 +44,7 @@ def test_coco_eval_writes_results_with_provenance_and_reuses_caches(tmp_path, co
     assert r.benchmark["caption_source"] == "random-draw" and r.benchmark["caption_seed"] == 0
     assert r.benchmark["stop_at"] == "sr32" and r.benchmark["reference"]["count"] == 24
     assert r.extractors["fid"]["sha256"] and r.extractors["fid"]["mode"] == "clean"
-    assert r.extractors["clip"]["weights_sha256"] and r.model["checkpoint_sha256"] == {"base16": None, "sr32": None}
+    assert r.extractors["clip"]["weights_sha256"] and r.model["checkpoint_sha256"] == {"base16": "random", "sr32": "random"}
     assert r.environment["packages"]["torch"] and "git" in r.environment and r.prompts["count"] == 12
     assert r.config["benchmark"]["num_prompts"] == 12 and r.timings["total"] > 0
     assert r.caches["reference_stats_hit"] is False and r.caches["text_embeddings"] == {"hits": 0, "misses": 12}

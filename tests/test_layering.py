@@ -19,10 +19,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "imagen": (),
     "harness": ("imagen",),
     "drawbench": ("harness", "imagen"),
-    "benchmarks": ("harness", "imagen", "drawbench"),
+    "benchmarks": ("harness", "imagen", "drawbench", "raters_ui.stats"),
     "raters_ui": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals"),
     "reports": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
-                "harness.scoring", "raters_ui.analysis", "raters_ui.stats"),
+                "harness.scoring", "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
+                "raters_ui.stats", "raters_ui.studies"),
 }
 MODEL_LIBRARIES = ("torch", "torchvision", "open_clip", "transformers")
 

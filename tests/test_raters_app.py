@@ -65,7 +65,7 @@ def n_ratings(db) -> int:
 
 
 def test_token_entry_rejects_a_bad_code_then_accepts_a_good_one(study):
-    db, made = study
+    _, made = study
     at = app()
     assert at.title[0].value == "Image preference study" and len(at.text_input) == 1
     assert not at.image and not at.radio
@@ -105,7 +105,7 @@ def test_both_questions_must_be_answered(study):
 
 
 def test_a_fresh_session_resumes_where_the_rater_was(study):
-    db, made = study
+    _, made = study
     token = made.tokens.raters["rater-001"]
     first = app({"token": token})
     aid, prompt = open_assignment(first), first.text[0].value
@@ -149,7 +149,7 @@ def test_bad_or_unknown_token_shows_nothing_of_the_study(study, tmp_path, monkey
 
 
 def test_finishing_the_study(study):
-    db, made = study
+    _, made = study
     at = app({"token": made.tokens.raters["rater-002"]})
     for _ in range(3):
         at = answer(at, "A", "B")
@@ -160,7 +160,7 @@ def test_finishing_the_study(study):
 
 
 def test_admin_page_needs_the_admin_token(study):
-    db, made = study
+    _, made = study
     rater_token = made.tokens.raters["rater-001"]
     answer(app({"token": rater_token}), "A", "B")
     for bad in (rater_token, "nope", ""):
@@ -177,7 +177,7 @@ def test_admin_page_needs_the_admin_token(study):
 
 
 def test_rating_page_source_has_no_system_identity(study, tmp_path):
-    db, made = study
+    _, made = study
     at = app({"token": made.tokens.raters["rater-001"]})
     dump = page_dump(at)
     assert "Set A, image 1" in dump and "/media/" in dump  # the dump does hold the page

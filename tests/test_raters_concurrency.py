@@ -38,7 +38,7 @@ def _writer(url: str, token: str, n: int | None, barrier, queue) -> None:
             if len(seen) % 10 == 1:  # a double submit, with other answers
                 refused += not assign.submit(db, rater, screen.assignment_id, "B", "B")
         queue.put(("ok", rater.id, saved, refused, seen))
-    except BaseException:  # report, so the parent fails with the child's traceback
+    except BaseException:  # noqa: BLE001  (report, so the parent fails with the child's traceback)
         queue.put(("error", traceback.format_exc()))
 
 

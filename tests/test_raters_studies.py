@@ -30,6 +30,7 @@ from raters_ui.studies import (
     write_tokens_file,
 )
 from raters_ui.synthetic import make_pairs, make_study, side_of
+from raters_ui.tokens import current_links
 
 
 def count(db, model, *where) -> int:
@@ -158,10 +159,10 @@ def test_tokens_are_stored_hashed_and_written_privately(tmp_path: Path):
     new_admin = rotate_admin_token(db, "demo")
     from raters_ui.studies import Tokens
     write_tokens_file(path, Tokens("demo", new_admin, {}))
-    rows = read_tokens_file(path, "demo")
+    rows = current_links(db, read_tokens_file(path, "demo"), "demo")
     labels = [r["label"] for r in rows if r["role"] == "rater"]
     assert labels == ["rater-001", "rater-002", "rater-003", "rater-004"]
-    assert [r["token"] for r in rows if r["role"] == "admin"] == [new_admin]
+    assert [r["token"] for r in rows if r["role"] == "admin"] == [new_admin]  # the old one is gone
     assert assign.find_admin_study(db, made.tokens.admin) is None
     assert assign.find_admin_study(db, new_admin) == "demo"
     assert assign.find_rater(db, more.raters["rater-004"]).label == "rater-004"

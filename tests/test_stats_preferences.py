@@ -57,7 +57,7 @@ def test_two_way_bootstrap_is_conservative_by_sqrt3_for_singleton_clusters():
     # independent draw counts, Var = E[a^2]E[b^2] - 1 = 3, so the interval is ~sqrt(3) wider
     # (Owen 2007); this documents the price of clustering on both factors.
     outcomes = ["A"] * 240 + ["B"] * 120 + ["tie"] * 40
-    res = stats.preference_rates(frame(outcomes), n_boot=4000, seed=2)
+    res = stats.preference_rates(frame(outcomes), n_boot=4000, seed=2, clusters=stats.TWO_WAY)
     width = res["ci_high_A"] - res["ci_low_A"]
     wald = 2 * 1.959964 * math.sqrt(0.6 * 0.4 / 400)
     assert width / wald == pytest.approx(math.sqrt(3), rel=0.12)
@@ -75,7 +75,7 @@ def test_clustered_interval_widens_with_correlated_prompts():
     ratio = (res["ci_high_A"] - res["ci_low_A"]) / (res["wilson_high_A"] - res["wilson_low_A"])
     assert 1.8 < ratio < 2.7
     # The raters agree, so also resampling them changes nothing (up to Monte Carlo noise).
-    both = stats.preference_rates(frame(outcomes, prompts, raters), n_boot=3000, seed=5)
+    both = stats.preference_rates(frame(outcomes, prompts, raters), n_boot=3000, seed=5, clusters=stats.TWO_WAY)
     assert both["ci_high_A"] - both["ci_low_A"] == pytest.approx(res["ci_high_A"] - res["ci_low_A"], abs=0.05)
 
 
@@ -87,12 +87,13 @@ def test_bootstrap_p_value_separates_effect_from_none():
     strong = stats.preference_rates(data, n_boot=2000, clusters=("prompt_id",))
     assert strong["p_boot"] < 0.01 and strong["p_sign"] < 0.001
     # Resampling only 5 raters as well is conservative (Owen 2007): larger, still significant.
-    two_way = stats.preference_rates(data, n_boot=2000)
+    two_way = stats.preference_rates(data, n_boot=2000, clusters=stats.TWO_WAY)
     assert strong["p_boot"] < two_way["p_boot"] < 0.05
     none = stats.preference_rates(frame(["A", "B"] * 150), n_boot=2000)
     assert none["p_boot"] > 0.5 and none["p_sign"] == pytest.approx(1.0)
     assert none["diff_ci_low"] < 0 < none["diff_ci_high"]
-    assert 0 < stats.bootstrap_p_value(np.ones(99)) == pytest.approx(0.02)  # never exactly 0
+    assert 0 < stats.bootstrap_p_value(np.linspace(0.5, 1.5, 99)) == pytest.approx(0.02)  # never exactly 0
+    assert math.isnan(stats.bootstrap_p_value(np.ones(99)))  # no spread: undefined, not 0.02
 
 
 def test_preference_table_has_a_row_per_category_and_overall():
@@ -120,3 +121,36 @@ def test_sample_size_with_ties_gives_the_asked_power_in_simulation():
     assert stats.ratings_needed(0.45, 0.30, power=0.9) > n
     with pytest.raises(ValueError):
         stats.ratings_needed(0.4, 0.4)
+
+
+def test_an_interval_without_spread_is_undefined_not_a_point():
+    one = stats.preference_rates(frame(["A"]), n_boot=500)
+    assert all(math.isnan(one[k]) for k in ("ci_low_A", "ci_high_A", "diff_ci_low", "p_boot"))
+    assert one["wilson_low_A"] == pytest.approx(0.206543, abs=1e-5) and one["wilson_high_A"] == 1.0
+    agree = stats.preference_rates(frame(["A"] * 30), n_boot=500)  # every rating A: [1, 1] would lie
+    assert math.isnan(agree["ci_low_A"]) and math.isnan(agree["ci_low_B"]) and math.isnan(agree["p_boot"])
+    assert agree["p_sign"] == pytest.approx(2 * 0.5 ** 30)  # the sign test still speaks
+    one_prompt = stats.preference_rates(frame(["A", "B", "tie"] * 4, prompts=["p"] * 12), n_boot=500)
+    assert math.isnan(one_prompt["ci_low_A"])  # one prompt: prompt-clustered resampling cannot vary
+
+
+@pytest.mark.parametrize("clusters", [stats.CLUSTERS, stats.TWO_WAY, ()])
+def test_every_rate_interval_lies_in_the_unit_interval(clusters):
+    rng = np.random.default_rng(4)
+    for p_a in (0.02, 0.5, 0.97):
+        n = 40
+        outcomes = list(rng.choice(["A", "B", "tie"], n, p=[p_a, (1 - p_a) / 2, (1 - p_a) / 2]))
+        res = stats.preference_rates(frame(outcomes, prompts=[f"p{i % 8}" for i in range(n)],
+                                           raters=[f"r{i % 3}" for i in range(n)]), n_boot=400, clusters=clusters)
+        for o in stats.OUTCOMES:
+            for lo, hi in ((res[f"ci_low_{o}"], res[f"ci_high_{o}"]), (res[f"wilson_low_{o}"], res[f"wilson_high_{o}"])):
+                assert math.isnan(lo) or 0.0 <= lo <= res[f"rate_{o}"] + 1e-9 <= hi + 2e-9 <= 1.0 + 2e-9
+        assert math.isnan(res["diff_ci_low"]) or -1.0 <= res["diff_ci_low"] <= res["diff_ci_high"] <= 1.0
+
+
+def test_the_default_interval_is_prompt_clustered():
+    assert stats.CLUSTERS == ("prompt_id",) and stats.TWO_WAY == ("prompt_id", "rater")
+    data = frame(["A", "B", "tie", "A"] * 25, prompts=[f"p{i % 20}" for i in range(100)],
+                 raters=[f"r{i % 4}" for i in range(100)])
+    assert stats.preference_rates(data, n_boot=300, seed=3) == stats.preference_rates(
+        data, n_boot=300, seed=3, clusters=("prompt_id",))
