@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 
 from harness.errors import UserError
 from harness.formats.results import Results, write_results
-from harness.generate import apply_guidance, build_generator, check_generation, generate, scoring_rank
+from harness.generate import apply_stage_overrides, build_generator, check_generation, generate, scoring_rank
 from harness.metrics.base import MetricEnv, ReferenceSet
 from harness.metrics.registry import MetricPlan, plan_metrics
 from harness.provenance import environment, resolved_config, run_label
@@ -137,7 +137,7 @@ def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> R
     start = time.perf_counter()
     ctx = DistContext.init(cfg.get("device", "cpu"))
     check_generation(cfg)
-    apply_guidance(cfg)
+    apply_stage_overrides(cfg)
     bench = load_benchmark(cfg)
     plan, env = prepare_metrics(cfg, bench, ctx)
     t_gen = time.perf_counter()

@@ -21,6 +21,7 @@ from harness.generators import CascadeGenerator, FolderGenerator, TextToImageMod
 from harness.provenance import run_label, set_threads, write_resolved_config
 from harness.runner import RunResult, WorkItem, run_generation
 from imagen.distributed import DistContext
+from imagen.samplers.thresholding import THRESHOLDING_MODES
 from imagen.validation import finite_number, positive_int
 
 RANDOM = "random"  # checkpoint=random: untrained weights, for smoke runs only
@@ -48,10 +49,15 @@ def check_generation(cfg: DictConfig) -> None:
     positive_int(cfg.get("batch_size", 1), "batch_size")
     if cfg.get("threads") is not None:
         positive_int(cfg.threads, "threads")
-    g = cfg.get("guidance") or {}
-    for key in ("base", "sr"):
-        if g.get(key) is not None:
-            finite_number(g.get(key), f"guidance.{key}", minimum=0.0)
+    for block in ("guidance", "thresholding", "aug_level"):
+        node = cfg.get(block) or {}
+        for key in ("base", "sr"):
+            if node.get(key) is None:
+                continue
+            if block == "thresholding" and node.get(key) not in THRESHOLDING_MODES:
+                raise UserError(f"thresholding.{key} must be one of {', '.join(THRESHOLDING_MODES)}, got {node.get(key)!r}")
+            if block != "thresholding":
+                finite_number(node.get(key), f"{block}.{key}", minimum=0.0, maximum=1.0 if block == "aug_level" else None)
     if cfg.get("images_from"):
         return
     stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
@@ -69,21 +75,25 @@ def checkpoint_identity(checkpoint: str | None, stages: list[str]) -> dict[str, 
     return {s: read_record(stage_checkpoint_path(checkpoint, s, len(stages))).content_sha256 for s in stages}
 
 
-def apply_guidance(cfg: DictConfig) -> None:
-    """``guidance.base`` / ``guidance.sr`` (when set) override the first / the later stages' weights.
+# (config block, stage field): the stage settings that guidance.* / thresholding.* / aug_level.* override
+STAGE_OVERRIDES = (("guidance", "guidance"), ("thresholding", "thresholding"), ("aug_level", "aug_level"))
 
-    Sweeps name these two keys instead of model-specific stage names
-    (``imagen-bench eval -m guidance.base=1,1.25,1.5``); the resolved model config in the result
-    shows the weights actually used.
+
+def apply_stage_overrides(cfg: DictConfig) -> None:
+    """``guidance.base``/``.sr``, ``thresholding.base``/``.sr`` and ``aug_level.sr`` (when set) override the
+    first / the later stages' settings.
+
+    Sweeps name these keys instead of model-specific stage names (``imagen-bench eval -m
+    guidance.base=1,1.25,1.5``); the resolved model config in the result shows the settings actually used.
     """
-    g = cfg.get("guidance")
-    if not g or (g.get("base") is None and g.get("sr") is None):
-        return
+    stages = list(cfg.model.stages.items())
     with open_dict(cfg):
-        for i, (name, stage) in enumerate(cfg.model.stages.items()):
-            value = g.get("base") if i == 0 else g.get("sr")
-            if value is not None:
-                stage.guidance = float(value)
+        for block, field in STAGE_OVERRIDES:
+            node = cfg.get(block) or {}
+            for i, (_, stage) in enumerate(stages):
+                value = node.get("base") if i == 0 else node.get("sr")
+                if value is not None:
+                    stage[field] = value
 
 
 def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
@@ -137,7 +147,7 @@ def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
     """Fill ``run_dir`` with the images of ``work`` (resuming), sharded over torchrun ranks."""
     ctx = ctx or DistContext.init(cfg.get("device", "cpu"))
     check_generation(cfg)
-    apply_guidance(cfg)
+    apply_stage_overrides(cfg)
     run_dir = Path(ctx.broadcast_object(str(run_dir)))
     set_threads(cfg.get("threads"))
     model = model or build_generator(cfg, ctx)

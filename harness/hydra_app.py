@@ -41,6 +41,10 @@ def _rank_dir(path: str) -> str:
 
 if not OmegaConf.has_resolver("rank_dir"):
     OmegaConf.register_new_resolver("rank_dir", _rank_dir)
+if not OmegaConf.has_resolver("sweep_point"):
+    from harness.sweeps import sweep_point
+
+    OmegaConf.register_new_resolver("sweep_point", sweep_point)
 
 
 # Hydra flags that take the next argument as their value: that value is not a positional argument.

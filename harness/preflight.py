@@ -9,6 +9,7 @@ user's overrides first (the first point of a sweep) and turns both into one line
 from __future__ import annotations
 
 import importlib
+import os
 import inspect
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import UserError
 from harness.hydra_app import CONF_DIR, HYDRA_FLAGS_WITH_VALUE
+from harness.sweeps import ENV_SWEPT, swept_keys
 
 # Keys that ``+`` may add because their consumer validates them (a stage refuses unknown keys, a U-Net
 # constructor unknown arguments, regress a threshold for a metric no run reports), and Hydra's settings.
@@ -92,6 +94,9 @@ def check_overrides(config_name: str, args: list[str]) -> None:
     if sweeps and not multirun:
         raise UserError(f"{sweeps[0]} gives several values: add -m to run one job per value "
                         f"(or write [a,b] for a list)")
+    if multirun:  # point folders are named by these keys (harness/sweeps.py)
+        keys = [o.key_or_group for o in parsed if o.is_sweep_override()]
+        os.environ[ENV_SWEPT] = ",".join(swept_keys(keys, base.hydra.sweeper.get("params")))
     for o, _ in adds:
         if OmegaConf.select(base, o.key_or_group, default=_MISSING) is _MISSING:
             parent, _, leaf = o.key_or_group.rpartition(".")

@@ -22,7 +22,7 @@ from imagen.diffusion.guidance import Conditioning, guided_eps, per_sample
 from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, build_schedule
 from imagen.errors import UserError
 from imagen.samplers.samplers import SAMPLERS, time_grid
-from imagen.samplers.thresholding import build_thresholder
+from imagen.samplers.thresholding import THRESHOLDING_MODES, build_thresholder
 from imagen.validation import finite_number, known_keys, positive_int
 
 
@@ -57,6 +57,8 @@ class StageSpec:
         if self.prediction not in PREDICTION_TYPES:
             raise UserError(f"{where}.prediction must be one of {PREDICTION_TYPES}, got {self.prediction!r}")
         positive_int(self.resolution, f"{where}.resolution")
+        if self.thresholding not in THRESHOLDING_MODES:
+            raise UserError(f"{where}.thresholding must be one of {THRESHOLDING_MODES}, got {self.thresholding!r}")
         # w = 0 is the unconditional model and w = 1 the conditional one (eq. 3); below 0 is not a guidance.
         finite_number(self.guidance, f"{where}.guidance", minimum=0.0)
         finite_number(self.percentile, f"{where}.percentile", minimum=0.0, strict=True, maximum=100.0)

@@ -109,7 +109,10 @@ def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_a
     cascade = trained_micro_cascade(tmp_path / "model")
     out = run_eval(tmp_path, coco, clip, "guidance.base=1,4", "run_id=sweep", "benchmark.num_prompts=10",
                    f"checkpoint={cascade}", flags=["-m"])
-    assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir()) == ["0", "1"]
+    assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir()) == \
+        ["guidance.base=1", "guidance.base=4"]
+    summary = (tmp_path / "runs" / "sweep" / "sweep_summary.csv").read_text().splitlines()
+    assert summary[0].startswith("point,guidance.base,run_id,") and "fid[base16]" in summary[0] and len(summary) == 3
     frame = load_results(tmp_path / "runs" / "sweep")
     fid = frame[(frame.metric == "fid") & (frame.group == "base16")]
     assert sorted(fid["guidance.base16"]) == [1.0, 4.0] and fid.value.nunique() == 2, out.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,11 +18,26 @@ SHIPPED = ["harness/conf/eval.yaml", "harness/conf/generation/default.yaml", "ha
            "raters_ui/migrations/script.py.mako"]
 
 
+def _source_copy(dest: Path) -> Path:
+    """The tracked files (and new ones git does not ignore), so the build never writes into the checkout."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], capture_output=True, text=True,
+                            cwd=REPO, check=True).stdout.splitlines()
+    for rel in listed:
+        src, dst = REPO / rel, dest / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            dst.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, dst)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dist")
+    source = _source_copy(tmp_path_factory.mktemp("src"))
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                            str(REPO), "-w", str(out)], capture_output=True, text=True)
+                            str(source), "-w", str(out)], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr[-2000:]
     (found,) = out.glob("imagen_bench-*.whl")
     return found

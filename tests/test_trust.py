@@ -82,15 +82,22 @@ def test_coco_rerun_with_another_checkpoint_is_refused(tmp_path, capsys, assets)
     assert snapshot(runs / "c") == before
 
 
-def test_sweep_rerun_with_other_values_is_refused(tmp_path, capsys):
+def test_sweep_points_are_named_by_value_and_a_rerun_never_mixes_settings(tmp_path, capsys):
     runs = tmp_path / "runs"
     sweep = ["sample", "-m", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "run_id=sw", "prompts=[a cat]",
              "seeds=[0]"]
     assert run([*sweep, "guidance.base=1,3"], capsys)[0] == 0
-    before = {k: v for k, v in snapshot(runs / "sw").items() if "/" in k}  # the runs (not Hydra's multirun.yaml)
-    code, _, err = run([*sweep, "guidance.base=2,3"], capsys)
-    assert code == 2 and "run sw/0 was made with other settings (stage_specs.base16.guidance" in error_lines(err)[0]
-    assert {k: v for k, v in snapshot(runs / "sw").items() if "/" in k} == before
+    assert sorted(p.name for p in (runs / "sw").iterdir() if p.is_dir()) == ["guidance.base=1", "guidance.base=3"]
+    assert (runs / "sw" / "sweep_summary.csv").read_text().splitlines()[0] == "point,guidance.base"
+    points = lambda: {k: v for k, v in snapshot(runs / "sw").items() if "/" in k}  # noqa: E731 (not Hydra's yaml)
+    before = points()
+    code, _, err = run([*sweep, "guidance.base=1,3", "sampler.steps=4"], capsys)  # same points, other settings
+    assert code == 2 and "run sw/guidance.base=1 was made with other settings (sampler.steps" in error_lines(err)[0]
+    assert points() == before
+    assert run([*sweep, "guidance.base=3,5"], capsys)[0] == 0  # a new value is a new point beside the old ones
+    kept = {k: v for k, v in before.items() if not k.endswith(".log")}  # a resumed point's log grows, nothing else
+    assert {k: v for k, v in points().items() if k in kept} == kept
+    assert (runs / "sw" / "guidance.base=5" / "fingerprint.json").is_file()
 
 
 def test_same_settings_resume_completes_only_what_is_missing(tmp_path, capsys):
