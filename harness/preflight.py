@@ -9,8 +9,8 @@ user's overrides first (the first point of a sweep) and turns both into one line
 from __future__ import annotations
 
 import importlib
-import os
 import inspect
+import os
 import re
 from pathlib import Path
 from typing import Any

@@ -31,22 +31,33 @@ def sha256_file(path: str | Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def file_sha256_cached(path: str | Path, cache_dir: str | Path | None = None) -> str:
-    """sha256 of a file, memoised by (realpath, size, mtime_ns) in the cache folder."""
-    real = Path(path).resolve()
-    st = real.stat()
-    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+def sha256_files_cached(paths: Iterable[str | Path], cache_dir: str | Path | None = None) -> list[str]:
+    """sha256 of each file, memoised by (realpath, size, mtime_ns) in the cache folder.
+
+    The memo is read once and written once per call (only when something was hashed), so a 40K-image
+    reference folder costs one pass of ``stat`` calls after its first evaluation, not 40K re-hashes.
+    """
     memo_path = Path(cache_dir or default_cache_dir()) / HASH_MEMO
     try:
         memo = json.loads(memo_path.read_text())
     except (OSError, json.JSONDecodeError):
         memo = {}
-    if key in memo:
-        return memo[key]
-    digest = sha256_file(real)
-    memo[key] = digest
-    atomic_write_text(memo_path, json.dumps(memo, indent=0))
-    return digest
+    out, changed = [], False
+    for path in paths:
+        real = Path(path).resolve()
+        st = real.stat()
+        key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
+        if key not in memo:
+            memo[key], changed = sha256_file(real), True
+        out.append(memo[key])
+    if changed:
+        atomic_write_text(memo_path, json.dumps(memo, indent=0))
+    return out
+
+
+def file_sha256_cached(path: str | Path, cache_dir: str | Path | None = None) -> str:
+    """sha256 of one file through the memo of :func:`sha256_files_cached`."""
+    return sha256_files_cached([path], cache_dir)[0]
 
 
 def files_sha256(paths: Iterable[str | Path], cache_dir: str | Path | None = None) -> str:

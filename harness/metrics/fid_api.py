@@ -130,7 +130,7 @@ def files_stats(
     source = str(root) if root else f"{len(files)} files"
     _check_count(len(files), source, min_images)
     resolution = resolution_label(image_sizes(files))  # also rejects unreadable headers up front
-    list_hash = image_list_sha256(files, root)
+    list_hash = image_list_sha256(files, root, cache.cache_dir if cache is not None else None)
 
     def compute() -> FeatureStats:
         with tqdm(total=len(files), unit="img", desc=f"Inception features ({dataset}{'/' + split if split else ''})",

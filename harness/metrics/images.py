@@ -24,8 +24,9 @@ from cleanfid.resize import build_resizer
 from torch.utils.data import DataLoader, Dataset
 
 from harness.errors import UserError
-from harness.formats.files import image_size, open_rgb, sha256_file
+from harness.formats.files import image_size, open_rgb
 from harness.metrics.inception import INPUT_SIZE, tf_bilinear_resize
+from imagen.hashing import sha256_files_cached
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 MODES = ("clean", "legacy_tensorflow")
@@ -71,12 +72,18 @@ def resolution_label(sizes: Sequence[tuple[int, int]]) -> str:
     return f"{sizes[0][0]}x{sizes[0][1]}" if len(distinct) == 1 else "mixed"
 
 
-def image_list_sha256(files: Sequence[Path], root: str | Path | None = None) -> str:
-    """One digest over (relative path, content sha256) of each file, in sorted order."""
+def image_list_sha256(files: Sequence[Path], root: str | Path | None = None,
+                      cache_dir: str | Path | None = None) -> str:
+    """One digest over (relative path, content sha256) of each file, in sorted order.
+
+    File digests are memoised by (path, size, mtime) in the cache folder, so a fixed reference folder is
+    hashed once, not on every evaluation.
+    """
+    ordered = sorted(files)
     h = hashlib.sha256()
-    for f in sorted(files):
+    for f, digest in zip(ordered, sha256_files_cached(ordered, cache_dir)):
         rel = f.relative_to(root).as_posix() if root else f.name
-        h.update(f"{rel}\0{sha256_file(f)}\n".encode())
+        h.update(f"{rel}\0{digest}\n".encode())
     return h.hexdigest()
 
 

@@ -74,7 +74,8 @@ class ReferenceStatsCache:
     """``get``/``put``/``get_or_compute`` over ``<cache_dir>/fid-stats``."""
 
     def __init__(self, cache_dir: str | Path | None = None):
-        self.root = Path(cache_dir or default_cache_dir()) / STATS_DIR
+        self.cache_dir = Path(cache_dir or default_cache_dir())
+        self.root = self.cache_dir / STATS_DIR
 
     def paths(self, key: StatsKey) -> tuple[Path, Path]:
         digest = key.digest()

@@ -1,0 +1,321 @@
+"""Build the ablation comparison report (a :class:`reports.document.Document`) from runs on disk.
+
+Sections, in order: the regression verdict (when one is given or found), the runs (only the config
+fields that differ, with their metrics and intervals), FID-vs-CLIP-score curves over guidance per
+run family and stage, per-category bars for prompt suites, the human study (preference per
+category, rater agreement, exclusions, and which automatic metric agrees with the raters), sample
+grids, and the sources (every run's results.json with its sha256).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.formats.verdict import Verdict
+from harness.scoring import format_value
+from reports import plots
+from reports.collect import (
+    SHORT,
+    Run,
+    differing_keys,
+    families,
+    find_verdict,
+    is_guidance_key,
+    load_runs,
+    show,
+)
+from reports.document import Bullets, Cell, Document, Figure, Paragraph, Section, Table
+from reports.grids import cell_size, choose_prompts, render_grid
+from reports.study import StudyData, StudyOptions, load_study
+from reports.study_sections import study_section
+
+COUNT_OUTPUTS = ("n_prompts", "n_images")
+
+
+@dataclass
+class ReportOptions:
+    title: str | None = None
+    pareto_x: str = "clip_score"
+    pareto_y: str = "fid"
+    grid_prompts: int = 4
+    grid_seeds: int = 2
+    grid_cell_px: int = 160
+    grid_budget_mpx: float = 2.0
+    study: str | None = None
+    db: str | None = None
+    studies_dir: str = "studies"
+    study_options: StudyOptions = field(default_factory=StudyOptions)
+    verdict: str | None = None
+
+
+def provenance(runs: list[Run]) -> list[str]:
+    return [f"{r.run_id}: checkpoint {r.checkpoint_short()}; git {r.git}; {r.path} (sha256 {r.sha256[:12]})"
+            for r in runs]
+
+
+def by_suite(runs: list[Run]) -> dict[str, list[Run]]:
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.suite, []).append(r)
+    return out
+
+
+def metric_info(runs: list[Run]) -> dict[str, dict]:
+    info: dict[str, dict] = {}
+    for r in runs:
+        for k, v in r.results.metric_info.items():
+            info.setdefault(k, v if isinstance(v, dict) else {})
+    return info
+
+
+def value_cell(v: dict[str, Any] | None) -> Cell:
+    if not v:
+        return Cell("–")
+    n = v.get("n")
+    return Cell(format_value(v), note=f"n={n}" if n is not None else None)
+
+
+def direction(info: dict) -> str:
+    return "↑" if info.get("higher_is_better") else "↓"
+
+
+# --- verdict ------------------------------------------------------------------------------------
+
+def verdict_section(verdict: Verdict, path: Any) -> Section:
+    b, c = verdict.baseline.get("run_id", "?"), verdict.candidate.get("run_id", "?")
+    head = Paragraph(f"Regression verdict: {verdict.overall.upper()} — candidate {c} against baseline {b} on "
+                     f"{verdict.benchmark} ({verdict.prompts.get('count', '?')} prompts; {verdict.level:.0%} "
+                     f"paired-bootstrap intervals, {verdict.n_boot} replicates). Source: {path}",
+                     css=f"verdict-{verdict.overall}")
+    rows = []
+    for r in verdict.rows:
+        imp = format_value({"value": r.improvement, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                            "note": r.note or ("undefined" if r.ci_low is None else None)})
+        rows.append([r.output, r.group, f"{r.baseline:.4g}", f"{r.candidate:.4g}", f"{r.delta:+.4g}", imp,
+                     f"{r.max_worse:g}", Cell(r.verdict.upper(), css=f"verdict-{r.verdict}"),
+                     "–" if r.prompts_to_decide is None else str(r.prompts_to_decide), str(r.n_prompts)])
+    table = Table(["output", "group", "baseline", "candidate", "Δ (candidate − baseline)",
+                   f"improvement [{verdict.level:.0%} CI] (positive is better)", "max worse", "verdict",
+                   "prompts to decide", "prompts"], rows,
+                  caption=f"imagen-bench regress: {c} vs {b}", numeric={2, 3, 4, 5, 6, 8, 9})
+    return Section("Regression verdict", "verdict", [head, table])
+
+
+# --- runs table ----------------------------------------------------------------------------------
+
+def metric_columns(runs: list[Run]) -> list[tuple[str, str]]:
+    """(group, output) columns: every stage for stage-grouped runs, "overall" for prompt suites."""
+    cols = []
+    for r in runs:
+        groups = r.groups() if r.group_by == "stage" else [g for g in r.groups() if g == "overall"]
+        for g in groups:
+            cols += [(g, o) for o in r.outputs() if r.value(g, o)]
+    return list(dict.fromkeys(cols))
+
+
+def runs_table(suite: str, runs: list[Run]) -> Table:
+    keys = differing_keys(runs)
+    if any(is_guidance_key(k) and k.startswith("model.") for k in keys):  # the weights sampled with are shown;
+        keys = [k for k in keys if not (is_guidance_key(k) and k.startswith("guidance."))]  # not their overrides
+    info = metric_info(runs)
+    cols = metric_columns(runs)
+    level = next((r.value(g, o) or {}).get("level", 0.95) for r in runs for g, o in cols[:1]) if cols else 0.95
+    headers = ["run id", "model", "checkpoint sha256", "fingerprint", *keys]
+    headers += [f"{info.get(o, {}).get('label') or o} {direction(info.get(o, {}))} {g} [{level:.0%} CI]"
+                for g, o in cols]
+    rows = []
+    for r in runs:
+        row: list[Any] = [Cell(r.run_id, css="runid"), r.model_name, r.checkpoint_short(), r.fingerprint[:SHORT * 2]]
+        row += [show(r.config.get(k, "—")) for k in keys]
+        row += [value_cell(r.value(g, o)) for g, o in cols]
+        rows.append(row)
+    first_metric = 4 + len(keys)
+    return Table(headers, rows, caption=f"{suite}: {len(runs)} run(s); config fields shown where the runs differ",
+                 numeric=set(range(first_metric, len(headers))))
+
+
+def runs_section(runs: list[Run]) -> Section:
+    blocks: list[Any] = [Paragraph(
+        "One table per suite. Config columns are the fields of the resolved configs that differ between the "
+        "runs (run ids and folders left out); metric cells are value [interval] and n, as recorded in each "
+        "run's results.json. ↑ higher is better, ↓ lower is better.")]
+    for suite, members in by_suite(runs).items():
+        blocks.append(runs_table(suite, members))
+    return Section("Runs", "runs", blocks)
+
+
+# --- guidance curves ----------------------------------------------------------------------------
+
+def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
+    x, y = opts.pareto_x, opts.pareto_y
+    blocks: list[Any] = []
+    for suite, members in by_suite(runs).items():
+        staged = [r for r in members if r.group_by == "stage"]
+        stages = list(dict.fromkeys(g for r in staged for g in r.groups() if r.value(g, x) and r.value(g, y)))
+        if not stages:
+            continue
+        fams = families(staged)
+        panels: dict[str, list[plots.Curve]] = {}
+        for stage in stages:
+            panels[stage] = []
+            for fam in fams:
+                curve = plots.Curve(fam.label)
+                for r in fam.runs:
+                    vx, vy = r.value(stage, x), r.value(stage, y)
+                    if vx and vy:
+                        order = [r.guidance.get(s, 0.0) for s in fam.varying_stages()]
+                        curve.points.append(plots.Point(vx["value"], vy["value"], fam.point_label(r),
+                                                        vx.get("ci_low"), vx.get("ci_high"), vy.get("ci_low"),
+                                                        vy.get("ci_high"), order=order[0] if order else 0.0))
+                if curve.points:
+                    panels[stage].append(curve)
+        info = metric_info(staged)
+        xi, yi = info.get(x, {"label": x}), info.get(y, {"label": y})
+        title = f"{suite}: {yi.get('label', y)} vs {xi.get('label', x)} over guidance"
+        png = plots.pareto_plot(panels, xi, yi, title)
+        used = [r for f in fams for r in f.runs]
+        fam_lines = [f"family “{f.label}”: {', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}"
+                     for f in fams]
+        blocks.append(Figure(
+            f"pareto-{_slug(suite)}", "plots", png, title,
+            alt=f"{title}: one panel per stage ({', '.join(stages)}); {len(fams)} run famil"
+                f"{'y' if len(fams) == 1 else 'ies'}, points labelled with the guidance weight w",
+            caption=("Each curve is a run family (runs identical but for guidance); points are labelled with "
+                     "the guidance weight w of the stage(s) that vary. Error bars: the intervals recorded in "
+                     "results.json (none where undefined). " + " ".join(fam_lines)),
+            provenance=provenance(used)))
+    if not blocks:
+        return None
+    return Section("Guidance trade-off (FID vs CLIP score)", "pareto", blocks)
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).strip("-") or "x"
+
+
+# --- per-category bars ----------------------------------------------------------------------------
+
+def suites_section(runs: list[Run]) -> Section | None:
+    blocks: list[Any] = []
+    for suite, members in by_suite(runs).items():
+        cat = [r for r in members if r.group_by == "category"]
+        if not cat:
+            continue
+        categories = list(dict.fromkeys(g for r in cat for g in r.groups() if g != "overall")) + ["overall"]
+        info = metric_info(cat)
+        outputs = list(dict.fromkeys(o for r in cat for o in r.outputs() if o not in COUNT_OUTPUTS))
+        for o in outputs:
+            oi = info.get(o, {"label": o})
+            cats = [c for c in categories if any(r.value(c, o) for r in cat)]
+            series = []
+            for r in cat:
+                vals = [r.value(c, o) for c in cats]
+                series.append(plots.Bars(r.run_id, [v["value"] if v else math.nan for v in vals],
+                                         [v.get("ci_low") if v else None for v in vals],
+                                         [v.get("ci_high") if v else None for v in vals]))
+            bounds = oi.get("bounds")
+            title = f"{suite}: {oi.get('label') or o} per category"
+            png = plots.category_bars(cats, series, oi, title,
+                                      tuple(bounds) if isinstance(bounds, list) and len(bounds) == 2 else None)
+            blocks.append(Figure(
+                f"categories-{_slug(suite)}-{_slug(o)}", "plots", png, title,
+                alt=f"{title}: bars for {len(cat)} run(s) over {len(cats)} groups, with intervals",
+                caption=f"{oi.get('label') or o} per prompt category and overall, one bar per run (legend: run ids); "
+                        "error bars are the recorded intervals (missing where undefined: one observation or "
+                        "no spread).", provenance=provenance(cat)))
+            rows = [[c, *[value_cell(r.value(c, o)) for r in cat]] for c in cats]
+            blocks.append(Table(["category", *[r.run_id for r in cat]], rows,
+                                caption=f"{oi.get('label') or o} {direction(oi)} per category: value [interval], n",
+                                numeric=set(range(1, len(cat) + 1))))
+    if not blocks:
+        return None
+    return Section("Prompt suites per category", "suites", blocks)
+
+
+# --- grids ------------------------------------------------------------------------------------------
+
+def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None, list[str]]:
+    blocks: list[Any] = []
+    notes: list[str] = []
+    plans = []
+    for suite, members in by_suite(runs).items():
+        with_samples = [r for r in members if r.final_stage() is not None]
+        if len(with_samples) < len(members):
+            notes.append(f"{suite}: no samples.jsonl rows for "
+                         f"{', '.join(r.run_id for r in members if r not in with_samples)} (not in the grids)")
+        if not with_samples:
+            continue
+        prompts, index = choose_prompts(with_samples, opts.grid_prompts, opts.grid_seeds)
+        if not prompts:
+            notes.append(f"{suite}: the runs share no (prompt, seed) at their final stage, so no grid")
+            continue
+        plans.append((suite, with_samples, prompts, index))
+    n_cells = sum(len(p.seeds) * len(m) for _, m, ps, _ in plans for p in ps)
+    side = cell_size(n_cells, opts.grid_cell_px, opts.grid_budget_mpx)
+    for suite, members, prompts, index in plans:
+        for k, p in enumerate(prompts, start=1):
+            png, missing = render_grid(p, members, index, side)
+            cols = "; ".join(f"[{j}] {r.run_id} ({r.final_stage()})" for j, r in enumerate(members, start=1))
+            title = f"{suite} · {p.prompt_id}" + (f" ({p.category})" if p.category else "")
+            caption = f"“{p.prompt}” — rows: seeds {', '.join(map(str, p.seeds))}; columns (run, stage): {cols}."
+            if missing:
+                caption += f" Unreadable images drawn crossed: {', '.join(missing)}."
+            blocks.append(Figure(f"grid-{_slug(suite)}-{k:02d}-{_slug(p.prompt_id)}", "grids", png, title,
+                                 alt=f"Sample grid for prompt {p.prompt_id}: “{p.prompt}”, seeds "
+                                     f"{', '.join(map(str, p.seeds))} across {len(members)} run(s)",
+                                 caption=caption, provenance=provenance(members)))
+    if not blocks and not notes:
+        return None, []
+    if not blocks:
+        return Section("Sample grids", "grids", [Bullets(notes)]), notes
+    intro = Paragraph(f"The same prompt and seed across runs, at each run's final stage; cells are {side} px "
+                      "(smaller images enlarged by pixel repetition).")
+    return Section("Sample grids", "grids", [intro, *blocks] + ([Bullets(notes)] if notes else [])), notes
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any) -> Section:
+    rows = [[Cell(r.run_id, css="runid"), r.results.task, r.suite, r.results.created, r.git, str(r.path),
+             r.sha256[:16]] for r in runs]
+    blocks: list[Any] = [Table(["run id", "task", "suite", "created", "git revision", "results.json",
+                                "sha256 (first 16)"], rows,
+                               caption="Every number above comes from one of these files")]
+    extra = []
+    if study is not None:
+        extra.append(f"study {study.name!r} in {study.location}")
+    if verdict_path is not None:
+        extra.append(f"regression verdict {verdict_path}")
+    if extra:
+        blocks.append(Bullets(extra))
+    return Section("Sources", "sources", blocks)
+
+
+def build_document(run_specs: list[str], opts: ReportOptions) -> Document:
+    """Read the runs (and study, verdict) and lay out the report; raises UserError on bad input."""
+    runs = load_runs(run_specs)
+    found = find_verdict(run_specs, opts.verdict)
+    study = None
+    if opts.study:
+        study = load_study(opts.study, opts.db, opts.studies_dir, opts.study_options, runs)
+    suites = ", ".join(by_suite(runs))
+    now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    doc = Document(opts.title or f"Ablation report: {len(runs)} run(s)",
+                   f"{suites} · generated {now} by imagen-bench report" + (f" · study {opts.study}" if study else ""))
+    if found is not None:
+        doc.sections.append(verdict_section(*found))
+    doc.sections.append(runs_section(runs))
+    for section in (pareto_section(runs, opts), suites_section(runs)):
+        if section is not None:
+            doc.sections.append(section)
+    if study is not None:
+        doc.sections.append(study_section(study, runs))
+    grids, _ = grids_section(runs, opts)
+    if grids is not None:
+        doc.sections.append(grids)
+    doc.sections.append(sources_section(runs, study, found[1] if found else None))
+    doc.footer = [f"imagen-bench report · {now} · {len(runs)} run(s) · numbers as recorded in each run's results.json"]
+    return doc
