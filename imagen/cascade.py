@@ -1,9 +1,10 @@
 """The Imagen cascade: a frozen text encoder, a base stage and super-resolution stages.
 
 ``Cascade.sample(prompts, seeds)`` returns the images of every stage. An image is a function
-of (prompt, seed) alone: each sample has its own random generator per stage, the model is
-evaluated one sample at a time by default (``microbatch=1``), so batch size and order do
-not change a single bit.
+of (prompt, seed) and of the batch it is sampled in: each sample has its own random generator per stage;
+the model evaluates the whole batch at once by default (``microbatch=None``: the harness always forms the
+same fixed groups, so a run is bit-exact at its batch size), or one sample at a time with ``microbatch=1``,
+which makes an image independent of the batch too.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class SamplerConfig:
     name: str = "ddpm"
     steps: int = 250
     eta: float = 0.0
-    microbatch: int | None = 1
+    microbatch: int | None = None
 
     @staticmethod
     def from_config(cfg: Mapping[str, Any]) -> "SamplerConfig":
