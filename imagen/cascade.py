@@ -22,7 +22,7 @@ from imagen.diffusion.gaussian import PREDICTION_TYPES, noise_augment
 from imagen.diffusion.guidance import Conditioning, guided_eps, per_sample
 from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, build_schedule
 from imagen.errors import UserError
-from imagen.samplers.samplers import SAMPLERS, time_grid
+from imagen.samplers.samplers import GRIDS, SAMPLERS, time_grid
 from imagen.samplers.thresholding import THRESHOLDING_MODES, build_thresholder
 from imagen.validation import finite_number, known_keys, positive_int
 
@@ -82,6 +82,7 @@ class SamplerConfig:
     steps: int = 250
     eta: float = 0.0
     microbatch: int | None = None
+    grid: str = "uniform_t"  # time grid: uniform_t | uniform_logsnr (samplers.time_grid)
 
     @staticmethod
     def from_config(cfg: Mapping[str, Any]) -> "SamplerConfig":
@@ -93,6 +94,8 @@ class SamplerConfig:
         finite_number(d.get("eta", 0.0), "sampler.eta", minimum=0.0, maximum=1.0)
         if d.get("microbatch") is not None:
             positive_int(d["microbatch"], "sampler.microbatch")
+        if d.get("grid", "uniform_t") not in GRIDS:
+            raise UserError(f"sampler.grid must be one of {', '.join(GRIDS)}, got {d.get('grid')!r}")
         return SamplerConfig(**d)
 
 
@@ -217,5 +220,5 @@ class Cascade:
         steps = spec.steps or self.sampler.steps
         kwargs = {"eta": self.sampler.eta} if self.sampler.name == "ddim" else {}
         callback = (lambda i, *_: progress(spec.name, i + 1, steps)) if progress else None
-        z = SAMPLERS[self.sampler.name](denoise, z, stage.schedule, time_grid(steps), noise.like, callback, **kwargs)
+        z = SAMPLERS[self.sampler.name](denoise, z, stage.schedule, time_grid(steps, stage.schedule, self.sampler.grid), noise.like, callback, **kwargs)
         return z.clamp(-1.0, 1.0)

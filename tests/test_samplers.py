@@ -76,3 +76,30 @@ def test_schedules_match_their_definitions():
     assert log_snr(cos, t)[-1].item() == pytest.approx(-20.0, abs=1e-6)  # clamped end point
     a, s = alpha_sigma(cos, t)
     torch.testing.assert_close(a**2 + s**2, torch.ones(4, dtype=torch.float64))
+
+
+def test_logsnr_time_grid_is_uniform_in_log_snr_and_helps_dpmpp_on_the_linear_schedule():
+    from benchmarks.time_grids import solver_error
+    from imagen.diffusion.schedules import build_schedule, log_snr
+    from imagen.samplers.samplers import time_grid
+
+    for name in ("linear", "cosine"):
+        schedule = build_schedule(name)
+        grid = time_grid(20, schedule, "uniform_logsnr")
+        assert grid[0] == 1.0 and grid[-1] == 0.0 and len(grid) == 21 and bool((grid[1:] < grid[:-1]).all())
+        steps = torch.diff(log_snr(schedule, grid[:-1]))
+        assert torch.allclose(steps, steps.mean(), rtol=1e-6)
+    linear = {"name": "linear"}
+    uniform_t = solver_error(linear, "dpmpp_2m", 20, "uniform_t", 0.5, 2048)
+    uniform_l = solver_error(linear, "dpmpp_2m", 20, "uniform_logsnr", 0.5, 2048)
+    assert uniform_t / uniform_l > 2.5  # benchmarks/time_grids.py: 3.2x at 20 steps
+
+
+def test_unknown_time_grid_is_refused():
+    import pytest as _pytest
+
+    from imagen.cascade import SamplerConfig
+    from imagen.errors import UserError
+
+    with _pytest.raises(UserError, match="sampler.grid must be one of"):
+        SamplerConfig.from_config({"name": "ddim", "steps": 5, "grid": "karras"})

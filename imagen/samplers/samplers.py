@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
-from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma
+from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, log_snr
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseLike = Callable[[torch.Tensor], torch.Tensor]
@@ -107,8 +107,31 @@ SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
-def time_grid(steps: int) -> torch.Tensor:
-    """``steps`` uniform steps in t from 1 to 0 (float64, length steps + 1)."""
+GRIDS = ("uniform_t", "uniform_logsnr")
+
+
+def time_grid(steps: int, schedule: NoiseSchedule | None = None, spacing: str = "uniform_t",
+              t_end: float = 1e-3) -> torch.Tensor:
+    """A descending grid of ``steps`` steps from t = 1 to t = 0 (float64, length steps + 1).
+
+    ``uniform_t``: equal steps in t. ``uniform_logsnr``: equal steps in λ_t = log(α_t²/σ_t²) from λ(1) to
+    λ(t_end), then a last step to 0 (DPM-Solver's "logSNR" spacing, Lu et al. 2022, §3.4): for the linear
+    β schedule, uniform t spends most steps where λ barely moves, so few-step samplers do better in λ.
+    """
     if steps < 1:
         raise ValueError(f"sampler steps must be >= 1, got {steps}")
-    return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    if spacing == "uniform_t" or steps == 1:
+        return torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
+    if spacing != "uniform_logsnr" or schedule is None:
+        raise ValueError(f"unknown time grid {spacing!r} (or no schedule given); expected one of {GRIDS}")
+    ends = log_snr(schedule, torch.tensor([1.0, t_end], dtype=torch.float64))
+    targets = torch.linspace(float(ends[0]), float(ends[1]), steps, dtype=torch.float64)
+    lo = torch.full_like(targets, t_end)
+    hi = torch.ones_like(targets)
+    for _ in range(64):  # λ(t) decreases in t: bisection inverts it to float64 precision
+        mid = (lo + hi) / 2
+        above = log_snr(schedule, mid) > targets
+        lo, hi = torch.where(above, mid, lo), torch.where(above, hi, mid)
+    ts = (lo + hi) / 2
+    ts[0], ts[-1] = 1.0, t_end
+    return torch.cat([ts, torch.zeros(1, dtype=torch.float64)])
