@@ -8,6 +8,12 @@ Mid-study every table that can be computed is: Bradley–Terry needs the rated p
 the systems, so while they do not, it is computed within each connected group of three or
 more systems and :attr:`StudyAnalysis.notes` says, group by group, why the rest is not there
 yet. Nothing here raises on a partial study.
+
+Rater checks (:mod:`raters_ui.quality`) flag raters who were implausibly fast, always picked
+the same side or failed the controls; the result holds their table, the speed floor with its
+rule, and the preference rates once with every rater and once without the flagged ones
+(:attr:`StudyAnalysis.sensitivity`), beside the primary table (control failures excluded as
+``exclude`` says).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import pandas as pd
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
+from raters_ui import quality as rq
 from raters_ui import stats
 from raters_ui.db import QUESTIONS
 
@@ -109,6 +116,15 @@ class StudyAnalysis:
     excluded: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # why a table is missing or to be read with care
+    quality: pd.DataFrame = field(default_factory=pd.DataFrame)  # per rater: raters_ui.quality.QUALITY_COLUMNS
+    flagged: list[str] = field(default_factory=list)  # raters with any quality flag
+    sensitivity: pd.DataFrame = field(default_factory=pd.DataFrame)  # preferences, raters = all | unflagged
+
+
+def preferences(ratings: pd.DataFrame, **boot) -> pd.DataFrame:
+    """Preference rates per rated pair, question and category (:func:`raters_ui.stats.preference_table`
+    rows with ``system_a``, ``system_b``, ``question`` and ``few_prompts``)."""
+    return _preferences(ratings, **boot)
 
 
 def _preferences(ratings: pd.DataFrame, **boot) -> pd.DataFrame:
@@ -157,15 +173,38 @@ def _bradley_terry(ratings: pd.DataFrame, systems: list[str], notes: list[str], 
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
+def sensitivity(ratings: pd.DataFrame, flagged: list[str], ratings_per_item: int | None,
+                names: dict[str, str] | None, **boot) -> pd.DataFrame:
+    """Preference tables with every rater (``raters="all"``) and without the ``flagged`` ones
+    (``"unflagged"``); each keeps every item's first ``ratings_per_item`` raters of its own pool."""
+    tables = []
+    for label, part in (("all", ratings), ("unflagged", ratings[~ratings["rater"].astype(str).isin(flagged)])):
+        used, _ = first_ratings(part, ratings_per_item)
+        t = _preferences(name_systems(used, names), **boot)
+        if len(t):
+            t.insert(0, "raters", label)
+            tables.append(t)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+
+
 def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = True, n_boot: int = 2000,
             level: float = 0.95, seed: int = 0, clusters: tuple[str, ...] = stats.CLUSTERS,
-            ratings_per_item: int | None = None, names: dict[str, str] | None = None) -> StudyAnalysis:
-    """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls.
+            ratings_per_item: int | None = None, names: dict[str, str] | None = None,
+            quality: rq.QualityRules | None = None) -> StudyAnalysis:
+    """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls;
+    rater checks and the preference rates with and without flagged raters.
 
     ``ratings_per_item`` keeps each main item's first raters only (after exclusion); ``names``
     maps system labels to the names to report (run ids) and lists every system of the study.
+    ``quality`` sets the rater checks (default: :class:`raters_ui.quality.QualityRules` with the
+    control ``threshold``).
     """
     notes: list[str] = []
+    rules = quality or rq.QualityRules(control_threshold=threshold)
+    checks, floor = rq.rater_quality(ratings, rules)
+    flagged = rq.flagged_raters(checks)
+    boot = {"n_boot": n_boot, "level": level, "seed": seed, "clusters": clusters}
+    both = sensitivity(ratings, flagged, ratings_per_item, names, **boot) if len(ratings) else pd.DataFrame()
     controls = stats.control_accuracy(ratings, threshold) if len(ratings) else pd.DataFrame()
     excluded: list[str] = []
     n_main = len(main_ratings(ratings))
@@ -177,7 +216,6 @@ def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = Tr
                      "raters (a reservation expired and was given to another rater) count their first "
                      f"{ratings_per_item} raters only")
     ratings = name_systems(ratings, names)
-    boot = {"n_boot": n_boot, "level": level, "seed": seed, "clusters": clusters}
     prefs = _preferences(ratings, **boot)
     main = main_ratings(ratings)
     systems = list(dict.fromkeys((names or {}).values())) or \
@@ -191,7 +229,10 @@ def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = Tr
                          {"threshold": threshold, "exclude": exclude, "n_boot": n_boot, "level": level,
                           "seed": seed, "clusters": list(clusters), "ratings_per_item": ratings_per_item,
                           "ratings_used": len(main), "surplus_left_out": surplus,
-                          "systems": dict(names or {})}, notes)
+                          "systems": dict(names or {}),
+                          "quality": {**rq.rules_dict(rules), "speed_floor": floor.seconds, "floor_rule": floor.rule,
+                                      "floor_source": floor.source, "median_of_rater_medians": floor.median}},
+                         notes, checks, flagged, both)
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -207,13 +248,15 @@ def write_analysis(result: StudyAnalysis, folder: str | Path) -> Path:
     systems has no Bradley–Terry table, so no file for it)."""
     folder = Path(folder)
     tables = {"preferences": result.preferences, "bradley_terry": result.bradley_terry,
-              "agreement": result.agreement, "controls": result.controls}
+              "agreement": result.agreement, "controls": result.controls, "rater_quality": result.quality,
+              "preferences_with_and_without_flagged": result.sensitivity}
     new = not folder.exists()
     try:
         for name, df in tables.items():
             if len(df.columns):
                 atomic_write_bytes(folder / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
-        doc = {"settings": result.settings, "excluded_raters": result.excluded, "notes": result.notes,
+        doc = {"settings": result.settings, "excluded_raters": result.excluded, "flagged_raters": result.flagged,
+               "notes": result.notes,
                **{name: _records(df) if len(df.columns) else None for name, df in tables.items()}}
         atomic_write_bytes(folder / "analysis.json", json.dumps(doc, indent=1, default=str).encode("utf-8"))
     except OSError as err:
@@ -260,6 +303,35 @@ def _preference_lines(p: pd.DataFrame, settings: dict) -> list[str]:
     return lines
 
 
+def _secs(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.1f} s"
+
+
+def quality_lines(result: StudyAnalysis) -> list[str]:
+    """The rater checks: the speed floor and its rule, one line per rater, and the overall
+    preference rates with every rater and without the flagged ones."""
+    q = result.settings.get("quality") or {}
+    if result.quality.empty:
+        return []
+    lines = [f"\nrater checks (server time per item; speed floor {q.get('floor_rule', '?')})"]
+    for _, r in result.quality.iterrows():
+        side = "-" if not r["side_items"] else f"{r['side']} {r['side_share']:.2f} of {int(r['side_items'])}"
+        state = f"FLAGGED: {r['reason']}" if r["flagged"] else "ok"
+        lines.append(f"  {r['rater']:<12} items={int(r['items']):>4}  median {_secs(r['median_seconds']):>8} "
+                     f"(browser {_secs(r['median_client_seconds'])})  side {side:<12} "
+                     f"enlarged on {r['opened_share']:.0%} of items  {state}")
+    lines.append("flagged raters: " + (", ".join(result.flagged) or "none"))
+    if result.flagged and len(result.sensitivity):
+        overall = result.sensitivity[result.sensitivity["category"] == "overall"]
+        lines.append("overall preference rates with every rater (all) and without the flagged ones (unflagged):")
+        for _, r in overall.iterrows():
+            lines.append(f"  {r['raters']:<9} {r['question']:<9} {r['system_a']} (A) vs {r['system_b']} (B): "
+                         f"A {r['rate_A']:.3f} {_interval(r['ci_low_A'], r['ci_high_A'], r['wilson_low_A'], r['wilson_high_A'])}"
+                         f"  B {r['rate_B']:.3f} {_interval(r['ci_low_B'], r['ci_high_B'], r['wilson_low_B'], r['wilson_high_B'])}"
+                         f"  n={int(r['n'])}")
+    return lines
+
+
 def format_analysis(result: StudyAnalysis) -> str:
     """Plain-text tables for the terminal."""
     lines = []
@@ -282,7 +354,124 @@ def format_analysis(result: StudyAnalysis) -> str:
     if result.excluded:
         lines.append(f"\nexcluded raters (control accuracy < {result.settings['threshold']}): "
                      + ", ".join(result.excluded))
+    lines += quality_lines(result)
     if result.notes:
         lines.append("\nnotes")
         lines += [n if n.startswith("  ") else f"  {n}" for n in result.notes]
     return "\n".join(lines).lstrip("\n")
+
+
+# --- automatic metrics against the raters ----------------------------------------------------------
+# For each rated pair of systems whose run folders are known (the study's systems record their run
+# folder), how often each per-image metric of the runs' samples.jsonl prefers the system the raters
+# preferred (raters_ui.agreement), per category and overall: the metric a team should gate on.
+
+def run_scores(folder: str) -> tuple[pd.DataFrame, dict[str, bool], str]:
+    """(samples.jsonl rows at the run's scored stage, {per-image metric: higher is better}, stage);
+    a UserError naming what is missing when the folder has no scores."""
+    from harness.formats.results import read_results, read_samples
+
+    path = Path(folder)
+    if not (path / "results.json").is_file():
+        raise UserError(f"{folder} has no results.json (score the run, or it moved)")
+    results = read_results(path)
+    try:
+        samples = pd.DataFrame(read_samples(path))
+    except (OSError, ValueError) as err:
+        raise UserError(f"{folder}/samples.jsonl is unreadable ({err})") from None
+    directions = {o: bool(i.get("higher_is_better")) for o, i in results.metric_info.items()
+                  if isinstance(i, dict) and i.get("per_image")}
+    if samples.empty or "stage" not in samples.columns or not directions:
+        raise UserError(f"{folder} has no per-image scores in samples.jsonl")
+    present = list(dict.fromkeys(samples["stage"].astype(str)))
+    stage = str((results.benchmark.get("table") or {}).get("stage") or "")
+    if stage not in present:
+        ordered = [s for s in results.benchmark.get("stages") or [] if s in present]
+        stage = ordered[-1] if ordered else present[-1]
+    return samples[samples["stage"].astype(str) == stage], directions, stage
+
+
+def metric_agreement_tables(ratings: pd.DataFrame, runs: dict[str, str], *, threshold: float = 0.8,
+                            exclude: bool = True, ratings_per_item: int | None = None,
+                            names: dict[str, str] | None = None, level: float = 0.95,
+                            tolerance: float = 0.0) -> tuple[pd.DataFrame, list[str]]:
+    """Per rated pair, question, metric and category: the agreement rate with its Wilson interval
+    (``raters_ui.agreement.AGREEMENT_COLUMNS`` plus the pair and question). ``runs`` maps a system's
+    name (run id) to its run folder. The ratings are those the preference table counts (control
+    failures excluded when ``exclude``, each item's first raters). Returns the table and notes on the
+    pairs that could not be compared. Never raises on a missing or unscored run."""
+    from raters_ui.agreement import item_preferences, metric_agreement, prompt_score_differences
+
+    used = stats.exclude_raters(ratings, threshold)[0] if exclude and len(ratings) else ratings
+    used = name_systems(first_ratings(used, ratings_per_item)[0], names)
+    loaded: dict[str, tuple | str] = {}
+    for name, folder in runs.items():
+        try:
+            loaded[name] = run_scores(folder)
+        except UserError as err:
+            loaded[name] = str(err)
+    tables, notes = [], []
+    for a, b in system_pairs_rated(used):
+        why = [f"{x}: {loaded.get(x, 'no run folder recorded')}" for x in (a, b) if not isinstance(loaded.get(x), tuple)]
+        if why:
+            notes.append(f"{a} vs {b}: no automatic scores to compare ({'; '.join(why)})")
+            continue
+        (sa, da, stage_a), (sb, db_, stage_b) = loaded[a], loaded[b]
+        directions = {m: d for m, d in da.items() if db_.get(m) == d}
+        diffs = prompt_score_differences(sa, sb, directions)
+        for q in QUESTIONS:
+            outcomes = pair_outcomes(used, a, b, q)
+            if outcomes.empty or diffs.empty:
+                continue
+            t = metric_agreement(item_preferences(outcomes), diffs, level=level, tolerance=tolerance,
+                                 metrics=list(directions))
+            for col, value in (("stage_b", stage_b), ("stage_a", stage_a), ("question", q), ("system_b", b),
+                               ("system_a", a)):
+                t.insert(0, col, value)
+            tables.append(t)
+    return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), notes
+
+
+def _rate(r: pd.Series) -> str:
+    if math.isnan(r["rate"]):
+        return "undefined (no decided prompt)"
+    return f"{r['rate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+
+
+def format_metric_agreement(table: pd.DataFrame, notes: list[str], level: float = 0.95) -> str:
+    """Terminal text: per pair and question, metrics from most to least agreeing with the raters."""
+    lines = [f"\nautomatic metrics vs raters: share of decided prompts where the metric prefers the raters' "
+             f"choice ({round(100 * level)}% Wilson CI; 0.5 = unrelated to the raters)"]
+    if table.empty and not notes:
+        lines.append("  no rated pair of systems with scored runs yet")
+    for (a, b, q), part in (table.groupby(["system_a", "system_b", "question"], sort=False) if len(table) else []):
+        overall = part[part["category"] == "overall"].sort_values("rate", ascending=False, na_position="last")
+        lines.append(f"  {q}: {a} (A) vs {b} (B)")
+        for _, r in overall.iterrows():
+            cats = part[(part["metric"] == r["metric"]) & (part["category"] != "overall")]
+            per = " · ".join(f"{c['category']} {c['rate']:.2f} (n={int(c['decided'])})" if c["decided"] else
+                             f"{c['category']} – (n=0)" for _, c in cats.iterrows())
+            lines.append(f"    {r['metric']:<22} {_rate(r):<28} decided {int(r['decided'])}/{int(r['items'])} "
+                         f"(raters tied {int(r['human_ties'])}, metric tied {int(r['metric_ties'])}, "
+                         f"no score {int(r['no_score'])})")
+            if per:
+                lines.append(f"      {per}")
+        best = overall.dropna(subset=["rate"])
+        if len(best):
+            top = best[best["rate"] == best.iloc[0]["rate"]]["metric"].tolist()
+            lines.append(f"    most in agreement: {' = '.join(top)} ({best.iloc[0]['rate']:.3f}; overlapping "
+                         "intervals do not tell metrics apart)")
+    lines += [f"  note: {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def write_metric_agreement(table: pd.DataFrame, folder: str | Path) -> Path | None:
+    """``metric_agreement.csv`` in ``folder`` (nothing when there is no table)."""
+    if table.empty:
+        return None
+    path = Path(folder) / "metric_agreement.csv"
+    try:
+        atomic_write_bytes(path, table.to_csv(index=False).encode("utf-8"))
+    except OSError as err:
+        raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+    return path

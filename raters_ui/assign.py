@@ -10,6 +10,11 @@ first ``ratings_per_item`` raters only (the rule is in :mod:`raters_ui.studies`)
 refresh or another device resumes on the same item; the A/B placement is drawn when the item is
 assigned and stored with it.
 
+**Time on item** is measured on the server: an assignment's ``shown_at`` is set the first time its
+screen is served (a reload or another device keeps it), and :func:`submit` stores the seconds from
+then to the commit with each rating. What the browser reports (its own time, the image-open
+events; :mod:`raters_ui.telemetry`) is stored beside it, never instead of it.
+
 Nothing here returns system identities to the page: :class:`Screen` holds the prompt, the two
 lists of opaque image-store names in display order, and progress counts.
 """
@@ -18,7 +23,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
@@ -27,6 +32,7 @@ from harness.errors import UserError
 from raters_ui.db import (
     CHOICES,
     Assignment,
+    ImageView,
     Item,
     ItemImage,
     Rater,
@@ -37,6 +43,7 @@ from raters_ui.db import (
     insert_ignore,
     utcnow,
 )
+from raters_ui.telemetry import ClientReport
 
 ASSIGNMENT_TTL = timedelta(minutes=30)
 _ASSIGN_LOCK = 7272  # PostgreSQL advisory lock class for "assigning in study <id>"
@@ -235,13 +242,9 @@ def _assign(s: Session, study: _Rules, rater: RaterRef, n: int, now: datetime) -
 def current_screen(db: StudyDB, rater: RaterRef) -> Screen | None:
     """The rater's open item (resume), or a newly assigned one; ``None`` when they are finished.
 
-    The common case, an open item, needs only a read; the write lock is taken to assign.
+    The common case, an open item already shown, needs only a read; the write lock is taken to
+    assign, or to note when an item is first shown (``shown_at``).
     """
-    with db.read() as s:
-        a = _open_assignment(s, rater)
-        if a is not None:
-            return _screen(s, rater, a)
-
     def txn(s: Session) -> Screen | None:
         now = utcnow()
         study = _rules(db, s, rater.study_id)
@@ -251,8 +254,14 @@ def current_screen(db: StudyDB, rater: RaterRef) -> Screen | None:
             if not new:
                 return None
             a = new[0]
+        if a.shown_at is None:  # first served now (a batch assigns ahead of showing)
+            a.shown_at = now
         return _screen(s, rater, a)
 
+    with db.read() as s:
+        a = _open_assignment(s, rater)
+        if a is not None and a.shown_at is not None:
+            return _screen(s, rater, a)
     return db.write(txn, retry_integrity=True)
 
 
@@ -272,14 +281,35 @@ def progress(db: StudyDB, rater: RaterRef) -> tuple[int, int]:
         return pos.done, _estimate_total(study, pos, n_cands, n_controls)
 
 
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)  # SQLite returns naive UTC
+
+
+def elapsed_seconds(now: datetime, since: datetime | None) -> float | None:
+    if since is None:
+        return None
+    return round(max(0.0, (_aware(now) - _aware(since)).total_seconds()), 3)
+
+
+def _views(study_id: int, assignment_id: int, client: ClientReport, now: datetime) -> list[dict]:
+    return [{"study_id": study_id, "assignment_id": assignment_id, "seq": k, "set_shown": o.set_shown,
+             "image": o.image, "at_seconds": o.at_seconds, "open_seconds": o.open_seconds, "created_at": now}
+            for k, o in enumerate(client.opens, start=1)]
+
+
 def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alignment: str,
-           seconds: float | None = None) -> bool:
+           seconds: float | None = None, *, client: ClientReport | None = None) -> bool:
     """Record both answers for an assigned item in one transaction.
+
+    ``seconds`` (time on the item) is measured here, from the assignment's ``shown_at`` (else
+    ``assigned_at``) to now, unless given (simulations). ``client`` is the browser's checked
+    report: its time is stored as ``client_seconds`` and its image opens as ``image_views``.
 
     Returns ``True`` if they were stored, ``False`` if this item was already rated by this rater
     (a double submit): the UNIQUE (rater, item, question) constraint with ON CONFLICT DO NOTHING
     makes a second row impossible. An assignment of another rater is refused.
     """
+    client = client or ClientReport()
     for answer in (fidelity, alignment):
         if answer not in CHOICES:
             raise UserError(f"an answer must be one of {CHOICES}, got {answer!r}")
@@ -291,14 +321,21 @@ def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alig
         mine = and_(Assignment.id == assignment_id, Assignment.rater_id == rater.id)
         a = s.execute(update(Assignment).where(mine)
                       .values(completed_at=func.coalesce(Assignment.completed_at, now))
-                      .returning(Assignment.study_id, Assignment.item_id)
+                      .returning(Assignment.study_id, Assignment.item_id, Assignment.shown_at,
+                                 Assignment.assigned_at)
                       .execution_options(synchronize_session=False)).first()
         if a is None:
             raise UserError("this item is not assigned to you")
+        took = seconds if seconds is not None else elapsed_seconds(now, a.shown_at or a.assigned_at)
         rows = [{"study_id": a.study_id, "assignment_id": assignment_id, "rater_id": rater.id,
-                 "item_id": a.item_id, "question": q, "choice": c, "seconds": seconds, "created_at": now}
+                 "item_id": a.item_id, "question": q, "choice": c, "seconds": took,
+                 "client_seconds": client.client_seconds, "created_at": now}
                 for q, c in (("fidelity", fidelity), ("alignment", alignment))]
         stmt = insert_ignore(db, Rating, rows, ["rater_id", "item_id", "question"]).returning(Rating.id)
-        return len(s.execute(stmt).all()) > 0  # RETURNING lists only rows actually inserted
+        stored = len(s.execute(stmt).all()) > 0  # RETURNING lists only rows actually inserted
+        if stored and client.opens:
+            s.execute(insert_ignore(db, ImageView, _views(a.study_id, assignment_id, client, now),
+                                    ["assignment_id", "seq"]))
+        return stored
 
     return db.write(txn)

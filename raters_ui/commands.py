@@ -11,6 +11,8 @@ Actions (the first positional argument; the second, if any, is the study name):
 * ``export``: ``out=ratings.csv`` or ``.parquet``.
 * ``analyze``: preference rates, Bradley–Terry, agreement and control accuracy; ``out=<folder>``
   also writes analysis.json and CSV tables.
+* ``configure``: ``instructions=``/``instructions_file=`` and ``consent=`` of a study (raters who
+  have not started yet see the new text; ``""`` restores the paper's wording / drops the consent line).
 * ``sample-size``: ``rate_a=0.45 rate_b=0.35`` -> ratings needed (no study needed).
 
 Every value is checked before anything is written (:mod:`raters_ui.inputs`), and a ``create``
@@ -35,7 +37,7 @@ from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pair
 from harness.hydra_app import command, positional_to_overrides
 from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
 
-ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "sample-size")
+ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "configure", "sample-size")
 CLUSTER_COLUMNS = ("prompt_id", "rater")
 
 
@@ -115,6 +117,24 @@ def _load_pairs(cfg: DictConfig) -> StudyPairs:
                              categories=as_list(cfg.categories), stage=cfg.stage)
 
 
+def instructions_text(cfg: DictConfig) -> str | None:
+    """``instructions=`` or the text of ``instructions_file=`` (not both)."""
+    if cfg.get("instructions") is not None and cfg.get("instructions_file"):
+        raise UserError("give instructions= or instructions_file=, not both")
+    if cfg.get("instructions_file"):
+        path = Path(str(cfg.instructions_file))
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise UserError(f"cannot read instructions_file={path}: {getattr(err, 'strerror', None) or err}") from None
+    return None if cfg.get("instructions") is None else str(cfg.instructions)
+
+
+def min_seconds(cfg: DictConfig) -> float | None:
+    value = cfg.get("min_seconds")
+    return None if value is None else as_float(value, "min_seconds", 0.0, 3600.0)
+
+
 def _spec(cfg: DictConfig):
     from raters_ui.controls import ControlSpec
     from raters_ui.storage import MAX_SIDE, MIN_SIDE
@@ -132,7 +152,9 @@ def _spec(cfg: DictConfig):
                      items_per_rater=as_int(cfg.items_per_rater, "items_per_rater", 1, INT32, nullable=True),
                      controls=controls, max_side=as_int(cfg.max_side, "max_side", MIN_SIDE, MAX_SIDE, nullable=True),
                      image_size=as_int(cfg.image_size, "image_size", MIN_SIDE, MAX_SIDE, nullable=True),
-                     seed=as_int(cfg.seed, "seed", 0, INT32))
+                     seed=as_int(cfg.seed, "seed", 0, INT32), instructions=instructions_text(cfg),
+                     consent=None if cfg.consent is None else str(cfg.consent),
+                     practice=as_int(cfg.practice, "practice", 0, 2), min_seconds=min_seconds(cfg))
 
 
 class _Made:
@@ -220,9 +242,16 @@ def export(cfg: DictConfig, db) -> None:
         raise UserError("study export needs out=<file.csv> or out=<file.parquet>")
     if Path(str(cfg.out)).is_dir():
         raise UserError(f"out={cfg.out} is a folder; give a .csv or .parquet file name")
+    views = str(cfg.views_out) if cfg.get("views_out") else None
+    if views and Path(views).suffix.lower() not in (".csv", ".parquet"):
+        raise UserError(f"views_out must be a .csv or .parquet file, not {Path(views).name!r}")
     path = export_ratings(db, str(cfg.study), str(cfg.out),
                           include_controls=as_bool(cfg.include_controls, "include_controls"))
     print(f"wrote {path}")
+    if views:
+        from raters_ui.studies import export_image_views
+
+        print(f"wrote {export_image_views(db, str(cfg.study), views)}")
 
 
 def analysis_options(cfg: DictConfig) -> dict:
@@ -237,20 +266,58 @@ def analysis_options(cfg: DictConfig) -> dict:
             "seed": as_int(cfg.seed, "seed", 0, INT32), "clusters": tuple(clusters)}
 
 
+def quality_options(cfg: DictConfig) -> dict:
+    """The checked rater-check settings of ``study analyze`` (``min_seconds``, ``quality.*``)."""
+    q = cfg.get("quality") or {}
+    return {"min_seconds": min_seconds(cfg),
+            "floor_fraction": as_float(q.get("floor_fraction", 0.25), "quality.floor_fraction", 0.0, 1.0),
+            "floor_min": as_float(q.get("floor_min", 2.0), "quality.floor_min", 0.0, 3600.0),
+            "same_side": as_float(q.get("same_side", 0.9), "quality.same_side", 0.5, 1.0, open_lo=True),
+            "side_alpha": as_float(q.get("side_alpha", 0.01), "quality.side_alpha", 0.0, 1.0, open_lo=True,
+                                   open_hi=True),
+            "min_items": as_int(q.get("min_items", 3), "quality.min_items", 1, INT32)}
+
+
 def analyze(cfg: DictConfig, db) -> None:
     from raters_ui import analysis
     from raters_ui.admin import progress_by_category, study_overview
+    from raters_ui.quality import QualityRules
     from raters_ui.studies import load_ratings
 
     options = analysis_options(cfg)
+    checks = quality_options(cfg)
     info = study_overview(db, str(cfg.study))
+    if checks["min_seconds"] is None:  # the study's own floor, if its owner set one
+        checks["min_seconds"] = info.get("min_seconds")
     ratings = load_ratings(db, str(cfg.study))
     print(progress_by_category(db, str(cfg.study)).to_string(index=False))
     result = analysis.analyze(ratings, threshold=info["control_threshold"],
-                              ratings_per_item=info["ratings_per_item"], names=info["names"], **options)
+                              ratings_per_item=info["ratings_per_item"], names=info["names"],
+                              quality=QualityRules(**checks, control_threshold=info["control_threshold"]),
+                              **options)
     print(analysis.format_analysis(result))
+    table, notes = analysis.metric_agreement_tables(
+        ratings, study_run_folders(db, str(cfg.study), info["names"]), threshold=info["control_threshold"],
+        exclude=options["exclude"], ratings_per_item=info["ratings_per_item"], names=info["names"],
+        level=options["level"])
+    print(analysis.format_metric_agreement(table, notes, options["level"]))
     if cfg.out:
         print(f"wrote {analysis.write_analysis(result, str(cfg.out))}")
+        if (written := analysis.write_metric_agreement(table, str(cfg.out))) is not None:
+            print(f"wrote {written}")
+
+
+def study_run_folders(db, study: str, names: dict[str, str]) -> dict[str, str]:
+    """System name (its run id) -> the run folder the study-pairs file recorded for it."""
+    from sqlalchemy import select
+
+    from raters_ui.db import System
+    from raters_ui.studies import get_study
+
+    with db.read() as s:
+        found = get_study(s, study)
+        rows = s.execute(select(System.label, System.source).where(System.study_id == found.id)).all()
+    return {names.get(label, label): source for label, source in rows if source}
 
 
 def sample_size(cfg: DictConfig) -> None:
@@ -302,6 +369,9 @@ def run(cfg: DictConfig) -> None:
         return
     if action == "analyze":
         analysis_options(cfg)  # bad options fail before the database is opened
+        quality_options(cfg)
+    elif action == "configure":
+        text = instructions_text(cfg)
     elif action == "add-raters":
         n = as_int(cfg.raters, "raters", 1, 10_000)
     location = db_location(cfg)
@@ -314,6 +384,11 @@ def run(cfg: DictConfig) -> None:
         _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
     elif action == "rotate-tokens":
         rotate_tokens(cfg, db, location)
+    elif action == "configure":
+        from raters_ui.studies import configure_study
+
+        print(configure_study(db, str(cfg.study), instructions=text,
+                              consent=None if cfg.consent is None else str(cfg.consent)))
     else:
         _with_sink(cfg, location, lambda sink: Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study), sink), {}))
 
@@ -334,13 +409,15 @@ def raters_args(args: list[str]) -> list[str]:
 
 
 def streamlit_command(host: str, port: int) -> list[str]:
-    """The server command line (also used by the browser test)."""
+    """The server command line (also used by the browser test), with the app's AA-contrast theme."""
+    from raters_ui import theme
+
     return [sys.executable, "-m", "streamlit", "run", str(APP),
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.address", str(host), "--server.port", str(int(port)),
             "--server.fileWatcherType", "none", "--server.runOnSave", "false",
             "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
-            "--global.developmentMode", "false"]
+            "--global.developmentMode", "false", *theme.streamlit_options()]
 
 
 def app_env(db_url: str, study: str | None) -> dict[str, str]:

@@ -106,6 +106,12 @@ class Study(Base):
     admin_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     store_dir: Mapped[str] = mapped_column(Text)  # relative paths are relative to a SQLite file's folder
     seed: Mapped[int] = mapped_column(Integer, default=0)
+    # Before the first item (raters_ui.onboarding): the study owner's instructions (NULL: the
+    # paper's wording), an optional consent line, and how many practice items come first.
+    instructions: Mapped[str | None] = mapped_column(Text, nullable=True)
+    consent: Mapped[str | None] = mapped_column(Text, nullable=True)
+    practice_items: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    min_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # speed floor (NULL: from the data)
 
 
 class System(Base):
@@ -166,6 +172,39 @@ class Rater(Base):
     label: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # left the instructions
+    consented_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    practice_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class PracticeItem(Base):
+    """A practice item shown before the first real one: never an item, never a rating.
+
+    Built like a control (slot 2 a degraded copy of slot 1, or another prompt's images), so the
+    rater can be told which answer was expected; ``expected_*`` name the right slot or are NULL.
+    """
+
+    __tablename__ = "practice_items"
+    __table_args__ = (UniqueConstraint("study_id", "position"),
+                      CheckConstraint("expected_fidelity IN (1, 2)", name="expected_fidelity"),
+                      CheckConstraint("expected_alignment IN (1, 2)", name="expected_alignment"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    prompt: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(16))
+    expected_fidelity: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    expected_alignment: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+
+
+class PracticeImage(Base):
+    __tablename__ = "practice_images"
+    __table_args__ = (CheckConstraint("slot IN (1, 2)", name="slot"),)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practice_items.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    file: Mapped[str] = mapped_column(String(100))
 
 
 class Assignment(Base):
@@ -187,6 +226,7 @@ class Assignment(Base):
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     expected_total: Mapped[int | None] = mapped_column(Integer, nullable=True)  # progress estimate
+    shown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)  # first served
 
 
 class Rating(Base):
@@ -205,7 +245,27 @@ class Rating(Base):
     item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"))
     question: Mapped[str] = mapped_column(String(16))
     choice: Mapped[str] = mapped_column(String(16))
-    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # server: first served -> submitted
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    client_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)  # the browser's own measure
+
+
+class ImageView(Base):
+    """One opening of the enlarged view during an assignment, as the browser reported it with the
+    submission: which set (as shown on screen) and image (1-based; NULL = the whole set), when
+    (seconds after the item appeared) and for how long. Client-side data: never used for flags."""
+
+    __tablename__ = "image_views"
+    __table_args__ = (UniqueConstraint("assignment_id", "seq"),
+                      CheckConstraint("set_shown IN ('A', 'B')", name="set_shown"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    set_shown: Mapped[str] = mapped_column(String(1))
+    image: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    at_seconds: Mapped[float] = mapped_column(Float)
+    open_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -6,7 +6,9 @@ pair of systems (all pairs, or every system against a ``baseline``), plus option
 opaque names, at one common size and byte length (:mod:`raters_ui.storage`). Rater and admin
 tokens are random; the database keeps only their SHA-256, so the tokens are returned once and
 written to a private tokens file, before the transaction that makes them valid commits
-(:mod:`raters_ui.tokens`).
+(:mod:`raters_ui.tokens`). A study also holds what raters see before the first item: the owner's
+instructions (or the paper's wording), an optional consent line and 0-2 practice items
+(:mod:`raters_ui.onboarding`).
 
 Everything that can be checked without writing is checked first (:func:`plan_study`), so a
 study that cannot be made leaves nothing behind.
@@ -40,6 +42,7 @@ from harness.formats.study_pairs import StudyItem, StudyPairs, validate
 from raters_ui.controls import ControlPlan, ControlSpec, degrade, plan_controls
 from raters_ui.db import (
     Assignment,
+    ImageView,
     Item,
     ItemImage,
     Rater,
@@ -50,11 +53,13 @@ from raters_ui.db import (
     hash_token,
 )
 from raters_ui.inputs import INT32, check_pairs_fit, check_study_name
+from raters_ui.onboarding import MAX_PRACTICE, add_practice, check_text, plan_practice
 from raters_ui.storage import MAX_SIDE, MIN_SIDE, ImageStore, SizePlan, StoreWriter, common_size, native_sizes
 from raters_ui.tokens import Tokens, TokenSink, read_tokens_file, write_tokens_file
 
-__all__ = ["CreatedStudy", "StudyPlan", "StudySpec", "Tokens", "add_raters", "create_study", "export_ratings",
-           "get_study", "load_ratings", "plan_study", "read_tokens_file", "rotate_admin_token",
+__all__ = ["CreatedStudy", "StudyPlan", "StudySpec", "Tokens", "add_raters", "configure_study", "create_study",
+           "export_image_views",
+           "export_ratings", "get_study", "load_image_views", "load_ratings", "plan_study", "read_tokens_file", "rotate_admin_token",
            "rotate_rater_tokens", "select_items", "store_of", "system_pairs", "write_tokens_file"]
 
 
@@ -71,6 +76,10 @@ class StudySpec:
     max_side: int | None = 512      # cap of the common stored size (None: no cap)
     image_size: int | None = None   # the common stored longer side (None: see storage.common_size)
     seed: int = 0
+    instructions: str | None = None  # Markdown shown before the first item (None: the paper's wording)
+    consent: str | None = None      # a consent line the rater must tick to start (None: none asked)
+    practice: int = 2               # practice items before the first item (0-2), never counted
+    min_seconds: float | None = None  # speed floor per item for flags (None: from the data, raters_ui.quality)
 
 
 @dataclass(frozen=True)
@@ -149,6 +158,12 @@ def _check_spec(spec: StudySpec) -> None:
     if spec.controls.count > 100_000 or spec.controls.every > INT32:
         raise UserError("controls.count must be <= 100000")
     spec.controls.check()
+    if not 0 <= spec.practice <= MAX_PRACTICE:
+        raise UserError(f"practice must be 0, 1 or 2 items, got {spec.practice}")
+    if spec.min_seconds is not None and not 0 <= spec.min_seconds <= 3600:
+        raise UserError(f"min_seconds must be in [0, 3600] (or null), got {spec.min_seconds}")
+    check_text(spec.instructions, "instructions")
+    check_text(spec.consent, "consent")
 
 
 def _check_files(items: list[StudyItem], controls: list[ControlPlan]) -> list[str]:
@@ -168,6 +183,7 @@ class StudyPlan:
     pairs: list[tuple[str, str]]
     controls: list[ControlPlan]
     size: SizePlan
+    practice: list[ControlPlan] = field(default_factory=list)
 
 
 def plan_study(pairs: StudyPairs, spec: StudySpec) -> StudyPlan:
@@ -180,9 +196,10 @@ def plan_study(pairs: StudyPairs, spec: StudySpec) -> StudyPlan:
     items = select_items(pairs, spec.prompt_ids, spec.categories)
     pair_list = system_pairs(labels, spec.baseline)
     plans = plan_controls(items, labels, spec.controls, random.Random(spec.seed))
-    paths = _check_files(items, plans)
+    practice = plan_practice(items, labels, spec.practice, spec.seed)
+    paths = _check_files(items, plans + practice)
     size = common_size(native_sizes(paths).values(), spec.max_side, spec.image_size)
-    return StudyPlan(items, pair_list, plans, size)
+    return StudyPlan(items, pair_list, plans, size, practice)
 
 
 def new_token() -> str:
@@ -216,6 +233,16 @@ def _add_items(session: Session, study: Study, writer: StoreWriter, items: list[
     return n
 
 
+def _control_files(writer: StoreWriter, plan: ControlPlan) -> tuple[list[str], list[str]]:
+    """Store names of a control (or practice) plan's two slots, importing them if needed."""
+    good = [writer.add_file(p) for p in plan.good]
+    if plan.mode == "degrade":
+        bad = [writer.add_file(p, f"degrade:{j}", lambda im, j=j: degrade(im, seed=j)) for j, p in enumerate(plan.bad)]
+    else:
+        bad = [writer.add_file(p) for p in plan.bad]
+    return good, bad
+
+
 def _add_controls(session: Session, study: Study, writer: StoreWriter, plans: list[ControlPlan],
                   systems: dict[str, System]) -> None:
     for k, plan in enumerate(plans):
@@ -225,14 +252,9 @@ def _add_controls(session: Session, study: Study, writer: StoreWriter, plans: li
                    expected_fidelity=plan.expected_fidelity, expected_alignment=plan.expected_alignment)
         session.add(row)
         session.flush()
-        session.add_all(ItemImage(item_id=row.id, slot=1, position=j, file=writer.add_file(p))
-                        for j, p in enumerate(plan.good))
-        for j, p in enumerate(plan.bad):
-            if plan.mode == "degrade":
-                name = writer.add_file(p, f"degrade:{j}", lambda im, j=j: degrade(im, seed=j))
-            else:
-                name = writer.add_file(p)
-            session.add(ItemImage(item_id=row.id, slot=2, position=j, file=name))
+        good, bad = _control_files(writer, plan)
+        session.add_all(ItemImage(item_id=row.id, slot=slot, position=j, file=name)
+                        for slot, names in ((1, good), (2, bad)) for j, name in enumerate(names))
 
 
 def _store_setting(db: StudyDB, store_dir: Path) -> str:
@@ -249,14 +271,8 @@ def _import_images(writer: StoreWriter, plan: StudyPlan) -> None:
         for paths in item.images.values():
             for p in paths:
                 writer.add_file(p)
-    for c in plan.controls:
-        for p in c.good:
-            writer.add_file(p)
-        for j, p in enumerate(c.bad):
-            if c.mode == "degrade":
-                writer.add_file(p, f"degrade:{j}", lambda im, j=j: degrade(im, seed=j))
-            else:
-                writer.add_file(p)
+    for c in plan.controls + plan.practice:  # practice images too: one size and length for all
+        _control_files(writer, c)
     writer.equalize()
 
 
@@ -278,7 +294,10 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
                       items_per_rater=spec.items_per_rater,
                       control_every=spec.controls.every if plan.controls else 0,
                       control_threshold=spec.controls.threshold, admin_token_hash=hash_token(tokens.admin),
-                      store_dir=_store_setting(db, Path(store_dir)), seed=spec.seed)
+                      store_dir=_store_setting(db, Path(store_dir)), seed=spec.seed,
+                      instructions=check_text(spec.instructions, "instructions"),
+                      consent=check_text(spec.consent, "consent"), practice_items=len(plan.practice),
+                      min_seconds=spec.min_seconds)
         session.add(study)
         session.flush()
         systems = {}
@@ -289,6 +308,7 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
         session.flush()
         _add_items(session, study, writer, plan.items, plan.pairs, systems)
         _add_controls(session, study, writer, plan.controls, systems)
+        add_practice(session, study.id, [(c, *_control_files(writer, c)) for c in plan.practice])
         session.add_all(Rater(study_id=study.id, label=label, token_hash=hash_token(tok))
                         for label, tok in tokens.raters.items())
         session.flush()
@@ -365,12 +385,38 @@ def rotate_rater_tokens(db: StudyDB, study_name: str, labels: list[str] | None,
     return db.write(txn)
 
 
+def configure_study(db: StudyDB, study_name: str, *, instructions: str | None = None,
+                    consent: str | None = None) -> str:
+    """Change a study's instructions and/or consent line (None: leave as is; blank: back to the
+    paper's wording / no consent asked). Raters who already started are not asked again.
+    Returns what changed, as one line."""
+    if instructions is None and consent is None:
+        raise UserError("configure needs instructions=, instructions_file= or consent=")
+    new_text, new_consent = check_text(instructions, "instructions"), check_text(consent, "consent")
+
+    def txn(session: Session) -> str:
+        study = get_study(session, study_name)
+        done = []
+        if instructions is not None:
+            study.instructions = new_text
+            done.append("instructions: " + ("the paper's wording" if new_text is None else f"{len(new_text)} characters"))
+        if consent is not None:
+            study.consent = new_consent
+            done.append("consent: " + ("none asked" if new_consent is None else repr(new_consent[:60])))
+        return f"study {study_name!r}: " + "; ".join(done)
+
+    return db.write(txn)
+
+
 RATING_COLUMNS = [
     "study", "rating_id", "item_id", "kind", "control_mode", "prompt_id", "prompt", "category",
     "rater", "question", "choice", "a_slot", "system_1", "system_2", "left_system", "right_system",
     "preferred_slot", "preferred_system", "expected_slot", "correct", "seconds", "created_at",
+    "client_seconds", "assignment_id", "image_opens", "images_opened", "viewer_seconds",
     "item_rank", "surplus",
 ]
+VIEW_COLUMNS = ["study", "rater", "assignment_id", "item_id", "kind", "prompt_id", "seq", "set_shown", "image",
+                "shown_system", "at_seconds", "open_seconds"]
 
 
 def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
@@ -383,6 +429,12 @@ def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
     ``control:<mode>`` instead of a system. ``item_rank`` numbers a main item's raters in
     submission order; ``surplus`` marks ratings beyond the study's ``ratings_per_item`` (see the
     module doc).
+
+    Time and looking: ``seconds`` is the server's time on the item (first served to submitted,
+    :mod:`raters_ui.assign`), ``client_seconds`` the browser's own measure (may be missing);
+    ``image_opens`` counts openings of the enlarged view during the item, ``images_opened`` the
+    distinct single images opened, ``viewer_seconds`` the time spent in the view (the events
+    themselves: :func:`load_image_views`).
     """
     s1, s2 = aliased(System), aliased(System)
     with db.read() as session:
@@ -390,19 +442,61 @@ def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
         q = (select(Rating.id, Rating.item_id, Item.kind, Item.control_mode, Item.prompt_id, Item.prompt,
                     Item.category, Rater.label, Rating.question, Rating.choice, Assignment.a_slot,
                     s1.label, s2.label, Item.expected_fidelity, Item.expected_alignment, Rating.seconds,
-                    Rating.created_at)
+                    Rating.created_at, Rating.client_seconds, Rating.assignment_id)
              .join(Item, Item.id == Rating.item_id).join(Rater, Rater.id == Rating.rater_id)
              .join(Assignment, Assignment.id == Rating.assignment_id)
              .join(s1, s1.id == Item.system_1_id).outerjoin(s2, s2.id == Item.system_2_id)
              .where(Rating.study_id == study.id).order_by(Rating.id))
         rows = session.execute(q).all()
+        views = session.execute(select(ImageView.assignment_id, ImageView.set_shown, ImageView.image,
+                                       ImageView.open_seconds).where(ImageView.study_id == study.id)).all()
         wanted = study.ratings_per_item
-    return _ratings_frame(study_name, rows, wanted)
+    return _with_views(_ratings_frame(study_name, rows, wanted), views)
+
+
+def _with_views(df: pd.DataFrame, views: list) -> pd.DataFrame:
+    """The ratings with per-assignment summaries of their image-view events."""
+    v = pd.DataFrame(views, columns=["assignment_id", "set_shown", "image", "open_seconds"])
+    single = v[v["image"].notna()]
+    per = pd.DataFrame({"image_opens": v.groupby("assignment_id").size(),
+                        "images_opened": single.groupby("assignment_id")[["set_shown", "image"]]
+                        .apply(lambda g: len(g.drop_duplicates())) if len(single) else pd.Series(dtype=int),
+                        "viewer_seconds": v.groupby("assignment_id")["open_seconds"].sum(min_count=1)})
+    key = df["assignment_id"].astype("int64")
+    for col in ("image_opens", "images_opened"):
+        df[col] = key.map(per[col]).fillna(0).astype("int64") if len(per) else 0
+    df["viewer_seconds"] = key.map(per["viewer_seconds"]).astype("float64") if len(per) else 0.0
+    df["viewer_seconds"] = df["viewer_seconds"].fillna(0.0)
+    return df[RATING_COLUMNS]
+
+
+def load_image_views(db: StudyDB, study_name: str) -> pd.DataFrame:
+    """Every image-view event of a study, one row each (:data:`VIEW_COLUMNS`): the set as shown,
+    the image (empty = the whole set), and ``shown_system``, the system whose images those were."""
+    s1, s2 = aliased(System), aliased(System)
+    with db.read() as session:
+        study = get_study(session, study_name)
+        rows = session.execute(
+            select(Rater.label, ImageView.assignment_id, Item.id, Item.kind, Item.control_mode, Item.prompt_id,
+                   ImageView.seq, ImageView.set_shown, ImageView.image, Assignment.a_slot, s1.label, s2.label,
+                   ImageView.at_seconds, ImageView.open_seconds)
+            .join(Assignment, Assignment.id == ImageView.assignment_id).join(Rater, Rater.id == Assignment.rater_id)
+            .join(Item, Item.id == Assignment.item_id).join(s1, s1.id == Item.system_1_id)
+            .outerjoin(s2, s2.id == Item.system_2_id)
+            .where(ImageView.study_id == study.id).order_by(ImageView.assignment_id, ImageView.seq)).all()
+    out = []
+    for (rater, aid, item_id, kind, mode, prompt_id, seq, set_shown, image, a_slot, sys1, sys2, at, took) in rows:
+        slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}
+        slot = a_slot if set_shown == "A" else 3 - a_slot
+        out.append([study_name, rater, aid, item_id, kind, prompt_id, seq, set_shown, image, slots[slot], at, took])
+    df = pd.DataFrame(out, columns=VIEW_COLUMNS)
+    df["image"] = df["image"].astype("Int64")
+    return df
 
 
 def _rating_record(study_name: str, r: tuple) -> dict:
     (rating_id, item_id, kind, mode, prompt_id, prompt, category, rater, question, choice, a_slot,
-     sys1, sys2, exp_f, exp_a, seconds, created_at) = r
+     sys1, sys2, exp_f, exp_a, seconds, created_at, client_seconds, assignment_id) = r
     slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}
     pref = a_slot if choice == "A" else (3 - a_slot if choice == "B" else None)
     exp = exp_f if question == "fidelity" else exp_a
@@ -412,7 +506,8 @@ def _rating_record(study_name: str, r: tuple) -> dict:
             "system_1": slots[1], "system_2": slots[2], "left_system": slots[a_slot],
             "right_system": slots[3 - a_slot], "preferred_slot": pref,
             "preferred_system": None if pref is None else slots[pref], "expected_slot": exp,
-            "correct": None if exp is None else pref == exp, "seconds": seconds, "created_at": created_at}
+            "correct": None if exp is None else pref == exp, "seconds": seconds, "created_at": created_at,
+            "client_seconds": client_seconds, "assignment_id": assignment_id}
 
 
 def item_rank(ratings: pd.DataFrame) -> pd.Series:
@@ -426,25 +521,45 @@ def item_rank(ratings: pd.DataFrame) -> pd.Series:
 
 def _ratings_frame(study_name: str, rows: list, wanted: int) -> pd.DataFrame:
     records = [_rating_record(study_name, tuple(r)) for r in rows]
-    df = pd.DataFrame(records, columns=[c for c in RATING_COLUMNS if c not in ("item_rank", "surplus")])
-    for col in ("rating_id", "item_id", "a_slot", "preferred_slot", "expected_slot"):
+    own = [c for c in RATING_COLUMNS if c not in ("item_rank", "surplus", "image_opens", "images_opened",
+                                                  "viewer_seconds")]
+    df = pd.DataFrame(records, columns=own)
+    for col in ("rating_id", "item_id", "a_slot", "preferred_slot", "expected_slot", "assignment_id"):
         df[col] = df[col].astype("Int64")
     df["item_rank"] = item_rank(df)
     df["surplus"] = ((df["kind"] == "main") & (df["item_rank"] > wanted)).astype(bool)
     df["correct"] = df["correct"].astype("boolean")
     df["seconds"] = df["seconds"].astype("float64")
+    df["client_seconds"] = df["client_seconds"].astype("float64")
     return df
 
 
 def export_ratings(db: StudyDB, study_name: str, out: str | Path, *, include_controls: bool = True) -> Path:
     """Write the ratings of a study to ``out`` (.csv or .parquet), atomically."""
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise UserError(f"export to a .csv or .parquet file, not {out.name!r}")
+    _table_suffix(out)
     df = load_ratings(db, study_name)
     if not include_controls:
         df = df[df["kind"] == "main"]
+    return write_table(df, out)
+
+
+def export_image_views(db: StudyDB, study_name: str, out: str | Path) -> Path:
+    """Write the image-view events of a study (:func:`load_image_views`) to a .csv or .parquet file."""
+    _table_suffix(out)
+    return write_table(load_image_views(db, study_name), out)
+
+
+def _table_suffix(out: str | Path) -> str:
+    suffix = Path(out).suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise UserError(f"export to a .csv or .parquet file, not {Path(out).name!r}")
+    return suffix
+
+
+def write_table(df: pd.DataFrame, out: str | Path) -> Path:
+    """``df`` as CSV or Parquet (by the suffix of ``out``), written atomically."""
+    out = Path(out)
+    suffix = _table_suffix(out)
     buf = io.BytesIO()
     if suffix == ".csv":
         buf.write(df.to_csv(index=False).encode("utf-8"))

@@ -69,8 +69,11 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
 def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = None, n_prompts: int = 8,
                systems: tuple[str, ...] = ("sys1", "sys2"), n_images: int = 8, raters: int = 3,
                ratings_per_item: int = 2, controls=None, items_per_rater: int | None = None,
-               seed: int = 0, sizes: dict[str, int] | None = None):
-    """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy)."""
+               seed: int = 0, sizes: dict[str, int] | None = None, practice: int = 0, **spec_options):
+    """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy).
+
+    No practice items unless asked (``practice=``), so tests reach the items at once; other
+    ``StudySpec`` fields (``instructions``, ``consent``, ``min_seconds``) pass through."""
     from harness.formats.study_pairs import read_pairs
     from raters_ui.controls import ControlSpec
     from raters_ui.db import open_db
@@ -81,7 +84,8 @@ def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = N
                                   sizes=sizes))
     db = open_db(db_url or folder / "study.db", create=True)
     spec = StudySpec(name=name, ratings_per_item=ratings_per_item, raters=raters,
-                     controls=controls or ControlSpec(), items_per_rater=items_per_rater, seed=seed)
+                     controls=controls or ControlSpec(), items_per_rater=items_per_rater, seed=seed,
+                     practice=practice, **spec_options)
     return db, create_study(db, pairs, spec, folder / "store")
 
 

@@ -26,10 +26,14 @@ def study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return db, made
 
 
-def app(query: dict[str, str] | None = None) -> AppTest:
+def app(query: dict[str, str] | None = None, *, start: bool = True) -> AppTest:
+    """The app at ``query``; a rater who is shown the instructions page clicks Start (``start``)."""
     at = AppTest.from_file(str(APP), default_timeout=30)
     at.query_params.update(query or {})
-    return at.run()
+    at.run()
+    if start and "token" in (query or {}) and any(b.key == "start" for b in at.button):
+        at.button(key="start").click().run()
+    return at
 
 
 def page_dump(at: AppTest) -> str:
@@ -75,6 +79,8 @@ def test_token_entry_rejects_a_bad_code_then_accepts_a_good_one(study):
     at.text_input[0].input(made.tokens.raters["rater-001"])
     at.button[0].click().run()
     assert at.query_params["token"] == made.tokens.raters["rater-001"]
+    assert not at.image and at.button(key="start").label == "Start"  # the instructions come first
+    at.button(key="start").click().run()
     assert len(at.image) == 16 and len(at.radio) == 2 and not at.exception
 
 
@@ -159,6 +165,12 @@ def test_finishing_the_study(study):
     assert "already has the ratings it needs" in other.info[0].value
 
 
+def frame_with(at: AppTest, column: str):
+    """The one dataframe of the page that has ``column``."""
+    (found,) = [d.value for d in at.dataframe if column in d.value.columns]
+    return found
+
+
 def test_admin_page_needs_the_admin_token(study):
     _, made = study
     rater_token = made.tokens.raters["rater-001"]
@@ -168,12 +180,20 @@ def test_admin_page_needs_the_admin_token(study):
         assert "not valid" in at.error[0].value and not at.dataframe and not at.title
     at = app({"admin": made.tokens.admin})
     assert not at.exception and at.title[0].value == "Study administration: demo"
-    assert len(at.dataframe) == 3
-    by_rater = at.dataframe[1].value.set_index("rater")
+    by_rater = frame_with(at, "items_done").set_index("rater")
     assert by_rater.loc["rater-001", "items_done"] == 1 and by_rater.loc["rater-002", "items_done"] == 0
-    by_cat = at.dataframe[0].value.set_index("category")
+    assert not by_rater["flagged"].any() and "No rater flagged" in at.success[0].value
+    by_cat = frame_with(at, "ratings_wanted").set_index("category")
     assert by_cat.loc["all", "items"] == 3 and by_cat.loc["all", "ratings_done"] == 1
-    assert list(at.dataframe[2].value["question"]) == ["fidelity", "alignment"]
+    assert list(frame_with(at, "alpha_nominal")["question"]) == ["fidelity", "alignment"]
+    bars = frame_with(at, "outcome")  # the numbers behind the chart: both questions, three outcomes
+    assert set(bars["question"]) == {"quality", "caption"} and len(bars) == 2 * 2 * 3  # category + overall
+    assert set(bars["outcome"]) == {"prefers drawbench-run-imagen-secret-xl", "indifferent",
+                                    "prefers drawbench-run-dalle-rival"}  # named by run id
+    (chart,) = at.get("vega_lite_chart")
+    assert "drawbench-run-dalle-rival" in str(chart.proto) and "#b45309" in str(chart.proto)
+    assert [b.label for b in at.get("download_button")] == ["Download ratings (CSV)",
+                                                             "Download image-view events (CSV)"]
 
 
 def test_rating_page_source_has_no_system_identity(study, tmp_path):
@@ -221,3 +241,64 @@ def test_submission_is_for_the_item_drawn_even_if_another_tab_moved_on(study):
     assert on_second == 0 and open_items == 1  # tab2's late answers did not land on the second item
     assert assign.current_screen(db, assign.find_rater(db, token)).assignment_id == second
     assert first != second
+
+
+@pytest.fixture
+def onboarding_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    db, made = make_study(tmp_path, systems=SECRET_SYSTEMS, n_prompts=3, raters=2, ratings_per_item=1, practice=2,
+                          consent="I agree to take part.", instructions="Welcome!\n\nRate **carefully**.")
+    monkeypatch.setenv(ENV_DB, db.url)
+    monkeypatch.delenv(ENV_STUDY, raising=False)
+    return db, made
+
+
+def practice_answer(at: AppTest, k: int, fidelity: str, alignment: str) -> AppTest:
+    at.radio(key=f"fidelity-p{k}").set_value(fidelity)
+    at.radio(key=f"alignment-p{k}").set_value(alignment)
+    return at.button(key=f"submit-p{k}").click().run()
+
+
+def test_instructions_consent_and_practice_come_first_and_count_for_nothing(onboarding_study):
+    from raters_ui import onboarding
+    from raters_ui.db import Rater
+
+    db, made = onboarding_study
+    rater = assign.find_rater(db, made.tokens.raters["rater-001"])
+    at = app({"token": made.tokens.raters["rater-001"]}, start=False)
+    assert any("Rate **carefully**." in m.value for m in at.markdown) and not at.image and not at.radio
+    assert at.checkbox(key="consent").label == "I agree to take part."
+    assert "2 practice items" in " ".join(m.value for m in at.markdown)
+    at.button(key="start").click().run()
+    assert "tick the consent box" in at.warning[0].value and not at.image  # no consent, no start
+    at.checkbox(key="consent").check()
+    at.button(key="start").click().run()
+    screens = [onboarding.practice_screen(db, rater, k) for k in (0, 1)]
+    for k, screen in enumerate(screens):
+        assert f"Practice item {k + 1} of 2" in at.info[-1].value and len(at.image) == 16
+        assert at.text[0].value == screen.prompt and not at.get("progress")  # not in the item count
+        good = screen.expected["fidelity"] or screen.expected["alignment"]
+        at = practice_answer(at, k, good, good)
+        assert f"Practice {k + 1} of 2 (not counted)" in at.info[0].value and "Your answer matches." in at.info[0].value
+    assert [s.mode for s in screens] == ["degrade", "mismatch"]
+    assert screens[0].expected["alignment"] is None and screens[1].expected["fidelity"] is None
+    assert "0 of 3" in at.get("progress")[0].proto.text  # now the items, still none counted
+    with db.read() as s:
+        row = s.execute(select(Rater.practice_done, Rater.consented_at, Rater.started_at)
+                        .where(Rater.id == rater.id)).one()
+    assert row[0] == 2 and row[1] is not None and row[2] is not None and n_ratings(db) == 0
+    again = app({"token": made.tokens.raters["rater-001"]})  # a new session goes straight to the items
+    assert again.get("progress") and not at.checkbox
+
+
+def test_without_owner_text_the_paper_wording_is_shown(study):
+    from raters_ui.onboarding import DEFAULT_INSTRUCTIONS
+
+    _, made = study
+    at = app({"token": made.tokens.raters["rater-001"]}, start=False)
+    text = " ".join(m.value for m in at.markdown)
+    assert DEFAULT_INSTRUCTIONS.strip() in text and not at.checkbox  # no consent line asked
+    assert "Which set of images is of higher quality?" in DEFAULT_INSTRUCTIONS
+    assert "Which set of images better represents the text caption?" in DEFAULT_INSTRUCTIONS
+    at.button(key="start").click().run()
+    assert len(at.image) == 16 and at.expander[-1].label == "Instructions"
+    assert any("Keyboard: A, I or B" in c.value for c in at.caption)  # the shortcuts are on screen

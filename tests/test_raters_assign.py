@@ -12,7 +12,7 @@ from sqlalchemy import func, select, update
 from harness.errors import UserError
 from raters_ui import assign
 from raters_ui.controls import ControlSpec
-from raters_ui.db import Assignment, ItemImage, Rating
+from raters_ui.db import Assignment, ItemImage, Rating, utcnow
 from raters_ui.synthetic import make_study, side_of
 
 
@@ -111,8 +111,9 @@ def test_abandoned_open_item_is_given_to_someone_else_after_the_ttl(tmp_path: Pa
     r1, r2 = raters(db, made)
     held = assign.current_screen(db, r1)
     assert assign.current_screen(db, r2) is None  # the only slot is held by r1's open item
+    # A Python timestamp (SQL date arithmetic on SQLite would store a number, not a time).
     db.write(lambda s: s.execute(update(Assignment).values(
-        assigned_at=Assignment.assigned_at - assign.ASSIGNMENT_TTL - timedelta(minutes=1))))
+        assigned_at=utcnow() - assign.ASSIGNMENT_TTL - timedelta(minutes=1))))
     taken = assign.current_screen(db, r2)
     assert taken is not None and taken.set_a + taken.set_b
     assert assign.submit(db, r1, held.assignment_id, "A", "A")  # r1 may still finish it

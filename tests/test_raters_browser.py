@@ -101,6 +101,7 @@ def browser():
 def open_rating_page(browser, made, srv: Server):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{srv.base}/?token={made.tokens.raters['rater-001']}")
+    page.get_by_role("button", name="Start").click(timeout=60_000)  # past the instructions
     page.get_by_text(SUBMIT).wait_for(timeout=60_000)
     page.wait_for_function("() => Array.from(document.images).filter("
                            "i => i.complete && i.naturalWidth > 0).length >= 16", timeout=60_000)

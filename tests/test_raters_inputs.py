@@ -141,6 +141,12 @@ CREATE_CASES = {
     "tokens-unwritable": (lambda t: [f"tokens_file={_file(t)}/sub/tokens.csv"], "cannot write the tokens file"),
     "tokens-a-folder": (lambda t: [f"tokens_file={t / 'src'}"], "cannot write the tokens file"),
     "store-unwritable": (lambda t: [f"store={_file(t)}/store"], "cannot write to the image store"),
+    "practice-3": (lambda t: ["practice=3"], "practice must be an integer in [0, 2]"),
+    "min-seconds-negative": (lambda t: ["min_seconds=-1"], "min_seconds must be a number in [0, 3600]"),
+    "instructions-both": (lambda t: ["instructions=hi", f"instructions_file={_file(t)}"],
+                          "give instructions= or instructions_file=, not both"),
+    "instructions-file-missing": (lambda t: [f"instructions_file={t}/none.md"], "cannot read instructions_file="),
+    "instructions-too-long": (lambda t: ["instructions=" + "x" * 20_001], "instructions must be text of at most"),
 }
 
 
@@ -211,6 +217,15 @@ OTHER_CASES = {
     "raters-port-0": (["raters", "demo", "port=0", "dry_run=true"], "port must be an integer"),
     "raters-dry-run": (["raters", "demo", "dry_run=maybe"], "dry_run must be true or false"),
     "raters-db-not-a-database": (["raters", "demo", "db={file}", "dry_run=true"], "cannot open study"),
+    "analyze-min-seconds": (["study", "analyze", "demo", "min_seconds=abc"], "min_seconds must be a number"),
+    "analyze-same-side": (["study", "analyze", "demo", "quality.same_side=0.3"],
+                          "quality.same_side must be a number in (0.5, 1]"),
+    "analyze-min-items": (["study", "analyze", "demo", "quality.min_items=0"], "quality.min_items must be an integer"),
+    "export-views-txt": (["study", "export", "demo", "out={src}/r.csv", "views_out={src}/v.txt"],
+                         "views_out must be a .csv or .parquet file"),
+    "configure-nothing": (["study", "configure", "demo"], "configure needs instructions="),
+    "configure-unknown-study": (["study", "configure", "nostudy", "consent=x", "db={src}/../studies/demo/study.db"],
+                                "no study named 'nostudy'"),
 }
 
 

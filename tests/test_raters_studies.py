@@ -296,3 +296,46 @@ def test_create_from_real_drawbench_runs(tmp_path: Path, monkeypatch, capsys):
     with db.read() as s:
         assert set(s.scalars(select(System.run_id))) == {"drawbench-imagen-t5xxl", "drawbench-rival"}
         assert count(db, ItemImage) == 2 * 2 * 8
+
+
+def test_practice_items_are_stored_like_every_image_and_are_not_items(tmp_path: Path):
+    from raters_ui import onboarding
+    from raters_ui.db import PracticeImage, PracticeItem
+
+    db, made = make_study(tmp_path, systems=("small", "big"), sizes={"small": 64, "big": 96}, n_prompts=3, practice=2)
+    files = sorted(made.store_dir.glob("*.png"))
+    with db.read() as s:
+        practice = s.execute(select(PracticeItem.mode, PracticeItem.expected_fidelity, PracticeItem.expected_alignment)
+                             .order_by(PracticeItem.position)).all()
+        names = set(s.scalars(select(PracticeImage.file)))
+        kinds = set(s.scalars(select(Item.kind)))
+    assert practice == [("degrade", 1, None), ("mismatch", None, 1)] and kinds == {"main"}
+    assert names <= {f.name for f in files} and len(names) == 32  # two practice items of two sets of 8
+    assert {Image.open(f).size for f in files} == {(96, 96)} and len({f.stat().st_size for f in files}) == 1
+    rater = assign.find_rater(db, made.tokens.raters["rater-001"])
+    assert onboarding.rater_status(db, rater).practice_total == 2
+    assert assign.progress(db, rater) == (0, 3)  # practice is not in the item count
+    with pytest.raises(UserError, match="practice must be 0, 1 or 2"):
+        make_study(tmp_path / "x", practice=3)
+
+
+def test_configure_changes_instructions_and_consent(tmp_path: Path, monkeypatch, capsys):
+    from raters_ui import onboarding
+
+    monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
+    pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
+    text = tmp_path / "instructions.md"
+    text.write_text("Look **closely**.\n", encoding="utf-8")
+    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=1", f"instructions_file={text}",
+                    "consent=I agree.", "practice=1", "min_seconds=4"]) == 0
+    db = open_db(tmp_path / "studies" / "demo" / "study.db")
+    rater = assign.find_rater(db, read_tokens_file(tmp_path / "studies" / "demo" / "tokens.csv", "demo")[0]["token"])
+    status = onboarding.rater_status(db, rater)
+    assert (status.instructions, status.consent, status.practice_total) == ("Look **closely**.", "I agree.", 1)
+    with db.read() as s:
+        assert s.scalar(select(Study.min_seconds)) == 4.0
+    capsys.readouterr()
+    assert run_cli(["study", "configure", "demo", "instructions=", "consent='Yes, I agree.'"]) == 0  # Hydra quoting
+    assert "instructions: the paper's wording; consent: 'Yes, I agree.'" in capsys.readouterr().out
+    status = onboarding.rater_status(db, rater)
+    assert status.instructions == onboarding.DEFAULT_INSTRUCTIONS and status.consent == "Yes, I agree."
