@@ -13,6 +13,8 @@ Actions (the first positional argument; the second, if any, is the study name):
   also writes analysis.json and CSV tables.
 * ``configure``: ``instructions=``/``instructions_file=`` and ``consent=`` of a study (raters who
   have not started yet see the new text; ``""`` restores the paper's wording / drops the consent line).
+* ``simulate``: ``simulate.raters=3 simulate.score=world_accuracy``: raters named ``simulated-NNN`` answer
+  from an automatic per-prompt score of each system's run (demos; never mistaken for people).
 * ``sample-size``: ``rate_a=0.45 rate_b=0.35`` -> ratings needed (no study needed).
 
 Every value is checked before anything is written (:mod:`raters_ui.inputs`), and a ``create``
@@ -37,7 +39,8 @@ from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pair
 from harness.hydra_app import command, positional_to_overrides
 from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
 
-ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "configure", "sample-size")
+ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "configure", "simulate",
+           "sample-size")
 CLUSTER_COLUMNS = ("prompt_id", "rater")
 
 
@@ -348,6 +351,22 @@ def rotate_tokens(cfg: DictConfig, db, location: str) -> None:
     _with_sink(cfg, location, lambda sink: rotate_rater_tokens(db, str(cfg.study), labels, sink))
 
 
+def simulation_spec(cfg: DictConfig):
+    """``simulate.*`` checked before the database is opened."""
+    from raters_ui.simulate import SimulationSpec
+
+    node = cfg.simulate
+    seconds = [float(x) for x in node.seconds] if node.seconds is not None else []
+    if len(seconds) != 2 or not 0 < seconds[0] <= seconds[1]:
+        raise UserError(f"simulate.seconds must be [low, high] with 0 < low <= high, got {node.seconds}")
+    temperature = float(node.temperature)
+    if not temperature > 0:
+        raise UserError(f"simulate.temperature must be > 0, got {node.temperature}")
+    return SimulationSpec(raters=as_int(node.raters, "simulate.raters", 1, 100), score=str(node.score),
+                          temperature=temperature, tie_margin=float(node.tie_margin), seconds=tuple(seconds),
+                          seed=as_int(node.seed, "simulate.seed", 0, 2**31 - 1))
+
+
 def run(cfg: DictConfig) -> None:
     """The notebook entry: the same as the command line, with a composed config."""
     from raters_ui.db import open_db
@@ -374,6 +393,8 @@ def run(cfg: DictConfig) -> None:
         text = instructions_text(cfg)
     elif action == "add-raters":
         n = as_int(cfg.raters, "raters", 1, 10_000)
+    elif action == "simulate":
+        sim = simulation_spec(cfg)
     location = db_location(cfg)
     db = open_db(location)
     if action == "export":
@@ -384,6 +405,12 @@ def run(cfg: DictConfig) -> None:
         _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
     elif action == "rotate-tokens":
         rotate_tokens(cfg, db, location)
+    elif action == "simulate":
+        from raters_ui.simulate import simulate_raters
+
+        done = simulate_raters(db, str(cfg.study), sim)
+        print(f"SIMULATED raters (answers follow {sim.score}, not people): "
+              + ", ".join(f"{k} rated {v}" for k, v in done.items()))
     elif action == "configure":
         from raters_ui.studies import configure_study
 

@@ -206,8 +206,8 @@ def new_token() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _rater_rows(study_id: int, start: int, n: int) -> tuple[list[Rater], dict[str, str]]:
-    tokens = {f"rater-{k:03d}": new_token() for k in range(start + 1, start + n + 1)}
+def _rater_rows(study_id: int, start: int, n: int, prefix: str = "rater") -> tuple[list[Rater], dict[str, str]]:
+    tokens = {f"{prefix}-{k:03d}": new_token() for k in range(start + 1, start + n + 1)}
     rows = [Rater(study_id=study_id, label=label, token_hash=hash_token(tok))
             for label, tok in tokens.items()]
     return rows, tokens
@@ -326,15 +326,17 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
                         writer.store.root.resolve(), tokens, plan.size)
 
 
-def add_raters(db: StudyDB, study_name: str, n: int, sink: TokenSink | None = None) -> Tokens:
-    """Create ``n`` more raters for a study; returns their tokens (shown only this once)."""
+def add_raters(db: StudyDB, study_name: str, n: int, sink: TokenSink | None = None,
+               prefix: str = "rater") -> Tokens:
+    """Create ``n`` more raters for a study; returns their tokens (shown only this once). ``prefix``
+    names them (``simulated`` for :mod:`raters_ui.simulate`'s raters, so no table can mistake them)."""
     if not 1 <= n <= 10_000:
         raise UserError(f"add-raters needs raters in [1, 10000], got {n}")
 
     def txn(session: Session) -> Tokens:
         study = get_study(session, study_name)
         existing = session.scalar(select(func.count()).select_from(Rater).where(Rater.study_id == study.id))
-        rows, raters = _rater_rows(study.id, int(existing or 0), n)
+        rows, raters = _rater_rows(study.id, int(existing or 0), n, prefix)
         session.add_all(rows)
         session.flush()
         tokens = Tokens(study_name, None, raters)
