@@ -17,6 +17,7 @@ from benchmarks import coco
 from harness.errors import UserError
 from harness.evaluate import Benchmark
 from harness.formats.files import prompts_sha256
+from harness.generate import generator_name
 from harness.metrics.base import ReferenceSet
 from harness.runner import RunResult, WorkItem, plan_work
 from imagen.validation import SEED_LIMIT, non_negative_int
@@ -41,7 +42,7 @@ class CocoFid30k(Benchmark):
 
     def __init__(self, cfg: DictConfig) -> None:
         super().__init__(cfg)
-        if not cfg.get("images_from"):
+        if not cfg.get("images_from") and generator_name(cfg) == "imagen":  # others: stop_at names their stage
             with open_dict(cfg):
                 cfg.stop_at = resolve_stop_at(cfg)
         self.prompts, self.source = coco.load_prompts(cfg.benchmark, cfg.coco)

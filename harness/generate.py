@@ -60,6 +60,11 @@ def check_generation(cfg: DictConfig) -> None:
                 finite_number(node.get(key), f"{block}.{key}", minimum=0.0, maximum=1.0 if block == "aug_level" else None)
     if cfg.get("images_from"):
         return
+    if generator_name(cfg) != "imagen":  # another system: its builder checks its own values
+        check = GENERATOR_CHECKS.get(generator_name(cfg))
+        if check is not None:
+            _import_target(check, "generator check")(cfg)
+        return
     stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
     SamplerConfig.from_config(plain(cfg.sampler))
     resolve_checkpoint(cfg)
@@ -93,13 +98,47 @@ def apply_stage_overrides(cfg: DictConfig) -> None:
             for i, (_, stage) in enumerate(stages):
                 value = node.get("base") if i == 0 else node.get("sr")
                 if value is not None:
-                    stage[field] = value
+                    stage[field] = value if block == "thresholding" else float(value)
+
+
+# Generators by name (``generator=<name>``, conf/generator/<name>.yaml): "module:function(cfg, ctx)" builders.
+GENERATORS: dict[str, str] = {
+    "imagen": "harness.generate:build_cascade_generator",
+    "diffusers": "harness.generators_diffusers:build_diffusers_generator",
+}
+# Checks of a generator's values that run before any work (check_generation), by generator name.
+GENERATOR_CHECKS: dict[str, str] = {"diffusers": "harness.generators_diffusers:check_diffusers_config"}
+
+
+def generator_name(cfg: DictConfig) -> str:
+    """``cfg.generator.name`` (default ``imagen``: our cascade)."""
+    node = cfg.get("generator")
+    return str(node.get("name") or "imagen") if node is not None else "imagen"
+
+
+def _import_target(target: str, what: str) -> Any:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise UserError(f"{what} {target!r} cannot be imported ({err})") from None
 
 
 def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
-    """Our cascade from ``cfg.checkpoint``, or a folder of images from elsewhere (``cfg.images_from``)."""
+    """A folder of images from elsewhere (``cfg.images_from``), else the generator named by
+    ``cfg.generator.name``: our cascade (``imagen``, the default) or a diffusers pipeline."""
     if cfg.get("images_from"):
         return FolderGenerator(cfg.images_from)
+    name = generator_name(cfg)
+    if name not in GENERATORS:
+        raise UserError(f"unknown generator {name!r}; use one of {', '.join(sorted(GENERATORS))}")
+    return _import_target(GENERATORS[name], "generator")(cfg, ctx)
+
+
+def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerator:
+    """Our cascade from ``cfg.checkpoint`` (``checkpoint=random``: untrained weights, loudly recorded)."""
     from imagen.build import load_cascade, plain
     from imagen.cascade import stages_until
 

@@ -41,6 +41,19 @@ def _rank_dir(path: str) -> str:
 
 if not OmegaConf.has_resolver("rank_dir"):
     OmegaConf.register_new_resolver("rank_dir", _rank_dir)
+def _pkg_dir(name: str) -> str:
+    """The folder of an installed package (``${pkg_dir:benchmarks.world}``): shipped data found from a checkout
+    and from a wheel alike. Looked up by name, so the harness imports nothing of the part it points into."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"no package {name!r}")
+    return str(Path(list(spec.submodule_search_locations)[0]).resolve())
+
+
+if not OmegaConf.has_resolver("pkg_dir"):
+    OmegaConf.register_new_resolver("pkg_dir", _pkg_dir)
 if not OmegaConf.has_resolver("sweep_point"):
     from harness.sweeps import sweep_point
 

@@ -128,3 +128,19 @@ def test_kid_is_seeded_and_separates_distributions() -> None:
     assert same1[1] > 0  # subsets of 50 out of 120 differ, so the subset values spread
     shifted = kernel_inception_distance(a, far, num_subsets=20, max_subset_size=50, seed=1)
     assert abs(same1[0]) < 5 * same1[1] + 1e-3 < shifted[0]
+
+
+@pytest.mark.parametrize("n", [50, 300])
+def test_resampled_frechet_equals_the_direct_distance(n: int) -> None:
+    """The bootstrap path (one factor of the reference, a Gram-eigenvalue nuclear norm per replicate)
+    gives the same distance as frechet_distance on the replicate's statistics."""
+    from harness.metrics.frechet import bootstrap_indices, feature_stats, frechet_distance, frechet_distance_resampled
+    from harness.metrics.frechet import reference_factor
+
+    rng = np.random.default_rng(3)
+    gen, ref = rng.normal(size=(n, 64)), rng.normal(0.2, 1.1, size=(400, 64))
+    factor = reference_factor(*feature_stats(ref))
+    draws = bootstrap_indices(n, 4, seed=1)
+    got = frechet_distance_resampled(gen, factor, list(draws) + [np.arange(n)])
+    want = [frechet_distance(*feature_stats(gen[idx]), *feature_stats(ref)) for idx in [*draws, np.arange(n)]]
+    np.testing.assert_allclose(got, want, rtol=1e-8)

@@ -220,9 +220,16 @@ def frechet_distance_resampled(feats: np.ndarray, reference: tuple[np.ndarray, n
         mu = sample.mean(axis=0)
         c = (sample - mu) / np.sqrt(len(idx) - 1)
         diff = mu - mu_r
-        nuclear = np.linalg.svd(c @ factor, compute_uv=False).sum() if factor.shape[1] else 0.0
+        nuclear = _nuclear_norm(c @ factor) if factor.shape[1] else 0.0
         out[b] = diff @ diff + np.sum(c * c) + tr_r - 2.0 * nuclear
     return out
+
+
+def _nuclear_norm(m: np.ndarray) -> float:
+    """Σ singular values of ``m`` from the eigenvalues of its smaller Gram matrix (several times faster than an
+    SVD of a tall n × r matrix; the loss of precision is far below a bootstrap interval's width)."""
+    gram = m.T @ m if m.shape[0] > m.shape[1] else m @ m.T
+    return float(np.sqrt(np.clip(np.linalg.eigvalsh(gram), 0.0, None)).sum())
 
 
 def bootstrap_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:

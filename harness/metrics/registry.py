@@ -20,6 +20,16 @@ METRICS: dict[str, str | type[Metric]] = {
     "kid": "harness.metrics.inception_metrics:Kid",
     "clip_score": "harness.metrics.clip_metric:ClipScore",
     "ocr": "drawbench.ocr_metric:OcrJudgeMetric",
+    "world_accuracy": "benchmarks.world.metric:WorldAccuracy",
+    "cmmd": "harness.metrics.cmmd:Cmmd",
+    "fd_dinov2": "harness.metrics.dinov2:FdDinov2",
+    "prdc_inception": "harness.metrics.prdc:PrdcInception",
+    "prdc_dinov2": "harness.metrics.prdc:PrdcDinov2",
+    "prdc_clip": "harness.metrics.prdc:PrdcClip",
+    "pickscore": "harness.metrics.preference:PickScore",
+    "hpsv2": "harness.metrics.preference:Hpsv2",
+    "hpsv21": "harness.metrics.preference:Hpsv21",
+    "imagereward": "harness.metrics.preference:ImageReward",
 }
 
 M = TypeVar("M", bound=type[Metric])
