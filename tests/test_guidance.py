@@ -37,7 +37,9 @@ def test_batched_cfg_equals_two_passes(prediction, w):
     _, eps_c = to_x0_eps(prediction, out_c, z, a, s)
     _, eps_u = to_x0_eps(prediction, out_u, z, a, s)
     expected = w * eps_c + (1 - w) * eps_u  # eps~ = w eps(z, c) + (1 - w) eps(z)
-    torch.testing.assert_close(eps, expected, rtol=1e-4, atol=1e-5)
+    # The fused attention kernel rounds a batch of 6 and two of 3 a few ULPs apart, and guidance
+    # multiplies those differences by w: the tolerance scales with w.
+    torch.testing.assert_close(eps, expected, rtol=1e-4, atol=1e-5 * max(1.0, w))
     sa, ss = a.float().view(-1, 1, 1, 1), s.float().view(-1, 1, 1, 1)
     torch.testing.assert_close(x0, (z - ss * expected) / sa, rtol=1e-3, atol=1e-4)
 
