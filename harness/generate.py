@@ -44,7 +44,7 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
 def check_generation(cfg: DictConfig) -> None:
     """Every value that shapes generation, checked before any work (one line, exit 2, on the first bad one)."""
     from imagen.build import plain, stage_specs
-    from imagen.cascade import SamplerConfig
+    from imagen.cascade import SamplerConfig, check_precision
 
     positive_int(cfg.get("batch_size", 1), "batch_size")
     if cfg.get("threads") is not None:
@@ -67,6 +67,7 @@ def check_generation(cfg: DictConfig) -> None:
         return
     stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
     SamplerConfig.from_config(plain(cfg.sampler))
+    check_precision(cfg.get("precision", "float32"))
     resolve_checkpoint(cfg)
 
 
@@ -140,10 +141,11 @@ def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
 def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerator:
     """Our cascade from ``cfg.checkpoint`` (``checkpoint=random``: untrained weights, loudly recorded)."""
     from imagen.build import load_cascade, plain
-    from imagen.cascade import stages_until
+    from imagen.cascade import check_precision, stages_until
 
     checkpoint = resolve_checkpoint(cfg)
     cascade = load_cascade(cfg, checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
+    cascade.precision = check_precision(cfg.get("precision", "float32"))  # bf16: U-Nets under autocast
     stages = stages_until(cascade.stage_names(), cfg.get("stop_at"))
     sampler = plain(cfg.sampler)
     identity = {
@@ -153,7 +155,7 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
         "stage_specs": {s.name: {**s.spec.as_record(), "unet": s.spec.unet} for s in cascade.stages},
         "text_encoder": cascade.text_encoder.identity,
         "sampler": sampler,
-        "precision": "float32",
+        "precision": cascade.precision,  # bf16 images differ from float32 ones by rounding: never mixed
         # with microbatch=1 an image is batch-independent; otherwise it depends on the fixed groups
         "grouping": "per-sample" if sampler.get("microbatch") == 1 else f"groups of {int(cfg.get('batch_size', 8))}",
     }

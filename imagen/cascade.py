@@ -5,6 +5,13 @@ of (prompt, seed) and of the batch it is sampled in: each sample has its own ran
 the model evaluates the whole batch at once by default (``microbatch=None``: the harness always forms the
 same fixed groups, so a run is bit-exact at its batch size), or one sample at a time with ``microbatch=1``,
 which makes an image independent of the batch too.
+
+``precision`` is ``float32`` (the default) or ``bf16``: bf16 runs the U-Net under autocast (convolutions,
+matmuls and attention in bfloat16, normalisations in float32) while the sampler's maths, the noise and the
+thresholding stay in float32. A bf16 image differs from its float32 twin by rounding (so precision is part
+of a run's fingerprint) but is just as reproducible: the same (prompts, seeds, batch) give the same bits.
+Sampling runs under ``torch.inference_mode`` (no autograd bookkeeping); the text is encoded outside it, so
+an embedding cache never holds inference tensors that a training step could not use.
 """
 
 from __future__ import annotations
@@ -25,6 +32,15 @@ from imagen.errors import UserError
 from imagen.samplers.samplers import GRIDS, SAMPLERS, time_grid
 from imagen.samplers.thresholding import THRESHOLDING_MODES, build_thresholder
 from imagen.validation import finite_number, known_keys, positive_int
+
+PRECISIONS = ("float32", "bf16")
+
+
+def check_precision(value: Any, where: str = "precision") -> str:
+    """``float32`` or ``bf16``, else one line naming the key."""
+    if value not in PRECISIONS:
+        raise UserError(f"{where} must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,9 @@ class StageSpec:
         finite_number(self.train_aug_max, f"{where}.train_aug_max", minimum=0.0, maximum=1.0)
         if self.steps is not None:
             positive_int(self.steps, f"{where}.steps")
+        if self.unet.get("lowres_skip") and self.prediction != "x0":
+            raise UserError(f"{where}.unet.lowres_skip makes the U-Net output the upsampled low-res image plus a "
+                            f"correction, which is an x0 prediction; set {where}.prediction=x0 (got {self.prediction!r})")
 
     @property
     def is_super_resolution(self) -> bool:
@@ -158,15 +177,41 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+class UNetCall:
+    """Calls a stage's U-Net the way the cascade samples: in its precision and memory layout.
+
+    ``bf16`` wraps the forward in autocast and returns float32, so guidance, the prediction-type
+    conversion and the sampler never see bfloat16. ``channels_last`` hands the network NHWC inputs
+    (oneDNN's native layout); the output comes back in the default layout.
+    """
+
+    def __init__(self, unet: nn.Module, precision: str = "float32", channels_last: bool = False):
+        self.unet, self.precision, self.channels_last = unet, check_precision(precision), channels_last
+
+    def __call__(self, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
+                 lowres: torch.Tensor | None = None, aug_level: torch.Tensor | None = None) -> torch.Tensor:
+        if self.channels_last:
+            z = z.contiguous(memory_format=torch.channels_last)
+            lowres = None if lowres is None else lowres.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device_type=z.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            out = self.unet(z, t, text, mask, lowres=lowres, aug_level=aug_level)
+        return out.float().contiguous()
+
+
 class Cascade:
-    """Text encoder + stages + sampler settings. ``text_encoder`` may be None when embeddings are given."""
+    """Text encoder + stages + sampler settings. ``text_encoder`` may be None when embeddings are given.
+
+    ``precision`` (``float32`` | ``bf16``) and ``channels_last`` say how the U-Nets are evaluated
+    (:class:`UNetCall`); both are plain attributes and may be changed on a built cascade.
+    """
 
     def __init__(self, stages: list[Stage], text_encoder: Any | None, sampler: SamplerConfig,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", precision: str = "float32", channels_last: bool = False):
         if not stages:
             raise UserError("a cascade needs at least one stage")
         self.stages, self.text_encoder, self.sampler = stages, text_encoder, sampler
         self.device = torch.device(device)
+        self.precision, self.channels_last = check_precision(precision), channels_last
 
     def stage_names(self) -> list[str]:
         return [s.name for s in self.stages]
@@ -174,7 +219,6 @@ class Cascade:
     def _stages_until(self, stop_at: str | None) -> list[Stage]:
         return self.stages[: len(stages_until(self.stage_names(), stop_at))]
 
-    @torch.no_grad()
     def sample(self, prompts: list[str], seeds: list[int], stop_at: str | None = None,
                text: tuple[torch.Tensor, torch.Tensor] | None = None,
                progress: Callable[[str, int, int], None] | None = None) -> dict[str, torch.Tensor]:
@@ -184,16 +228,17 @@ class Cascade:
         if text is None:
             if self.text_encoder is None:
                 raise UserError("this cascade has no text encoder; pass precomputed text embeddings")
-            text = self.text_encoder.encode(list(prompts))
+            with torch.no_grad():  # not inference mode: a cached embedding must stay usable in training
+                text = self.text_encoder.encode(list(prompts))
         emb, mask = text[0].to(self.device), text[1].to(self.device)
         out: dict[str, torch.Tensor] = {}
         images = None
         for index, stage in enumerate(self._stages_until(stop_at)):
             images = self.sample_stage(index, stage, emb, mask, seeds, images, progress)
-            out[stage.name] = images
+            out[stage.name] = images.clone()  # a normal tensor: callers may modify it in place
         return out
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample_stage(self, index: int, stage: Stage, emb: torch.Tensor, mask: torch.Tensor, seeds: list[int],
                      lowres: torch.Tensor | None, progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
         """Run one stage's sampler; ``lowres`` is the previous stage's output for SR stages."""
@@ -208,9 +253,11 @@ class Cascade:
             low = noise_augment(stage.schedule, lowres, aug, noise.like(lowres)) if spec.aug_level > 0 else lowres
             cond = Conditioning(emb, mask, upsample(low, res), aug)
 
+        net = UNetCall(stage.unet, self.precision, self.channels_last)
+
         def one(zb: torch.Tensor, tb: torch.Tensor, cb: Conditioning) -> tuple[torch.Tensor, torch.Tensor]:
             a, s = alpha_sigma(stage.schedule, tb.double())
-            return guided_eps(stage.unet, zb, tb, cb, spec.guidance, spec.prediction, a, s)
+            return guided_eps(net, zb, tb, cb, spec.guidance, spec.prediction, a, s)  # type: ignore[arg-type]
 
         evaluate = per_sample(one, self.sampler.microbatch)
 

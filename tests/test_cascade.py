@@ -1,11 +1,13 @@
 """The cascade: images are a function of (prompt, seed) alone; noise augmentation reaches SR stages."""
 
+import pytest
 import torch
 
-from imagen.cascade import to_uint8
+from imagen.cascade import StageSpec, to_uint8
 from imagen.diffusion.guidance import Conditioning
+from imagen.errors import UserError
 from imagen.training.trainer import Draws, TrainSettings, stage_loss
-from tests.helpers.tiny import random_text, tiny_cascade
+from tests.helpers.tiny import SR_UNET, random_text, tiny_cascade
 
 
 def test_same_seed_same_image_for_batch_sizes_1_and_4_and_any_order():
@@ -75,3 +77,12 @@ def test_training_draws_a_random_aug_level_per_sample_and_passes_it():
         o1 = stage.unet(z, t, emb[:1], mask[:1], lowres=low, aug_level=torch.tensor([0.0]))
         o2 = stage.unet(z, t, emb[:1], mask[:1], lowres=low, aug_level=torch.tensor([0.8]))
     assert not torch.allclose(o1, o2)
+
+
+def test_a_lowres_skip_stage_must_predict_x0():
+    """lowres_skip makes the U-Net output an image (low-res + correction): an ε or v stage would misread it."""
+    unet = {**SR_UNET, "lowres_skip": True}
+    with pytest.raises(UserError, match=r"model.stages.sr32.unet.lowres_skip .* set model.stages.sr32.prediction=x0"):
+        StageSpec.from_config("sr32", {"resolution": 32, "lowres_resolution": 16, "unet": unet, "prediction": "v"})
+    assert StageSpec.from_config("sr32", {"resolution": 32, "lowres_resolution": 16, "unet": unet,
+                                          "prediction": "x0"}).prediction == "x0"

@@ -321,3 +321,29 @@ def test_kid_on_inception_features_matches_torchmetrics(real_folders) -> None:
     assert result["kid"] == pytest.approx(expected, rel=1e-9)
     assert kernel_inception_distance(sa.stats.feats, sb.stats.feats, 1)[0] == pytest.approx(expected, rel=1e-9)
     assert result["kid"] > 0  # two different image distributions
+
+
+# ---------------------------------------------------------------- the eager (BN-folded) network
+def test_eager_network_matches_the_torchscript_on_real_images(real_folders) -> None:
+    """The fast path (batch norms folded into the convolutions, channels_last) is the same network."""
+    a, _, cache_dir = real_folders["clean"]
+    ext = load_fid_extractor(cache_dir=cache_dir)
+    assert ext.network is not None, "the TF-FID file's structure must be recognised"
+    x = torch.stack([prepare(decode_rgb(f), "clean") for f in list_images(a)[:4]])
+    fast, scripted = ext.torch_features(x), ext.scripted_features(x)
+    rel = float((fast - scripted).abs().max() / scripted.abs().max())
+    assert 0 < rel <= 1e-4  # rounding differs (folded BN), features agree
+    assert ext.cleanfid_model("clean") == ext.scripted_features  # clean-fid comparisons run the TorchScript
+
+
+def test_an_unknown_network_structure_runs_as_torchscript(tiny_extractor) -> None:
+    assert tiny_extractor.network is None
+    x = torch.rand(2, 3, 299, 299) * 255
+    assert torch.equal(tiny_extractor.torch_features(x), tiny_extractor.scripted_features(x))
+
+
+def test_eager_network_is_refused_when_it_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    ext = load_fid_extractor()
+    assert inception.eager_network(ext.layers) is not None
+    monkeypatch.setattr(inception, "BN_EPS", 0.5)  # a wrong fold: features drift far beyond 1e-4
+    assert inception.eager_network(ext.layers) is None

@@ -14,6 +14,12 @@ clean-fid's ``InceptionV3W`` does in ``clean`` mode; for ``legacy_tensorflow`` t
 in-network resize is applied first by :func:`tf_bilinear_resize`. The wrapper is chosen by
 probing the file (its forward signature and submodules), not by its name, and the file's name,
 kind and sha256 are recorded with every result.
+
+Speed: the TorchScript runs each convolution, its batch norm and its ReLU as three passes, and makes every
+branch output contiguous before concatenating. :func:`eager_network` rebuilds the same network from the
+file's weights as plain modules with each batch norm folded into its convolution (one oneDNN convolution
+plus an in-place ReLU) in channels_last, about 2× faster on a CPU; it is used only when its features match
+the TorchScript's to 1e-4 (relative to the largest feature) on a probe image, else the TorchScript runs.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from harness.errors import MissingWeightsError, UserError
 from imagen.hashing import default_cache_dir, file_sha256_cached
@@ -61,6 +68,97 @@ def tf_bilinear_resize(x: torch.Tensor, size: int = INPUT_SIZE) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+BN_EPS = 0.001  # the TF-FID network's batch-norm epsilon (in every Conv2dLayer's code)
+EAGER_TOLERANCE = 1e-4  # max |Δfeature| / max |feature| allowed between the eager and the TorchScript network
+
+
+class _FoldedConv(nn.Module):
+    """A TF-FID ``Conv2dLayer`` (conv, batch norm without scale, ReLU) as one biased convolution + ReLU."""
+
+    def __init__(self, layer: torch.jit.ScriptModule):
+        super().__init__()
+        inv = 1.0 / torch.sqrt(layer.var.double() + BN_EPS)
+        weight = (layer.weight.double() * inv[:, None, None, None]).float()
+        bias = (layer.beta.double() - layer.mean.double() * inv).float()
+        padding = layer.padding if isinstance(layer.padding, int) else tuple(layer.padding)
+        self.conv = nn.Conv2d(weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), stride=layer.stride,
+                              padding=padding)
+        with torch.no_grad():
+            self.conv.weight.copy_(weight)
+            self.conv.bias.copy_(bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x), inplace=True)
+
+
+class _Chain(nn.Sequential):
+    """A ``Sequential``: children in order."""
+
+
+class _Branches(nn.Module):
+    """``InceptionA``–``D``: every child sees the input; outputs concatenated in child order."""
+
+    def __init__(self, children: list[nn.Module]):
+        super().__init__()
+        self.branches = nn.ModuleList(children)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([b(x) for b in self.branches], 1)
+
+
+class _InceptionE(nn.Module):
+    """``InceptionE``: the two split towers (1×3 and 3×1 on a shared stem), as in the file's code."""
+
+    PARTS = ("conv", "tower_conv", "tower_mixed_conv", "tower_mixed_conv_1", "tower_1_conv", "tower_1_conv_1",
+             "tower_1_mixed_conv", "tower_1_mixed_conv_1", "tower_2_pool", "tower_2_conv")
+
+    def __init__(self, module: torch.jit.ScriptModule):
+        super().__init__()
+        for name in self.PARTS:
+            self.add_module(name, _mirror(getattr(module, name)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.tower_conv(x)
+        b = self.tower_1_conv_1(self.tower_1_conv(x))
+        return torch.cat([self.conv(x), self.tower_mixed_conv(a), self.tower_mixed_conv_1(a),
+                          self.tower_1_mixed_conv(b), self.tower_1_mixed_conv_1(b),
+                          self.tower_2_conv(self.tower_2_pool(x))], 1)
+
+
+def _mirror(module: torch.jit.ScriptModule) -> nn.Module:
+    kind = getattr(module, "original_name", type(module).__name__)
+    if kind == "Conv2dLayer":
+        return _FoldedConv(module)
+    if kind in ("MaxPool2d", "AvgPool2d"):
+        return module  # the scripted pooling itself: its arguments live in its code
+    if kind == "InceptionE":
+        return _InceptionE(module)
+    children = [_mirror(child) for _, child in module.named_children()]
+    if kind == "Sequential":
+        return _Chain(*children)
+    if kind in ("InceptionA", "InceptionB", "InceptionC", "InceptionD"):
+        return _Branches(children)
+    raise ValueError(f"unknown TF-FID Inception part {kind!r}")
+
+
+def eager_network(layers: torch.jit.ScriptModule, device: torch.device | str = "cpu") -> nn.Module | None:
+    """The TorchScript ``layers`` rebuilt as eager modules with folded batch norms (channels_last), or None
+    when the file's structure is not the TF-FID Inception's or its features differ from the TorchScript's
+    by more than :data:`EAGER_TOLERANCE` (relative) on a probe image."""
+    try:
+        net = _mirror(layers).eval().to(device=device, memory_format=torch.channels_last)
+        probe = (torch.rand(1, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(0)) - 0.5) * 2
+        probe = probe.to(device)
+        with torch.inference_mode():
+            want = layers(probe).reshape(-1)
+            got = net(probe.contiguous(memory_format=torch.channels_last)).reshape(-1)
+    except (ValueError, AttributeError, RuntimeError, TypeError):
+        return None
+    scale = float(want.abs().max())
+    ok = got.shape == want.shape and scale > 0 and float((got - want).abs().max()) <= EAGER_TOLERANCE * scale
+    return net if ok else None
+
+
 @dataclass
 class FidExtractor:
     """Pool3 features of the TF-FID Inception; identity = (name, kind, sha256) of the file used."""
@@ -71,6 +169,7 @@ class FidExtractor:
     sha256: str
     path: str
     device: torch.device
+    network: nn.Module | None = None  # eager_network(layers) when it matches; None: run the TorchScript
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "path": self.path}
@@ -86,20 +185,27 @@ class FidExtractor:
     def torch_features(self, images: torch.Tensor) -> torch.Tensor:
         if images.ndim != 4 or images.shape[1] != 3 or tuple(images.shape[2:]) != (INPUT_SIZE, INPUT_SIZE):
             raise ValueError(f"expected N×3×{INPUT_SIZE}×{INPUT_SIZE} images, got {tuple(images.shape)}")
-        x = images.to(self.device, torch.float32)
+        x = (images.to(self.device, torch.float32) - 128) / 128
         with torch.inference_mode():
-            return self.layers((x - 128) / 128).reshape(-1, FEATURE_DIM)
+            if self.network is not None:
+                return self.network(x.contiguous(memory_format=torch.channels_last)).reshape(-1, FEATURE_DIM)
+            return self.layers(x).reshape(-1, FEATURE_DIM)
+
+    def scripted_features(self, images: torch.Tensor) -> torch.Tensor:
+        """What clean-fid's ``InceptionV3W`` computes: the TorchScript ``layers`` on (x − 128) / 128."""
+        with torch.inference_mode():
+            return self.layers((images.to(self.device, torch.float32) - 128) / 128).reshape(-1, FEATURE_DIM)
 
     def cleanfid_model(self, mode: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """A callable for clean-fid's ``custom_feat_extractor`` that behaves like its own model.
+        """A callable for clean-fid's ``custom_feat_extractor`` that behaves like its own model (the TorchScript).
 
         clean-fid feeds 299 × 299 float images in ``clean`` mode and original-size images in
         ``legacy_tensorflow`` mode (where its network resizes inside), and wants a torch tensor.
         """
         if mode == "legacy_tensorflow":
-            return lambda x: self.torch_features(tf_bilinear_resize(x.to(self.device, torch.float32)))
+            return lambda x: self.scripted_features(tf_bilinear_resize(x.to(self.device, torch.float32)))
         if mode == "clean":
-            return self.torch_features
+            return self.scripted_features
         raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -186,5 +292,6 @@ def load_fid_extractor(
             raise UserError(f"cannot load {p} as TorchScript (corrupt or partial download?): {err}") from None
         kind, layers = _probe(module, p)
         name = KNOWN_SHA256.get(sha, f"{kind}:{os.path.basename(p)}")
-        _LOADED[key] = FidExtractor(layers=layers, name=name, kind=kind, sha256=sha, path=str(p), device=dev)
+        _LOADED[key] = FidExtractor(layers=layers, name=name, kind=kind, sha256=sha, path=str(p), device=dev,
+                                    network=eager_network(layers, dev))
     return _LOADED[key]

@@ -30,10 +30,11 @@ class _Layers:
 
     def attention(self, ch: int, res: int, always_self: bool = False) -> list[nn.Module]:
         layers: list[nn.Module] = []
+        groups = self.block["norm_groups"]
         if always_self or res in self.attn_res:
-            layers.append(SelfAttention(ch, heads=self.heads(ch)))
+            layers.append(SelfAttention(ch, heads=self.heads(ch), norm_groups=groups))
         if res in self.cross_res:
-            layers.append(CrossAttention(ch, self.cond_dim, heads=self.heads(ch)))
+            layers.append(CrossAttention(ch, self.cond_dim, heads=self.heads(ch), norm_groups=groups))
         return layers
 
     def resample(self, ch: int, direction: str) -> nn.Module:
@@ -54,21 +55,21 @@ class UNet(nn.Module):
         head_channels: int = 64, text_dim: int = 4096, cond_dim: int | None = None,
         text_pooling: str = "attention",
         dropout: float = 0.0, scale_shift: bool = True, resblock_updown: bool = True,
-        lowres_cond: bool = False,
+        lowres_cond: bool = False, norm_groups: int = 32,
     ):
         super().__init__()
         self.image_size, self.lowres_cond = image_size, lowres_cond
         self.in_channels = in_channels * (2 if lowres_cond else 1)
         emb_dim, cond_dim = 4 * channels, cond_dim or channels
         self.cond = ConditionEmbedding(channels, emb_dim, text_dim, cond_dim, text_pooling, noise_aug=lowres_cond)
-        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout)
+        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, norm_groups=norm_groups)
         make = _Layers(block, head_channels, cond_dim, attn_resolutions, cross_attn_resolutions, resblock_updown)
         self.conv_in = nn.Conv2d(self.in_channels, channels, 3, padding=1)
         skip_channels, ch, res = self._build_down(make, channels, channel_mult, num_res_blocks, image_size)
         # ADM's middle block always has self-attention; text cross-attention joins it when its resolution is listed
         self.middle = Stack(ResBlock(ch, ch, **block), *make.attention(ch, res, always_self=True), ResBlock(ch, ch, **block))
         ch = self._build_up(make, channels, channel_mult, num_res_blocks, skip_channels, ch, res)
-        self.out = nn.Sequential(group_norm(ch), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1)))
+        self.out = nn.Sequential(group_norm(ch, norm_groups), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1)))
 
     def _build_down(self, make: _Layers, channels: int, channel_mult: Sequence[int], num_res_blocks: int,
                     res: int) -> tuple[list[int], int, int]:

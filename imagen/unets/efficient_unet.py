@@ -13,6 +13,13 @@ Three changes from a standard U-Net:
 F.2 (64→256) has self-attention and text cross-attention (8 heads, width 2×channels) in
 the lowest-resolution block; F.3 (256→1024) is the same network without self-attention,
 keeping the cross-attention.
+
+``lowres_skip`` (not in the paper; off by default) adds the upsampled low-res input to the
+output, so the network predicts a correction to it: with ``prediction: x0`` the stage starts
+at bilinear upsampling and only learns the detail. Tiny SR stages trained for minutes need it:
+a plain v-prediction stage had not learnt to use its low-res input after 1000 steps (its x̂₀
+was further from the truth than the bilinear upsampling at every t ≥ 0.15) and its samples
+were covered in speckle noise (benchmarks/world/TRAINING.md has the measurements).
 """
 
 from __future__ import annotations
@@ -27,12 +34,13 @@ from imagen.unets.conditioning import ConditionEmbedding, Stack, check_inputs
 from imagen.unets.layers import CrossAttention, ResBlock, SelfAttention, group_norm, zero_module
 
 
-def _attention(ch: int, text_dim: int, self_attn: bool, cross_attn: bool, heads: int, width_mult: int) -> list[nn.Module]:
+def _attention(ch: int, text_dim: int, self_attn: bool, cross_attn: bool, heads: int, width_mult: int,
+               norm_groups: int) -> list[nn.Module]:
     layers: list[nn.Module] = []
     if self_attn:
-        layers.append(SelfAttention(ch, heads=heads, inner_dim=width_mult * ch))
+        layers.append(SelfAttention(ch, heads=heads, inner_dim=width_mult * ch, norm_groups=norm_groups))
     if cross_attn:
-        layers.append(CrossAttention(ch, text_dim, heads=heads, inner_dim=width_mult * ch))
+        layers.append(CrossAttention(ch, text_dim, heads=heads, inner_dim=width_mult * ch, norm_groups=norm_groups))
     return layers
 
 
@@ -48,7 +56,7 @@ class EfficientUNet(nn.Module):
         attn_heads: int = 8, attn_width_mult: int = 2, text_dim: int = 4096, cond_dim: int | None = None,
         text_pooling: str = "attention",
         emb_dim: int | None = None, skip_scale: float = 1 / math.sqrt(2), scale_shift: bool = True,
-        dropout: float = 0.0, lowres_cond: bool = True,
+        dropout: float = 0.0, lowres_cond: bool = True, lowres_skip: bool = False, norm_groups: int = 32,
     ):
         super().__init__()
         n = len(block_channels)
@@ -56,11 +64,14 @@ class EfficientUNet(nn.Module):
                           ("self_attn_blocks", self_attn_blocks), ("cross_attn_blocks", cross_attn_blocks)]:
             if len(seq) != n:
                 raise ValueError(f"{name} has {len(seq)} entries but block_channels has {n}")
-        self.lowres_cond = lowres_cond
+        if lowres_skip and not lowres_cond:
+            raise ValueError("lowres_skip adds the low-res input to the output, so it needs lowres_cond=True")
+        self.lowres_cond, self.lowres_skip = lowres_cond, lowres_skip
         self.in_channels = in_channels * (2 if lowres_cond else 1)
         emb_dim, cond_dim = emb_dim or 4 * stem_channels, cond_dim or 4 * stem_channels
         self.cond = ConditionEmbedding(stem_channels, emb_dim, text_dim, cond_dim, text_pooling, noise_aug=lowres_cond)
-        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, skip_scale=skip_scale)
+        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, skip_scale=skip_scale,
+                     norm_groups=norm_groups)
 
         self.conv_in = nn.Conv2d(self.in_channels, stem_channels, 3, padding=1)
         self.down = nn.ModuleList()
@@ -70,7 +81,8 @@ class EfficientUNet(nn.Module):
             self.down.append(Stack(
                 nn.Conv2d(ch, c, 3, stride=block_strides[i], padding=1),
                 *[ResBlock(c, c, **block) for _ in range(block_res_blocks[i])],
-                *_attention(c, cond_dim, self_attn_blocks[i], cross_attn_blocks[i], attn_heads, attn_width_mult),
+                *_attention(c, cond_dim, self_attn_blocks[i], cross_attn_blocks[i], attn_heads, attn_width_mult,
+                            norm_groups),
             ))
             ch = c
 
@@ -81,7 +93,8 @@ class EfficientUNet(nn.Module):
             self.up.append(Stack(
                 ResBlock(ch + c, c, **block),
                 *[ResBlock(c, c, **block) for _ in range(block_res_blocks[i] - 1)],
-                *_attention(c, cond_dim, self_attn_blocks[i], cross_attn_blocks[i], attn_heads, attn_width_mult),
+                *_attention(c, cond_dim, self_attn_blocks[i], cross_attn_blocks[i], attn_heads, attn_width_mult,
+                            norm_groups),
                 nn.Upsample(scale_factor=float(block_strides[i]), mode="nearest"),
                 nn.Conv2d(c, out_c, 3, padding=1),
             ))
@@ -89,7 +102,7 @@ class EfficientUNet(nn.Module):
 
         # The stem features join the last UBlock's output so full-resolution detail of z_t
         # reaches the output without passing through the 2× downsampled path.
-        self.out = nn.Sequential(group_norm(2 * ch), nn.SiLU(), zero_module(nn.Conv2d(2 * ch, out_channels, 3, padding=1)))
+        self.out = nn.Sequential(group_norm(2 * ch, norm_groups), nn.SiLU(), zero_module(nn.Conv2d(2 * ch, out_channels, 3, padding=1)))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
                 lowres: torch.Tensor | None = None, aug_level: torch.Tensor | None = None) -> torch.Tensor:
@@ -102,4 +115,9 @@ class EfficientUNet(nn.Module):
             skips.append(h)
         for stack in self.up:
             h = stack(torch.cat([h, skips.pop()], dim=1), emb, text, mask)
-        return self.out(torch.cat([h, stem], dim=1))
+        out = self.out(torch.cat([h, stem], dim=1))
+        if not self.lowres_skip:
+            return out
+        # The noise-augmented low-res image as given (at aug level 0 the correction is the detail alone),
+        # added in its own precision: under bf16 autocast only the small correction is rounded.
+        return out.to(lowres.dtype) + lowres

@@ -23,8 +23,15 @@ def norm_groups(channels: int, max_groups: int = 32) -> int:
     return next(g for g in range(min(max_groups, channels), 0, -1) if channels % g == 0)
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(norm_groups(channels), channels)
+def group_norm(channels: int, max_groups: int = 32) -> nn.GroupNorm:
+    """GroupNorm with ADM's 32 groups, or fewer (``max_groups``) for narrow layers.
+
+    A group of ONE channel is instance norm: it removes each feature map's spatial mean, so a
+    uniform per-channel shift of the input (an image's overall colour) becomes invisible to every
+    branch after it, and the network's output cannot follow it. 32 groups at 32 channels is exactly
+    that; tiny U-Nets set ``norm_groups`` (e.g. 8) to keep several channels per group.
+    """
+    return nn.GroupNorm(norm_groups(channels, max_groups), channels)
 
 
 def zero_module(module: nn.Module) -> nn.Module:
@@ -64,12 +71,12 @@ class ResBlock(nn.Module):
     """
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int, *, resample: str | None = None,
-                 scale_shift: bool = True, dropout: float = 0.0, skip_scale: float = 1.0):
+                 scale_shift: bool = True, dropout: float = 0.0, skip_scale: float = 1.0, norm_groups: int = 32):
         super().__init__()
         self.resample, self.scale_shift, self.skip_scale = resample, scale_shift, skip_scale
-        self.norm1, self.conv1 = group_norm(in_ch), nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
         self.emb = nn.Linear(emb_dim, 2 * out_ch if scale_shift else out_ch)
-        self.norm2 = group_norm(out_ch)
+        self.norm2 = group_norm(out_ch, norm_groups)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = zero_module(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.skip = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
@@ -98,13 +105,13 @@ class ResBlock(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention over the pixels of a feature map."""
 
-    def __init__(self, channels: int, heads: int, inner_dim: int | None = None):
+    def __init__(self, channels: int, heads: int, inner_dim: int | None = None, norm_groups: int = 32):
         super().__init__()
         inner = inner_dim or channels
         if inner % heads:
             raise ValueError(f"attention width {inner} is not divisible by {heads} heads")
         self.heads = heads
-        self.norm = group_norm(channels)
+        self.norm = group_norm(channels, norm_groups)
         self.qkv = nn.Conv2d(channels, 3 * inner, 1)
         self.proj = zero_module(nn.Conv2d(inner, channels, 1))
 
@@ -124,13 +131,14 @@ class CrossAttention(nn.Module):
     sample whose text was dropped (classifier-free guidance) has a well-defined output.
     """
 
-    def __init__(self, channels: int, text_dim: int, heads: int, inner_dim: int | None = None):
+    def __init__(self, channels: int, text_dim: int, heads: int, inner_dim: int | None = None,
+                 norm_groups: int = 32):
         super().__init__()
         inner = inner_dim or channels
         if inner % heads:
             raise ValueError(f"cross-attention width {inner} is not divisible by {heads} heads")
         self.heads = heads
-        self.norm = group_norm(channels)
+        self.norm = group_norm(channels, norm_groups)
         self.text_norm = nn.LayerNorm(text_dim)
         self.q = nn.Conv2d(channels, inner, 1)
         self.kv = nn.Linear(text_dim, 2 * inner)
