@@ -49,14 +49,16 @@ def check_generation(cfg: DictConfig) -> None:
     positive_int(cfg.get("batch_size", 1), "batch_size")
     if cfg.get("threads") is not None:
         positive_int(cfg.threads, "threads")
-    for block in ("guidance", "thresholding", "aug_level"):
+    for block in ("guidance", "thresholding", "aug_level", "steps"):
         node = cfg.get(block) or {}
         for key in ("base", "sr"):
             if node.get(key) is None:
                 continue
             if block == "thresholding" and node.get(key) not in THRESHOLDING_MODES:
                 raise UserError(f"thresholding.{key} must be one of {', '.join(THRESHOLDING_MODES)}, got {node.get(key)!r}")
-            if block != "thresholding":
+            if block == "steps":
+                positive_int(node.get(key), f"steps.{key}")
+            elif block != "thresholding":
                 finite_number(node.get(key), f"{block}.{key}", minimum=0.0, maximum=1.0 if block == "aug_level" else None)
     if cfg.get("images_from"):
         return
@@ -68,6 +70,8 @@ def check_generation(cfg: DictConfig) -> None:
     stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
     SamplerConfig.from_config(plain(cfg.sampler))
     check_precision(cfg.get("precision", "float32"))
+    if not isinstance(cfg.get("channels_last", False), bool):
+        raise UserError(f"channels_last must be true or false, got {cfg.get('channels_last')!r}")
     resolve_checkpoint(cfg)
 
 
@@ -81,13 +85,15 @@ def checkpoint_identity(checkpoint: str | None, stages: list[str]) -> dict[str, 
     return {s: read_record(stage_checkpoint_path(checkpoint, s, len(stages))).content_sha256 for s in stages}
 
 
-# (config block, stage field): the stage settings that guidance.* / thresholding.* / aug_level.* override
-STAGE_OVERRIDES = (("guidance", "guidance"), ("thresholding", "thresholding"), ("aug_level", "aug_level"))
+# (config block, stage field): the stage settings that guidance.* / thresholding.* / aug_level.* / steps.* override
+STAGE_OVERRIDES = (("guidance", "guidance"), ("thresholding", "thresholding"), ("aug_level", "aug_level"),
+                   ("steps", "steps"))
+_CAST = {"thresholding": str, "steps": int}  # guidance and aug_level: float
 
 
 def apply_stage_overrides(cfg: DictConfig) -> None:
-    """``guidance.base``/``.sr``, ``thresholding.base``/``.sr`` and ``aug_level.sr`` (when set) override the
-    first / the later stages' settings.
+    """``guidance.base``/``.sr``, ``thresholding.base``/``.sr``, ``steps.base``/``.sr`` and ``aug_level.sr`` (when
+    set) override the first / the later stages' settings.
 
     Sweeps name these keys instead of model-specific stage names (``imagen-bench eval -m
     guidance.base=1,1.25,1.5``); the resolved model config in the result shows the settings actually used.
@@ -99,7 +105,7 @@ def apply_stage_overrides(cfg: DictConfig) -> None:
             for i, (_, stage) in enumerate(stages):
                 value = node.get("base") if i == 0 else node.get("sr")
                 if value is not None:
-                    stage[field] = value if block == "thresholding" else float(value)
+                    stage[field] = _CAST.get(block, float)(value)
 
 
 # Generators by name (``generator=<name>``, conf/generator/<name>.yaml): "module:function(cfg, ctx)" builders.
@@ -146,6 +152,7 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
     checkpoint = resolve_checkpoint(cfg)
     cascade = load_cascade(cfg, checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
     cascade.precision = check_precision(cfg.get("precision", "float32"))  # bf16: U-Nets under autocast
+    cascade.channels_last = bool(cfg.get("channels_last", False))  # NHWC inputs: oneDNN's fast layout on CPUs
     stages = stages_until(cascade.stage_names(), cfg.get("stop_at"))
     sampler = plain(cfg.sampler)
     identity = {
@@ -156,6 +163,7 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
         "text_encoder": cascade.text_encoder.identity,
         "sampler": sampler,
         "precision": cascade.precision,  # bf16 images differ from float32 ones by rounding: never mixed
+        "memory_format": "channels_last" if cascade.channels_last else "contiguous",  # ... and so may NHWC
         # with microbatch=1 an image is batch-independent; otherwise it depends on the fixed groups
         "grouping": "per-sample" if sampler.get("microbatch") == 1 else f"groups of {int(cfg.get('batch_size', 8))}",
     }

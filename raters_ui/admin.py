@@ -32,10 +32,13 @@ def study_overview(db: StudyDB, study_name: str) -> dict:
         systems = s.execute(select(System.label, System.run_id).where(System.study_id == study.id)
                             .order_by(System.position)).all()
         n_raters = s.scalar(select(func.count()).select_from(Rater).where(Rater.study_id == study.id))
+        n_simulated = s.scalar(select(func.count()).select_from(Rater).where(
+            Rater.study_id == study.id, Rater.label.like("simulated-%")))
         kinds = dict(s.execute(select(Item.kind, func.count()).where(Item.study_id == study.id)
                                .group_by(Item.kind)).all())
     return {"study": study.name, "suite": study.suite, "systems": [label for label, _ in systems],
             "names": system_names(systems), "raters": int(n_raters or 0),
+            "simulated_raters": int(n_simulated or 0),
             "items": int(kinds.get("main", 0)), "controls": int(kinds.get("control", 0)),
             "ratings_per_item": study.ratings_per_item, "control_every": study.control_every,
             "control_threshold": study.control_threshold, "practice_items": study.practice_items,

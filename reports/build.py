@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from harness.errors import UserError
 from harness.formats.verdict import Verdict
 from harness.scoring import format_value
 from reports import plots
@@ -49,6 +51,16 @@ class ReportOptions:
     studies_dir: str = "studies"
     study_options: StudyOptions = field(default_factory=StudyOptions)
     verdict: str | None = None
+    notes: str | None = None  # a text file: each non-empty line is one bullet of a "Findings" section, first
+
+
+def notes_section(path: str) -> Section:
+    """The findings a caller states about these runs (e.g. the demo's checks of what it expects), verbatim."""
+    try:
+        lines = [ln.strip() for ln in Path(path).read_text(encoding="utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"report notes {path}: cannot be read as UTF-8 text ({err.__class__.__name__})") from None
+    return Section("Findings", "findings", [Bullets(lines)])
 
 
 def provenance(runs: list[Run]) -> list[str]:
@@ -305,6 +317,8 @@ def build_document(run_specs: list[str], opts: ReportOptions) -> Document:
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     doc = Document(opts.title or f"Ablation report: {len(runs)} run(s)",
                    f"{suites} · generated {now} by imagen-bench report" + (f" · study {opts.study}" if study else ""))
+    if opts.notes:
+        doc.sections.append(notes_section(opts.notes))
     if found is not None:
         doc.sections.append(verdict_section(*found))
     doc.sections.append(runs_section(runs))

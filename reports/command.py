@@ -98,7 +98,7 @@ def options_from(cfg: DictConfig) -> ReportOptions:
         grid_budget_mpx=_float(g.budget_mpx, "grids.budget_mpx", 0.01, 100.0),
         study=None if cfg.study in (None, "") else str(cfg.study), db=None if not cfg.db else str(cfg.db),
         studies_dir=str(cfg.studies_dir), study_options=study,
-        verdict=None if not cfg.verdict else str(cfg.verdict))
+        verdict=None if not cfg.verdict else str(cfg.verdict), notes=None if not cfg.get("notes") else str(cfg.notes))
 
 
 def make_report(runs: list[str], out: str | Path, options: ReportOptions | None = None) -> Written:

@@ -49,12 +49,16 @@ def overview(study: StudyData) -> Paragraph:
     o, s = study.overview, study.result.settings
     names = ", ".join(f"{label} = {run}" for label, run in o["names"].items())
     clusters = "+".join(s.get("clusters") or []) or "none (i.i.d.)"
+    sim = o.get("simulated_raters", 0)
+    simulated = (f" {sim} of the raters are SIMULATED (named simulated-NNN: automatic answers from a metric, "
+                 "not people; `study analyze` and this report treat them like any rater)." if sim else "")
     return Paragraph(
         f"Study {study.name!r} ({o.get('suite') or 'suite not recorded'}): systems {names}; {o['items']} items, "
         f"{o['controls']} controls, {o['raters']} raters, {o['ratings_per_item']} ratings wanted per item; "
         f"{s.get('ratings_used', 0)} ratings of main items used. Intervals: {s['level']:.0%} bootstrap clustered by "
         f"{clusters} ({s['n_boot']} replicates; Wilson where the bootstrap is undefined). Raters below "
-        f"{o['control_threshold']:.0%} control accuracy are {'excluded' if s['exclude'] else 'kept (exclude=false)'}.")
+        f"{o['control_threshold']:.0%} control accuracy are {'excluded' if s['exclude'] else 'kept (exclude=false)'}."
+        + simulated)
 
 
 def preference_blocks(study: StudyData, runs: list[Run]) -> list[Any]:

@@ -123,3 +123,18 @@ def test_every_benchmark_names_its_runner_and_registered_metrics(bench):
 
     assert issubclass(runner, Benchmark)
     assert cfg.benchmark.metrics and all(get_metric(m).version for m in cfg.benchmark.metrics)
+
+
+def test_model_independent_stage_overrides_reach_the_right_stages():
+    from harness.generate import apply_stage_overrides, check_generation
+    from harness.errors import UserError
+
+    cfg = load("sample", "model=imagen_tiny", "steps.sr=6", "guidance.base=5", "thresholding.sr=none")
+    check_generation(cfg)
+    apply_stage_overrides(cfg)
+    stages = cfg.model.stages
+    assert (stages.base32.get("steps"), stages.sr64.steps, stages.sr128.steps) == (None, 6, 6)
+    assert stages.base32.guidance == 5.0 and stages.sr64.guidance == 1.0
+    assert (stages.base32.thresholding, stages.sr128.thresholding) == ("dynamic", "none")
+    with pytest.raises(UserError, match=r"steps.sr must be a positive integer"):
+        check_generation(load("sample", "model=imagen_tiny", "steps.sr=0"))

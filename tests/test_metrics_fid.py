@@ -347,3 +347,32 @@ def test_eager_network_is_refused_when_it_disagrees(monkeypatch: pytest.MonkeyPa
     assert inception.eager_network(ext.layers) is not None
     monkeypatch.setattr(inception, "BN_EPS", 0.5)  # a wrong fold: features drift far beyond 1e-4
     assert inception.eager_network(ext.layers) is None
+
+
+def test_concurrent_evaluations_compute_a_reference_once(tmp_path) -> None:
+    """Two evaluations that miss the cache at the same time: one computes, the other waits and reads it."""
+    import threading
+    import time as _time
+
+    from harness.metrics.reference_stats import FeatureStats, StatsKey
+
+    key = StatsKey("world", "test", "ab" * 32, 4, "128x128", "clean", "cd" * 32)
+    calls: list[int] = []
+
+    def compute() -> FeatureStats:
+        calls.append(1)
+        _time.sleep(0.5)  # long enough for the second caller to arrive while the first computes
+        feats = np.arange(12.0).reshape(4, 3)
+        return FeatureStats(mu=feats.mean(0), sigma=np.cov(feats, rowvar=False), count=4, feats=feats)
+
+    hits: list[bool] = []
+
+    def worker() -> None:
+        hits.append(ReferenceStatsCache(tmp_path / "cache").get_or_compute(key, compute, need_features=True)[1])
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and sorted(hits) == [False, True]

@@ -144,3 +144,18 @@ def test_resampled_frechet_equals_the_direct_distance(n: int) -> None:
     got = frechet_distance_resampled(gen, factor, list(draws) + [np.arange(n)])
     want = [frechet_distance(*feature_stats(gen[idx]), *feature_stats(ref)) for idx in [*draws, np.arange(n)]]
     np.testing.assert_allclose(got, want, rtol=1e-8)
+
+
+def test_kid_from_precomputed_kernels_equals_kid_of_the_resampled_features():
+    """The regression gate's bootstrap indexes kernels computed once: the same subsets, the same value."""
+    from harness.metrics.frechet import kernel_inception_distance, kid_from_kernels, polynomial_kernel
+
+    rng = np.random.default_rng(3)
+    gen, ref = rng.normal(size=(40, 16)), rng.normal(0.3, 1.0, size=(30, 16))
+    rows = rng.integers(0, 40, size=40)  # a bootstrap resample, with repeats
+    k_gg, k_rr, k_gr = polynomial_kernel(gen, gen), polynomial_kernel(ref, ref), polynomial_kernel(gen, ref)
+    got = kid_from_kernels(k_gg, k_rr, k_gr, rows, num_subsets=7, max_subset_size=25, seed=5)
+    want = kernel_inception_distance(gen[rows], ref, num_subsets=7, max_subset_size=25, seed=5)
+    assert got[2] == want[2] == 25
+    assert got[0] == pytest.approx(want[0], rel=1e-10, abs=1e-12) and got[1] == pytest.approx(want[1], rel=1e-8)
+    assert got[0] > 0.01  # the shifted reference is really far: the comparison is not of two zeros

@@ -104,3 +104,15 @@ def test_precision_is_in_the_fingerprint_and_a_bf16_rerun_of_a_float32_run_is_re
     code, err = run([*base, "run_id=b16", "precision=bf16"], capsys)
     assert code == 0, err
     assert json.loads((runs / "b16" / "fingerprint.json").read_text())["fields"]["precision"] == "bf16"
+
+
+def test_channels_last_is_in_the_fingerprint_and_checked(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    base = ["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=nhwc"]
+    code, err = run([*base, "channels_last=true"], capsys)
+    assert code == 0, err
+    assert json.loads((runs / "nhwc" / "fingerprint.json").read_text())["fields"]["memory_format"] == "channels_last"
+    code, err = run(base, capsys)  # the same run_id in the default layout: refused, naming the field
+    assert code == 2 and "memory_format" in err and "pick a new run_id" in err, err
+    code, err = run([*base.copy()[:-1], "run_id=bad", "channels_last=maybe"], capsys)
+    assert code == 2 and "channels_last must be true or false, got 'maybe'" in err, err

@@ -36,6 +36,10 @@ def test_simulated_raters_prefer_the_higher_scoring_system_and_are_named(tmp_pat
     assert set(sim.preferred_system) == {"sys1"}  # the higher-scoring system, on either side of the screen
     assert set(sim.left_system) == {"sys1", "sys2"}
     assert sim.seconds.between(15, 45).all()
+    from raters_ui.admin import study_overview
+
+    overview = study_overview(db, "demo")
+    assert (overview["raters"], overview["simulated_raters"]) == (3, 2)  # the report names them as simulated
 
 
 def test_missing_scores_are_one_line(tmp_path):

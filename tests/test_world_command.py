@@ -55,7 +55,8 @@ def test_cli_writes_train_test_and_suite_and_a_rerun_changes_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["world", "n_train=0"], "n_train=0 must be a positive number"),
+    (["world", "n_train=-1"], "n_train=-1 must be 0 or a positive number"),
+    (["world", "n_test=0"], "n_test=0 must be a positive number"),
     (["world", "seed=abc"], "seed='abc' must be an integer"),
     (["world", "resolution=4"], "resolution=4 must be between"),
     (["world", "world.rare_rate=1.5"], "world.rare_rate=1.5 must be a rate"),

@@ -254,9 +254,10 @@ def write_world(root: str | Path, settings: WorldSettings, n_train: int, n_test:
     """Write (or confirm) the world; returns world.json's content plus ``up_to_date``."""
     root = Path(root)
     settings.validate()
-    for name, n in (("n_train", n_train), ("n_test", n_test)):
-        if n < 1:
-            raise UserError(f"{name}={n} must be a positive number of images")
+    if n_train < 0:  # 0: only the held-out split (e.g. an FID reference, as the demo writes)
+        raise UserError(f"n_train={n_train} must be 0 or a positive number of images")
+    if n_test < 1:
+        raise UserError(f"n_test={n_test} must be a positive number of images")
     manifest = world_manifest(settings, {"train": n_train, "test": n_test})
     manifest["suite_ground_truth"] = bool(suite_gt)
     old = _check_target(root, manifest, overwrite)

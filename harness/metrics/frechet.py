@@ -196,6 +196,33 @@ def kernel_inception_distance(
     return float(values.mean()), float(values.std()), m
 
 
+def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, coef: float = 1.0) -> np.ndarray:
+    """k(a, b) = (aᵀb / d + coef)^degree for every row pair: KID's kernel."""
+    return (x @ y.T / x.shape[1] + coef) ** degree
+
+
+def kid_from_kernels(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray, rows: np.ndarray, num_subsets: int,
+                     max_subset_size: int, seed: int = 0) -> tuple[float, float, int]:
+    """:func:`kernel_inception_distance` of ``feats1[rows]`` against ``feats2``, from kernels computed once.
+
+    ``k_xx``, ``k_yy``, ``k_xy`` are :func:`polynomial_kernel` of (feats1, feats1), (feats2, feats2) and
+    (feats1, feats2). The subsets are drawn exactly as :func:`kernel_inception_distance` draws them, so the
+    value is the same; a bootstrap that resamples ``rows`` hundreds of times then only indexes the kernels
+    instead of recomputing every product (the regression gate's KID interval).
+    """
+    rows = np.asarray(rows)
+    m = min(len(rows), k_yy.shape[0], max_subset_size)
+    rng = np.random.default_rng(seed)
+    values = np.empty(num_subsets)
+    for s in range(num_subsets):
+        xi = rows[rng.choice(len(rows), m, replace=False)]
+        yi = rng.choice(k_yy.shape[0], m, replace=False)
+        kxx, kyy, kxy = k_xx[np.ix_(xi, xi)], k_yy[np.ix_(yi, yi)], k_xy[np.ix_(xi, yi)]
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values[s] = within - 2.0 * kxy.sum() / (m * m)
+    return float(values.mean()), float(values.std()), m
+
+
 def reference_factor(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(μ, L, Tr Σ) of a reference set with L Lᵀ = Σ: what :func:`frechet_distance_resampled` reuses."""
     mu, s, _, _ = _check_stats(mu, sigma, mu, sigma)

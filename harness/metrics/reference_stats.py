@@ -20,9 +20,10 @@ import io
 import json
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -118,10 +119,39 @@ class ReferenceStatsCache:
     def get_or_compute(
         self, key: StatsKey, compute: Callable[[], FeatureStats], need_features: bool = False
     ) -> tuple[FeatureStats, bool]:
-        """(stats, hit): cached stats when present (and holding features if needed), else computed and stored."""
+        """(stats, hit): cached stats when present (and holding features if needed), else computed and stored.
+
+        Computing holds an exclusive lock on the entry, so evaluations running side by side (a demo's two
+        checkpoints, a sweep's points, a cluster's jobs on a shared cache) compute a reference once: the
+        others wait and read it.
+        """
+        def usable(cached: FeatureStats | None) -> bool:
+            return cached is not None and (cached.feats is not None or not need_features)
+
         cached = self.get(key)
-        if cached is not None and (cached.feats is not None or not need_features):
+        if usable(cached):
             return cached, True
-        stats = compute()
-        self.put(key, stats)
+        with _exclusive(self.paths(key)[0].with_suffix(".lock")):
+            cached = self.get(key)  # another process may have written it while we waited
+            if usable(cached):
+                return cached, True
+            stats = compute()
+            self.put(key, stats)
         return stats, False
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An advisory lock held across processes (POSIX ``flock``; where there is none, no lock)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover — not POSIX: entries are still written atomically
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

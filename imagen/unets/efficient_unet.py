@@ -17,9 +17,8 @@ keeping the cross-attention.
 ``lowres_skip`` (not in the paper; off by default) adds the upsampled low-res input to the
 output, so the network predicts a correction to it: with ``prediction: x0`` the stage starts
 at bilinear upsampling and only learns the detail. Tiny SR stages trained for minutes need it:
-a plain v-prediction stage had not learnt to use its low-res input after 1000 steps (its x̂₀
-was further from the truth than the bilinear upsampling at every t ≥ 0.15) and its samples
-were covered in speckle noise (benchmarks/world/TRAINING.md has the measurements).
+a plain ε- or v-prediction stage that has not yet learnt to use its low-res input leaves speckle
+noise on its samples (benchmarks/world/TRAINING.md).
 """
 
 from __future__ import annotations
