@@ -165,8 +165,9 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
     x, y = opts.pareto_x, opts.pareto_y
     blocks: list[Any] = []
     for suite, members in by_suite(runs).items():
-        staged = [r for r in members if r.group_by == "stage"]
-        stages = list(dict.fromkeys(g for r in staged for g in r.groups() if r.value(g, x) and r.value(g, y)))
+        where = {r.run_id: _pareto_groups(r, x, y) for r in members}
+        staged = [r for r in members if where[r.run_id]]
+        stages = list(dict.fromkeys(panel for r in staged for panel in where[r.run_id]))
         if not stages:
             continue
         fams = families(staged)
@@ -176,7 +177,8 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
             for fam in fams:
                 curve = plots.Curve(fam.label)
                 for r in fam.runs:
-                    vx, vy = r.value(stage, x), r.value(stage, y)
+                    group = where[r.run_id].get(stage)
+                    vx, vy = (r.value(group, x), r.value(group, y)) if group else (None, None)
                     if vx and vy:
                         order = [r.guidance.get(s, 0.0) for s in fam.varying_stages()]
                         curve.points.append(plots.Point(vx["value"], vy["value"], fam.point_label(r),
@@ -202,6 +204,17 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
     if not blocks:
         return None
     return Section("Guidance trade-off (FID vs CLIP score)", "pareto", blocks)
+
+
+def _pareto_groups(run: Run, x: str, y: str) -> dict[str, str]:
+    """Panel → results group of a run's points: a COCO run's stages; a prompt suite's ``overall`` row, in a
+    panel named by the stage it was scored at (so a 32² sweep and 128² runs never share axes)."""
+    if run.group_by == "stage":
+        return {g: g for g in run.groups() if run.value(g, x) and run.value(g, y)}
+    if not (run.value("overall", x) and run.value("overall", y)):
+        return {}
+    stage = run.table.get("stage") or run.final_stage() or "?"
+    return {f"{stage} (all prompts)": "overall"}
 
 
 def _slug(text: str) -> str:
