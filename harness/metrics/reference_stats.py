@@ -131,7 +131,8 @@ class ReferenceStatsCache:
         cached = self.get(key)
         if usable(cached):
             return cached, True
-        with _exclusive(self.paths(key)[0].with_suffix(".lock")):
+        # the lock lives beside the entries' folder, so that folder only ever holds finished entries
+        with _exclusive(self.root.parent / "locks" / f"{self.root.name}-{key.digest()}.lock"):
             cached = self.get(key)  # another process may have written it while we waited
             if usable(cached):
                 return cached, True
