@@ -85,6 +85,31 @@ def server(tmp_path: Path):
         srv.stop()
 
 
+class PatientBrowser:
+    """A browser whose pages wait as long as a loaded CI machine needs.
+
+    Under two pytest-xdist workers the other worker may hold both cores with torch, and a cold
+    Streamlit page (its JS bundle, the websocket, the first script run) then took over Playwright's
+    default 30 s to fire "load". Every wait here is for a condition, so a longer ceiling costs
+    nothing when the machine is quiet.
+    """
+
+    NAVIGATION_MS = 120_000
+    ACTION_MS = 60_000
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        page.set_default_navigation_timeout(self.NAVIGATION_MS)
+        page.set_default_timeout(self.ACTION_MS)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
+
+
 @pytest.fixture
 def browser():
     chromium = require_chromium()
@@ -93,7 +118,7 @@ def browser():
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            yield b
+            yield PatientBrowser(b)
         finally:
             b.close()
 

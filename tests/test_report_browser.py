@@ -8,6 +8,7 @@ import pytest
 from harness.cli import main as cli
 from tests.conftest import REPO, require_chromium
 from tests.helpers.report_runs import make_assets
+from tests.test_raters_browser import PatientBrowser
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update"]
@@ -29,7 +30,7 @@ def test_report_page_loads_every_image_offline_and_names_every_run(tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = PatientBrowser(browser).new_page(viewport={"width": 1280, "height": 900})
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto((out / "report.html").as_uri(), wait_until="load")
