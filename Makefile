@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-fast system-deps clean
+.PHONY: setup demo test test-fast system-deps bench-setup clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,11 @@ test: $(STAMP) system-deps
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+
+# The speed benchmarks' anchor (benchmarks/anchor.py): imagen-pytorch's model code only; its full dependency
+# list pulls training frameworks the benchmarks never import, hence --no-deps and the four it does import.
+bench-setup: $(STAMP)
+	$(PIP) install -q --no-deps imagen-pytorch==2.1.0 einops beartype kornia kornia-rs
 
 clean:
 	rm -rf $(VENV) runs outputs multirun

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-INSTALL_HINT = "pip install --no-deps imagen-pytorch==2.1.0 einops beartype kornia kornia-rs"
+INSTALL_HINT = "make bench-setup (pip install --no-deps imagen-pytorch==2.1.0 einops beartype kornia kornia-rs)"
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,10 @@ def interleaved(variants: dict[str, Callable[[], Any]], rounds: int, warmup: boo
     out = Rounds({name: [] for name in variants})
     if warmup:
         for name, fn in variants.items():
+            start = time.perf_counter()
             fn()
+            if log:
+                log(f"warm-up {name}: {time.perf_counter() - start:.2f} s (load {load_average()})")
     for r in range(rounds):
         for name, fn in variants.items():
             start = time.perf_counter()
