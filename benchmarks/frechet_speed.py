@@ -21,6 +21,7 @@ from typing import Callable
 
 import numpy as np
 
+from benchmarks.timing import load_average, machine
 from harness.metrics.frechet import feature_stats, frechet_distance, frechet_distance_features, frechet_distance_sqrtm
 
 
@@ -37,6 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--dim", type=int, default=2048)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
+    start, start_load = time.perf_counter(), load_average()
     f1, f2 = features(args.n, args.dim, 1), features(args.n, args.dim, 2, shift=0.05)
     (m1, s1), (m2, s2) = feature_stats(f1), feature_stats(f2)
     runs: dict[str, Callable[[], float]] = {
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in runs:
         t = statistics.median(times[name])
         print(f"{name:<16} {t:>9.2f} {ref_t / t:>8.1f}x {values[name]:>14.6f} {abs(values[name] - ref_v) / ref_v:>10.1e}")
+    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+          f"{time.perf_counter() - start:.0f} s in all")
 
 
 if __name__ == "__main__":

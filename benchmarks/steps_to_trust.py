@@ -78,10 +78,16 @@ def overall(run: Path) -> dict[str, Any]:
             "generate_s": float(res["timings"]["generate"])}
 
 
-def configs(reference_steps: int) -> list[tuple[str, int]]:
-    """Longest first, so the two parallel processes finish together."""
+def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[str, int]]:
+    """Longest first, so the two parallel processes finish together; ``also``: extra ``sampler:steps``."""
     ancestral = sorted({250, reference_steps}, reverse=True)
-    return [("ddpm", n) for n in ancestral] + FEW_STEPS
+    extra = []
+    for item in also or []:
+        sampler, _, steps = item.partition(":")
+        if sampler not in ("ddpm", "ddim", "dpmpp_2m") or not steps.isdigit() or int(steps) < 1:
+            raise SystemExit(f"--also takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
+        extra.append((sampler, int(steps)))
+    return [("ddpm", n) for n in ancestral] + sorted(set(extra) - set(FEW_STEPS), key=lambda c: -c[1]) + FEW_STEPS
 
 
 def run_configs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dict[tuple[str, int], dict[str, Any]]:
@@ -103,7 +109,7 @@ def run_configs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dic
         return config, got
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
-        done = list(pool.map(one, configs(args.reference_steps)))
+        done = list(pool.map(one, configs(args.reference_steps, args.also)))
     return dict(done)
 
 
@@ -179,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-size", type=int, default=56)
     p.add_argument("--parallel", type=int, default=2, help="eval processes side by side (one thread each)")
     p.add_argument("--out", type=Path, default=None, help="keep the runs here (a second call reuses finished ones)")
+    p.add_argument("--also", nargs="*", default=[], metavar="SAMPLER:STEPS",
+                   help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)")
     p.add_argument("--no-anchor", action="store_true", help="skip the imagen-pytorch per-step ratio")
     args = p.parse_args(argv)
     start, start_load = time.perf_counter(), load_average()
