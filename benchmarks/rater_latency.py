@@ -465,10 +465,10 @@ def run_apptest(db_url: str, tokens: list[str], args: argparse.Namespace, group:
     import streamlit as st
     from streamlit.logger import set_log_level
 
-    from raters_ui import ENV_DB, ENV_STUDY
+    from raters_ui.commands import app_env
 
     set_log_level("error")  # AppTest's threads warn "missing ScriptRunContext" outside their runs: expected
-    os.environ[ENV_DB], os.environ[ENV_STUDY] = db_url, "demo"  # what app_env gives the server
+    os.environ.update(app_env(db_url, "demo"))  # the environment the server gets
     results: list = [None] * len(tokens)
     start = threading.Barrier(len(tokens) + 1)
 
