@@ -20,7 +20,8 @@ of 256² px per set, every rater rates every item, no practice, no consent line)
   runs one script thread per session), each setting both answers and clicking "Submit and continue".
   Timed from the click to the end of the rerun it triggers (the submit callback and the whole script,
   deltas kept in memory): no websocket, no image transfer, no browser. On a 2-core machine the 20 pages
-  of the first group take most of the CPU themselves; this group says what the server's code costs.
+  of the first group take most of the CPU themselves; this group says what the server's code costs
+  (the client: ``benchmarks.rater_apptest``; what both clients share: ``benchmarks.rater_load``).
 
 The first submission of every rater is a warm-up and is not counted; the next ``--items`` are. Raters are
 released together (browser: once every page has drawn its first item) and then wait a think time before
@@ -49,7 +50,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import random
 import shutil
 import socket
@@ -57,15 +57,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from benchmarks.rater_apptest import run_apptest
+from benchmarks.rater_load import WAIT_S, Group, Sample, Unavailable, collect, cpu_since, cpu_snapshot, log
 from benchmarks.timing import load_average, machine
 
 TARGET_MS = 300.0
@@ -73,11 +75,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",  # as the browser tests
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the tests' database (tests/conftest.py)
-APP = Path(__file__).resolve().parents[1] / "raters_ui" / "app.py"
 IMAGE_SIDE = 256  # a DrawBench study shows 256² or larger; the store keeps one common size
-WAIT_S = 120.0  # a ceiling for any one wait: every wait is for a condition, so it costs nothing when quick
 OPENING = 4  # pages opening at once: 20 cold Streamlit pages at once on 2 cores time out
-CLK = os.sysconf("SC_CLK_TCK")
 
 # The keys of the screens on the page whose 16 images are loaded, or (drawn) whose 16 <img> elements exist
 # (Streamlit container keys: st-key-set-a-<key>).
@@ -144,47 +143,6 @@ ARM_JS = f"""
   window.addEventListener('click', onClick, true);
 }}
 """
-
-
-class Unavailable(Exception):
-    """A backend that cannot be measured here; its rows say why."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One timed submission: the screen submitted, the next one, epoch seconds of its moments."""
-
-    old: int
-    new: int
-    ms: float
-    t0: float
-    dom: float | None  # the next screen's 16 <img> are in the page (browser only)
-    t1: float
-
-
-@dataclass
-class Group:
-    """One row of the table: a backend measured by one client (``browser`` or ``AppTest``)."""
-
-    backend: str
-    client: str
-    samples: list[Sample] = field(default_factory=list)
-    submitted: int = 0  # warm-ups included
-    splits: dict[str, list[float]] = field(default_factory=dict)  # part -> ms per sample
-    cpu: dict[str, float] = field(default_factory=dict)  # process group -> CPU s while rating
-    failures: list[str] = field(default_factory=list)
-    unavailable: str | None = None
-    seconds: float = 0.0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count(self) -> None:
-        with self._lock:  # AppTest raters count from their own threads
-            self.submitted += 1
-
-
-def log(message: str) -> None:
-    """Progress, on stderr (the table alone goes to stdout)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message} (load {load_average()})", file=sys.stderr, flush=True)
 
 
 def require_chromium() -> str:
@@ -273,50 +231,6 @@ def serve(db_url: str, folder: Path) -> Iterator[tuple[str, int]]:
             proc.wait()
 
 
-# ---- CPU time, from /proc ----------------------------------------------------------------------------
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The command name of /proc/<pid>/stat, then its fields from the third (state) on; None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return [text[text.index("(") + 1:text.rindex(")")], *text[text.rindex(")") + 2:].split()]
-
-
-def cpu_snapshot(server_pid: int | None) -> dict[str, dict[int, float]]:
-    """CPU seconds so far, per process, of: the server (the Streamlit process, else this one), PostgreSQL's
-    processes, and the browser (every other descendant of this process: Playwright's driver and Chromium)."""
-    pids = [int(d.name) for d in Path("/proc").iterdir() if d.name.isdigit()]
-    stats = {pid: st for pid in pids if (st := _stat(pid))}
-    me = os.getpid()
-    server = server_pid if server_pid is not None else me
-
-    def mine(pid: int) -> bool:
-        for _ in range(64):  # up the parent chain
-            pid = int(stats[pid][2]) if pid in stats else 0
-            if pid <= 1:
-                return False
-            if pid == me:
-                return True
-        return False
-
-    out: dict[str, dict[int, float]] = {"server": {}, "db": {}, "browser": {}}
-    for pid, st in stats.items():
-        group = ("server" if pid == server else "db" if st[0] == "postgres"
-                 else "browser" if mine(pid) else None)
-        if group:
-            out[group][pid] = (int(st[12]) + int(st[13])) / CLK  # utime + stime: fields 14 and 15 of stat
-    return out
-
-
-def cpu_since(before: dict[str, dict[int, float]], server_pid: int | None) -> dict[str, float]:
-    """CPU seconds of each group since ``before`` (a process that ended meanwhile is not counted)."""
-    after = cpu_snapshot(server_pid)
-    return {k: sum(t - before[k].get(pid, 0.0) for pid, t in after[k].items()) for k in after}
-
-
 # ---- the browser: Chromium pages against the real server ----------------------------------------------
 
 
@@ -354,15 +268,6 @@ async def rate(page, key: str, items: int, think: float, rng: random.Random, gro
     return out
 
 
-def collect(group: Group, results: list) -> None:
-    """Each rater's samples, or why it failed (the others still count)."""
-    for res in results:
-        if isinstance(res, BaseException):
-            group.failures.append(f"{type(res).__name__}: {(str(res).splitlines() or [''])[0][:200]}")
-        else:
-            group.samples.extend(res)
-
-
 async def drive(chromium: str, base: str, server_pid: int, tokens: list[str], args: argparse.Namespace,
                 group: Group) -> None:
     """All raters in one browser: open every page (a few at a time), then release them together."""
@@ -381,118 +286,6 @@ async def drive(chromium: str, base: str, server_pid: int, tokens: list[str], ar
             group.cpu = cpu_since(before, server_pid)
         finally:
             await browser.close()
-
-
-# ---- AppTest: the server's script alone, one thread per rater --------------------------------------------
-
-
-@contextlib.contextmanager
-def shared_runtime() -> Iterator[None]:
-    """One mock Streamlit runtime for all AppTest threads.
-
-    AppTest puts a fresh mock runtime into a process-wide global (``Runtime._instance``) for every run
-    and clears it after, and patches ``config.get_option`` for the run: from several threads at once, a
-    script loses its media manager in the middle of a run. So the global is set once here, AppTest's
-    own writes go to a stand-in, and the config patch is applied once around the whole phase.
-    """
-    from unittest.mock import MagicMock
-
-    import streamlit.testing.v1.app_test as app_test
-    from streamlit.components.v2.component_manager import BidiComponentManager
-    from streamlit.runtime import Runtime
-    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
-    from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
-    from streamlit.runtime.media_file_manager import MediaFileManager
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-    from streamlit.testing.v1.util import patch_config_options
-
-    runtime = MagicMock(spec=Runtime)
-    runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
-    runtime.dataframe_source_mgr = DataframeSourceManager()
-    runtime.cache_storage_manager = MemoryCacheStorageManager()
-    runtime.bidi_component_registry = BidiComponentManager()
-    runtime.bidi_component_registry.discover_and_register_components(start_file_watching=False)
-    saved = app_test.Runtime, app_test.patch_config_options
-    app_test.Runtime = type("StandIn", (), {"_instance": None})
-    app_test.patch_config_options = lambda overrides: contextlib.nullcontext()
-    Runtime._instance = runtime
-    try:
-        with patch_config_options({"global.appTest": True}):
-            yield
-    finally:
-        app_test.Runtime, app_test.patch_config_options = saved
-        Runtime._instance = None
-
-
-def screen_key(at) -> str:
-    keys = [r.key for r in at.radio if (r.key or "").startswith("fidelity-")]
-    if len(keys) != 1:
-        errors = [e.value for e in at.exception]
-        raise RuntimeError(f"expected one rating screen, found {keys}; errors: {errors}")
-    return keys[0].removeprefix("fidelity-")
-
-
-def apptest_rater(token: str, items: int, think: float, rng: random.Random, start: threading.Barrier,
-                  group: Group) -> list[Sample]:
-    """One rater through AppTest: "Start", then ``items + 1`` submissions (the first a warm-up)."""
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(str(APP), default_timeout=WAIT_S)
-    at.query_params["token"] = token
-    at.run()
-    at.button(key="start").click().run()
-    key, out = screen_key(at), []
-    start.wait(timeout=WAIT_S)
-    for k in range(items + 1):
-        time.sleep(rng.uniform(0.5, 1.5) * think)
-        at.radio(key=f"fidelity-{key}").set_value("A")
-        at.radio(key=f"alignment-{key}").set_value("B")
-        t0 = time.time()
-        at.button(key=f"submit-{key}").click().run()
-        t1 = time.time()
-        new = screen_key(at)
-        if new == key:
-            raise RuntimeError(f"screen {key} was submitted and is still shown")
-        group.count()
-        if k:
-            out.append(Sample(int(key), int(new), 1000 * (t1 - t0), t0, None, t1))
-        key = new
-    return out
-
-
-def run_apptest(db_url: str, tokens: list[str], args: argparse.Namespace, group: Group) -> None:
-    """``apptest_rater`` in one thread per token, released together."""
-    import streamlit as st
-    from streamlit.logger import set_log_level
-
-    from raters_ui.commands import app_env
-
-    set_log_level("error")  # AppTest's threads warn "missing ScriptRunContext" outside their runs: expected
-    os.environ.update(app_env(db_url, "demo"))  # the environment the server gets
-    results: list = [None] * len(tokens)
-    start = threading.Barrier(len(tokens) + 1)
-
-    def one(k: int) -> None:
-        try:
-            rng = random.Random(f"{args.seed}:at:{k}")
-            results[k] = apptest_rater(tokens[k], args.items, args.think, rng, start, group)
-        except BaseException as err:  # noqa: BLE001  (reported in the table; the other raters still count)
-            results[k] = err
-            start.abort()
-
-    with shared_runtime():
-        threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in range(len(tokens))]
-        for t in threads:
-            t.start()
-        with contextlib.suppress(threading.BrokenBarrierError):  # a rater failed to start: it is reported
-            start.wait(timeout=WAIT_S)
-        log(f"{group.backend} AppTest: {len(tokens)} threads on their first item; rating")
-        before = cpu_snapshot(None)
-        for t in threads:
-            t.join()
-        group.cpu = cpu_since(before, None)
-    st.cache_resource.clear()  # the app's cached database handle: the next backend opens its own
-    collect(group, results)
 
 
 # ---- results ------------------------------------------------------------------------------------------
@@ -549,14 +342,6 @@ def measure(backend: str, chromium: str, args: argparse.Namespace) -> list[Group
     return groups
 
 
-def percentile(xs: list[float], q: float) -> float:
-    """The q-quantile, linear between order statistics (numpy's default)."""
-    xs = sorted(xs)
-    pos = q * (len(xs) - 1)
-    lo = int(pos)
-    return xs[lo] + (xs[min(lo + 1, len(xs) - 1)] - xs[lo]) * (pos - lo)
-
-
 HEADER = (f"{'backend':<9} {'client':<8} {'n':>4} {'p50':>6} {'p95':>6} {'max':>6}  {'p95 < 300 ms':<12}  "
           f"{'p50 split: to server/server/to page/images':<42}  {'CPU ms/sub: server/db/browser':<29} "
           f"{'s':>4}")
@@ -569,7 +354,7 @@ def row(g: Group) -> str:
     if not g.samples:
         return f"{head} no submission timed ({len(g.failures)} raters failed)"
     ms = [x.ms for x in g.samples]
-    p95 = percentile(ms, 0.95)
+    p95 = float(np.percentile(ms, 95))
     verdict = "MET" if p95 < TARGET_MS else "NOT MET"
     parts = " / ".join(f"{statistics.median(v):.0f}" if v else "-" for v in g.splits.values())
     cpu = " / ".join(f"{1000 * g.cpu[k] / max(1, g.submitted):.0f}" if g.cpu.get(k) else "-"

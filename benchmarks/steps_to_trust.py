@@ -54,9 +54,11 @@ def cli(args: list[str], env: dict[str, str], log: Path) -> None:
     with open(log, "w", encoding="utf-8") as out:
         code = subprocess.run([sys.executable, "-m", "harness.cli", *args], stdout=out, stderr=subprocess.STDOUT,
                               env=env, cwd=log.parent).returncode
-    if code != 0:
-        tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-10:]
-        raise SystemExit(f"imagen-bench {' '.join(args[:3])} ... failed (exit {code}); log {log}:\n" + "\n".join(tail))
+    if code != 0:  # one line: the command, the last line it printed (its error), where its whole log is
+        last = next((ln for ln in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines())
+                     if ln.strip()), "")
+        raise SystemExit(f"error: imagen-bench {' '.join(args[:3])} ... failed (exit {code}): {last.strip()} "
+                         f"(log: {log})")
 
 
 def eval_args(args: argparse.Namespace, world: Path, sampler: str, steps: int) -> list[str]:
@@ -85,7 +87,7 @@ def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[s
     for item in also or []:
         sampler, _, steps = item.partition(":")
         if sampler not in ("ddpm", "ddim", "dpmpp_2m") or not steps.isdigit() or int(steps) < 1:
-            raise SystemExit(f"--also takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
+            raise SystemExit(f"error: --also takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
         extra.append((sampler, int(steps)))
     return [("ddpm", n) for n in ancestral] + sorted(set(extra) - set(FEW_STEPS), key=lambda c: -c[1]) + FEW_STEPS
 
