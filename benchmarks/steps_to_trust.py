@@ -61,15 +61,17 @@ def cli(args: list[str], env: dict[str, str], log: Path) -> None:
                          f"(log: {log})")
 
 
-def eval_args(args: argparse.Namespace, world: Path, sampler: str, steps: int) -> list[str]:
+def eval_args(args: argparse.Namespace, world: Path, sampler: str, steps: int, run_id: str | None = None,
+              extra: tuple[str, ...] = ()) -> list[str]:
+    """The ``eval`` overrides of one world-suite run of the final checkpoint's base stage (``extra`` appended)."""
     ckpt = REPO / "benchmarks" / "world" / "checkpoints" / "final"
     clip = REPO / "benchmarks" / "world" / "data" / "tiny_clip"
     ref = world / "test" / "images"
-    return ["eval", "benchmark=world", f"run_id={sampler}-{steps}", f"checkpoint={ckpt}", "model=imagen_tiny",
+    return ["eval", "benchmark=world", f"run_id={run_id or f'{sampler}-{steps}'}", f"checkpoint={ckpt}", "model=imagen_tiny",
             f"sampler={sampler}", f"sampler.steps={steps}", "stop_at=base32", f"batch_size={args.batch_size}",
             "threads=1", "channels_last=true", "progress=false", f"clip.model=local-dir:{clip}", "clip.pretrained=",
             f"benchmark.metrics=[{','.join(METRICS)}]", f"benchmark.limit_per_category={args.limit_per_category}",
-            f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}"]
+            f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}", *extra]
 
 
 def overall(run: Path) -> dict[str, Any]:
@@ -92,12 +94,18 @@ def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[s
     return [("ddpm", n) for n in ancestral] + sorted(set(extra) - set(FEW_STEPS), key=lambda c: -c[1]) + FEW_STEPS
 
 
-def run_configs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dict[tuple[str, int], dict[str, Any]]:
-    """World images first (the FID reference), then every configuration, ``--parallel`` at a time, longest first."""
+def world_reference(args: argparse.Namespace, out: Path, env: dict[str, str]) -> Path:
+    """``--n-test`` held-out world images under ``out/world`` (the FID reference), made once."""
     world = out / "world"
     if not (world / "test" / "images").is_dir():
         cli(["data", "world", f"out={world}", "n_train=0", f"n_test={args.n_test}", "suite_gt=false",
              "progress=false", "run_id=logs-data"], env, out / "data-world.log")
+    return world
+
+
+def run_configs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dict[tuple[str, int], dict[str, Any]]:
+    """World images first (the FID reference), then every configuration, ``--parallel`` at a time, longest first."""
+    world = world_reference(args, out, env)
     started = time.perf_counter()
 
     def one(config: tuple[str, int]) -> tuple[tuple[str, int], dict[str, Any]]:

@@ -144,6 +144,13 @@ def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
     return _import_target(GENERATORS[name], "generator")(cfg, ctx)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX), not emulated."""
+    import torch
+
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerator:
     """Our cascade from ``cfg.checkpoint`` (``checkpoint=random``: untrained weights, loudly recorded)."""
     from imagen.build import load_cascade, plain
@@ -167,6 +174,10 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
         # with microbatch=1 an image is batch-independent; otherwise it depends on the fixed groups
         "grouping": "per-sample" if sampler.get("microbatch") == 1 else f"groups of {int(cfg.get('batch_size', 8))}",
     }
+    if cascade.precision == "bf16" and ctx.device.type == "cpu" and not cpu_has_native_bf16():
+        # the images are still valid bf16 images, but oneDNN emulates bf16 here: tell the user before the wait
+        print("imagen-bench: warning: precision=bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX): oneDNN "
+              "emulates it, several times slower than float32; use precision=float32 here", file=sys.stderr)
     if checkpoint is None:
         identity["warning"] = "UNTRAINED RANDOM WEIGHTS (checkpoint=random): for smoke runs only"
         print(f"imagen-bench: warning: {identity['warning']}", file=sys.stderr)

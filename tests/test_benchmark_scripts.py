@@ -9,10 +9,11 @@ import importlib
 
 import pytest
 
-from benchmarks import steps_to_trust
+from benchmarks import precision_effect, steps_to_trust
 
 SCRIPTS = ["sampling_speed", "profile_unet", "steps_to_trust", "pipeline_phases", "inception_throughput", "frechet_speed",
-           "gpu_cost", "time_grids", "metric_costs", "raters_coverage", "rater_latency"]
+           "gpu_cost", "time_grids", "metric_costs", "raters_coverage", "rater_latency", "precision_effect",
+           "clip_throughput"]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -48,3 +49,35 @@ def test_the_fewest_steps_inside_every_reference_interval_are_recommended(capsys
     rows[("ddim", 15)] = _row(95.0, 59.0, 0.10, 23.0)  # accuracy now outside: the next one wins
     steps_to_trust.report(rows, None, args)
     assert "recommended: dpmpp_2m at 15 steps" in capsys.readouterr().out
+
+
+def _change(delta: float, low: float | None, high: float | None) -> dict:
+    return {"delta": delta, "ci_low": low, "ci_high": high}
+
+
+def test_bf16_is_within_noise_only_when_the_paired_interval_holds_zero_and_the_value_is_inside_fp32s():
+    fp32 = _row(100.0, 60.0, 0.30, 80.0, wide=True)["scores"]
+    bf16 = _row(104.0, 60.5, 0.28, 90.0)["scores"]
+    assert precision_effect.within_noise(_change(4.0, -1.0, 9.0), fp32["fid"], bf16["fid"])
+    assert not precision_effect.within_noise(_change(4.0, 1.0, 9.0), fp32["fid"], bf16["fid"])  # paired: it moved
+    far = _row(115.0, 60.0, 0.30, 90.0)["scores"]["fid"]  # paired interval holds 0, value outside fp32's interval
+    assert not precision_effect.within_noise(_change(15.0, -1.0, 30.0), fp32["fid"], far)
+    assert not precision_effect.within_noise(_change(0.0, None, None), fp32["fid"], bf16["fid"])  # undefined
+
+
+def test_the_precision_table_says_no_when_one_score_moves(capsys):
+    rows = {("ddpm", 50, "float32"): _row(100.0, 60.0, 0.30, 80.0, wide=True),
+            ("ddpm", 50, "bf16"): _row(103.0, 60.2, 0.29, 240.0)}
+    same = {m: _change(1.0, -2.0, 3.0) for m in precision_effect.METRICS}
+    args = argparse.Namespace(samplers=["ddpm:50"], limit_per_category=1, n_test=200)
+    assert precision_effect.report(rows, {("ddpm", 50): same}, {("ddpm", 50): 0.9}, args)
+    out = capsys.readouterr().out
+    assert "within run-to-run noise on FID, CLIP score and world accuracy: yes" in out and "0.33x" in out
+    moved = {**same, "world_accuracy": _change(-0.05, -0.08, -0.02)}
+    assert not precision_effect.report(rows, {("ddpm", 50): moved}, {("ddpm", 50): 0.9}, args)
+    assert "world accuracy: NO" in capsys.readouterr().out
+
+
+def test_precision_effect_refuses_a_bad_sampler_before_running_anything():
+    with pytest.raises(SystemExit, match="sampler:steps"):
+        precision_effect.main(["--samplers", "euler:10", "--out", "/nonexistent/never-made"])

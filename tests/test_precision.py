@@ -116,3 +116,18 @@ def test_channels_last_is_in_the_fingerprint_and_checked(tmp_path, capsys):
     assert code == 2 and "memory_format" in err and "pick a new run_id" in err, err
     code, err = run([*base.copy()[:-1], "run_id=bad", "channels_last=maybe"], capsys)
     assert code == 2 and "channels_last must be true or false, got 'maybe'" in err, err
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns_before_sampling(tmp_path, capsys, monkeypatch, native):
+    import harness.generate
+
+    monkeypatch.setattr(harness.generate, "cpu_has_native_bf16", lambda: native)
+    runs = tmp_path / "runs"
+    code, err = run(["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=b",
+                     "precision=bf16"], capsys)
+    assert code == 0, err
+    warned = [ln for ln in err.splitlines() if "without native bf16" in ln]
+    assert len(warned) == (0 if native else 1), err
+    code, err = run(["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=f"], capsys)
+    assert code == 0 and "without native bf16" not in err, err  # float32 never warns
