@@ -35,10 +35,11 @@ import open_clip
 import torch
 from PIL import Image
 
-from benchmarks.timing import interleaved, load_average, machine, native_bf16
+from benchmarks.timing import interleaved, load_average, machine
 from harness.metrics.clip_score import load_clip_scorer
 from harness.metrics.feature_spaces import ClipSpace, batched
 from harness.metrics.synthetic import write_images
+from imagen.cascade import cpu_has_native_bf16
 
 TARGET = 2.0  # issue 13: >= 2x the reference's img/s with features within 1e-4 relative
 
@@ -106,7 +107,7 @@ def rows(files: list[Path], weights: Path, args: argparse.Namespace) -> tuple[di
 
     out = {"open_clip recipe": recipe, "open_clip recipe, inference_mode": lambda: recipe(torch.inference_mode),
            "ours": lambda: space.extract(files), "ours, 2 decode workers": workers}
-    if native_bf16():  # emulated bf16 is ~10x slower than fp32: a row that only says "this CPU has none"
+    if cpu_has_native_bf16():  # emulated bf16 is ~10x slower than fp32: a row that only says "this CPU has none"
         out["ours, bf16 autocast"] = bf16
     return out, scorer
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = open_clip.get_model_config(args.model)["vision_cfg"]
         side = int(cfg["image_size"])
         tokens = args.batch_size * ((side // int(cfg["patch_size"])) ** 2 + 1)
-        dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if native_bf16() else {})}
+        dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if cpu_has_native_bf16() else {})}
         peaks = {k: matmul_peak(int(cfg["width"]), tokens, d) for k, d in dtypes.items()}
         gflop = network_gflop(scorer, side)
         profile = profile_shares(ClipSpace(scorer, args.batch_size), files[: args.batch_size])

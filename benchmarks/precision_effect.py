@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -35,21 +34,17 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.steps_to_trust import METRICS, cli, eval_args, overall, world_reference
-from benchmarks.timing import load_average, machine, native_bf16
+from benchmarks.steps_to_trust import (METRICS, add_world_options, cli, eval_args, overall, parse_config,
+                                      run_folder, world_reference)
+from benchmarks.timing import load_average, machine
 from harness.formats.manifest import read_manifest
+from imagen.cascade import cpu_has_native_bf16
 
 PRECISIONS = ("float32", "bf16")
 
 
 def parse_samplers(items: list[str]) -> list[tuple[str, int]]:
-    out = []
-    for item in items:
-        sampler, _, steps = item.partition(":")
-        if sampler not in ("ddpm", "ddim", "dpmpp_2m") or not steps.isdigit() or int(steps) < 1:
-            raise SystemExit(f"error: --samplers takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
-        out.append((sampler, int(steps)))
-    return out
+    return [parse_config(item, "--samplers") for item in items]
 
 
 def run_pairs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -131,21 +126,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--samplers", nargs="+", default=None, metavar="SAMPLER:STEPS",
                    help="default: ddpm:50 dpmpp_2m:10; dpmpp_2m:10 alone on a CPU without native bf16 (emulated "
                         "bf16 is several times slower than fp32, and 50 ancestral steps would not fit 10 minutes)")
-    p.add_argument("--limit-per-category", type=int, default=1, help="world-suite prompts per category (x 8 seeds)")
-    p.add_argument("--n-test", type=int, default=200, help="held-out world images (the FID reference)")
-    p.add_argument("--batch-size", type=int, default=56)
-    p.add_argument("--parallel", type=int, default=2, help="eval processes side by side (one thread each)")
-    p.add_argument("--out", type=Path, default=None, help="keep the runs here (a second call reuses finished ones)")
+    add_world_options(p)
     args = p.parse_args(argv)
     if args.samplers is None:
-        args.samplers = ["ddpm:50", "dpmpp_2m:10"] if native_bf16() else ["dpmpp_2m:10"]
+        args.samplers = ["ddpm:50", "dpmpp_2m:10"] if cpu_has_native_bf16() else ["dpmpp_2m:10"]
     parse_samplers(args.samplers)  # a bad value fails before anything runs
     start, start_load = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="precision-effect-") as tmp:
         out = (args.out or Path(tmp)).resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, IMAGEN_BENCH_RUNS=str(out), IMAGEN_BENCH_CACHE=str(out / "cache"),
-                   IMAGEN_BENCH_STUDIES=str(out / "studies"))
+        env = run_folder(out)
         rows = run_pairs(args, out, env)
         pairs = parse_samplers(args.samplers)
         changes = {(s, n): paired_changes(out, s, n, env) for s, n in pairs}

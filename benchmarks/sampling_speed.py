@@ -38,15 +38,15 @@ import torch
 
 from benchmarks.anchor import (Matched, flops_per_sample, parameters, randomise_zero_layers, text_inputs,
                                their_imagen)
-from benchmarks.timing import conv_peak, interleaved, load_average, machine, native_bf16
-from imagen.cascade import Cascade, SamplerConfig, Stage, StageSpec, build_unet
+from benchmarks.timing import conv_peak, interleaved, load_average, machine
+from imagen.cascade import Cascade, SamplerConfig, Stage, StageSpec, build_unet, cpu_has_native_bf16
 
 TARGETS = {"fp32": 1.6, "bf16": 4.0}  # issue 13: speed-up over imagen-pytorch fp32
 
 
 def precisions() -> tuple[str, ...]:
     """The precisions worth timing here: bf16 only where the CPU runs it natively."""
-    return ("fp32", "bf16") if native_bf16() else ("fp32",)
+    return ("fp32", "bf16") if cpu_has_native_bf16() else ("fp32",)
 
 
 def our_cascade(cfg: Matched, args: argparse.Namespace, unet: torch.nn.Module, **kwargs: Any) -> Cascade:
@@ -91,7 +91,7 @@ def variants(cfg: Matched, args: argparse.Namespace) -> tuple[dict[str, Callable
         "ours batched fp32": ours(our_cascade(cfg, args, unet)),
         "ours batched fp32 NHWC": ours(our_cascade(cfg, args, unet, channels_last=True)),
     }
-    if native_bf16():  # emulated bf16 (a CPU without AVX-512 BF16 / AMX) is slower than fp32: not a variant
+    if cpu_has_native_bf16():  # emulated bf16 (no AVX-512 BF16 / AMX) is slower than fp32: not a variant
         rows["ours batched bf16"] = ours(our_cascade(cfg, args, unet, precision="bf16"))
         rows["ours batched bf16 NHWC"] = ours(our_cascade(cfg, args, unet, precision="bf16", channels_last=True))
     if args.compile:

@@ -82,15 +82,34 @@ def overall(run: Path) -> dict[str, Any]:
             "generate_s": float(res["timings"]["generate"])}
 
 
+def parse_config(item: str, flag: str) -> tuple[str, int]:
+    """``sampler:steps`` → (sampler, steps), or one line naming ``flag`` and what it takes."""
+    sampler, _, steps = item.partition(":")
+    if sampler not in ("ddpm", "ddim", "dpmpp_2m") or not steps.isdigit() or int(steps) < 1:
+        raise SystemExit(f"error: {flag} takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
+    return sampler, int(steps)
+
+
+def add_world_options(p: argparse.ArgumentParser) -> None:
+    """The options every world-suite benchmark of the final checkpoint takes."""
+    p.add_argument("--limit-per-category", type=int, default=1, help="world-suite prompts per category (x 8 seeds)")
+    p.add_argument("--n-test", type=int, default=200, help="held-out world images (the FID reference)")
+    p.add_argument("--batch-size", type=int, default=56)
+    p.add_argument("--parallel", type=int, default=2, help="eval processes side by side (one thread each)")
+    p.add_argument("--out", type=Path, default=None, help="keep the runs here (a second call reuses finished ones)")
+
+
+def run_folder(out: Path) -> dict[str, str]:
+    """Make ``out`` and return an environment whose runs, caches and studies all live in it."""
+    out.mkdir(parents=True, exist_ok=True)
+    return dict(os.environ, IMAGEN_BENCH_RUNS=str(out), IMAGEN_BENCH_CACHE=str(out / "cache"),
+                IMAGEN_BENCH_STUDIES=str(out / "studies"))
+
+
 def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[str, int]]:
     """Longest first, so the two parallel processes finish together; ``also``: extra ``sampler:steps``."""
     ancestral = sorted({250, reference_steps}, reverse=True)
-    extra = []
-    for item in also or []:
-        sampler, _, steps = item.partition(":")
-        if sampler not in ("ddpm", "ddim", "dpmpp_2m") or not steps.isdigit() or int(steps) < 1:
-            raise SystemExit(f"error: --also takes sampler:steps with a sampler of ddpm, ddim, dpmpp_2m (got {item!r})")
-        extra.append((sampler, int(steps)))
+    extra = [parse_config(item, "--also") for item in also or []]
     return [("ddpm", n) for n in ancestral] + sorted(set(extra) - set(FEW_STEPS), key=lambda c: -c[1]) + FEW_STEPS
 
 
@@ -190,11 +209,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference-steps", type=int, default=250, choices=(250, 1000),
                    help="ancestral steps of the reference run (1000: ~25 min more on 2 cores)")
-    p.add_argument("--limit-per-category", type=int, default=1, help="world-suite prompts per category (x 8 seeds)")
-    p.add_argument("--n-test", type=int, default=200, help="held-out world images (the FID reference)")
-    p.add_argument("--batch-size", type=int, default=56)
-    p.add_argument("--parallel", type=int, default=2, help="eval processes side by side (one thread each)")
-    p.add_argument("--out", type=Path, default=None, help="keep the runs here (a second call reuses finished ones)")
+    add_world_options(p)
     p.add_argument("--also", nargs="*", default=[], metavar="SAMPLER:STEPS",
                    help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)")
     p.add_argument("--no-anchor", action="store_true", help="skip the imagen-pytorch per-step ratio")
@@ -202,10 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     start, start_load = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="steps-to-trust-") as tmp:
         out = (args.out or Path(tmp)).resolve()
-        out.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, IMAGEN_BENCH_RUNS=str(out), IMAGEN_BENCH_CACHE=str(out / "cache"),
-                   IMAGEN_BENCH_STUDIES=str(out / "studies"))
-        rows = run_configs(args, out, env)
+        rows = run_configs(args, out, run_folder(out))
     ratio = None if args.no_anchor else anchor_ratio()
     report(rows, ratio, args)
     print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "

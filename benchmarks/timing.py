@@ -18,11 +18,6 @@ from typing import Any, Callable
 import torch
 
 
-def native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively here (AVX-512 BF16 / AMX); elsewhere it emulates it, slower than fp32."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"

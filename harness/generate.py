@@ -144,17 +144,10 @@ def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
     return _import_target(GENERATORS[name], "generator")(cfg, ctx)
 
 
-def cpu_has_native_bf16() -> bool:
-    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX), not emulated."""
-    import torch
-
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerator:
     """Our cascade from ``cfg.checkpoint`` (``checkpoint=random``: untrained weights, loudly recorded)."""
     from imagen.build import load_cascade, plain
-    from imagen.cascade import check_precision, stages_until
+    from imagen.cascade import check_precision, cpu_has_native_bf16, stages_until
 
     checkpoint = resolve_checkpoint(cfg)
     cascade = load_cascade(cfg, checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)

@@ -43,6 +43,12 @@ def check_precision(value: Any, where: str = "precision") -> str:
     return str(value)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether oneDNN runs bf16 natively on this CPU (AVX-512 BF16 or AMX); elsewhere it emulates it, slower
+    than float32."""
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """One stage's settings (the ``model.stages.<name>`` config minus the U-Net)."""

@@ -120,9 +120,9 @@ def test_channels_last_is_in_the_fingerprint_and_checked(tmp_path, capsys):
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_native_bf16_warns_before_sampling(tmp_path, capsys, monkeypatch, native):
-    import harness.generate
+    import imagen.cascade
 
-    monkeypatch.setattr(harness.generate, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(imagen.cascade, "cpu_has_native_bf16", lambda: native)
     runs = tmp_path / "runs"
     code, err = run(["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=b",
                      "precision=bf16"], capsys)
