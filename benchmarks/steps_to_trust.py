@@ -14,9 +14,10 @@ with the 95% interval ``eval`` writes:
 
 A configuration is *trustworthy* when each of its three overall scores lies inside the reference (the
 longest ancestral) run's interval (the ``[=]`` marks). The fewest-step trustworthy one is the recommendation.
-The default reference is 250 ancestral steps: on 2 cores one ancestral step of 56 images (one forward of 112
-with guidance) takes ~1.5 s in one thread, so 1000 steps alone take ~25 min and do not fit the 10-minute
-budget of a benchmark script; ``--reference-steps 1000`` runs them. Its end-to-end speed-up is against
+The default reference is 250 ancestral steps: one ancestral step of 56 images (one forward of 112 with
+guidance) takes ~1.5 s in one thread on the AVX-512 VM and ~3.6 s on the AVX2-only one, so 1000 steps alone
+take 25–60 min and do not fit the 10-minute budget of a benchmark script; ``--reference-steps 1000`` runs
+them (the measured table in ``benchmarks/README.md`` is that run). Its end-to-end speed-up is against
 imagen-pytorch's default sampling: ``Imagen`` samples with its ``timesteps=1000`` ancestral steps, so the
 1000-step generation time (measured, or 4 × the 250-step time when not run: every step costs the same) over
 the recommendation's, times the per-step speed ratio of our sampler to imagen-pytorch 2.1.0 at the matched
@@ -167,28 +168,40 @@ def cell(score: dict[str, Any], ref: dict[str, Any]) -> str:
             f"{' [=]' if inside(score, ref) else ' [x]'}")
 
 
+def trusted(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, int]) -> list[tuple[str, int]]:
+    """The configurations (reference apart) whose three scores all lie inside the reference's intervals."""
+    ref = rows[reference]["scores"]
+    return [config for config, row in rows.items()
+            if config != reference and all(inside(row["scores"][m], ref[m]) for m in METRICS)]
+
+
+def recommendation(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, int]) -> tuple[str, int] | None:
+    """The trusted configuration with the fewest steps (the faster one on a tie), or None."""
+    ok = trusted(rows, reference)
+    return min(ok, key=lambda c: (c[1], rows[c]["generate_s"])) if ok else None
+
+
 def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, args: argparse.Namespace) -> None:
     reference = ("ddpm", args.reference_steps)
     ref = rows[reference]
+    ok = trusted(rows, reference)
     print(f"\nThe final tiny checkpoint's base stage (32²) on the world suite, {args.limit_per_category} prompt(s) per "
           f"category x 8 seeds, FID against {args.n_test} held-out world images; 95% intervals as eval writes them; "
           f"[=] inside the reference ({reference[0]} {reference[1]} steps) interval")
     print(f"{'sampler':<9} {'steps':>5} {'n':>4} " + " ".join(f"{m:>30}" for m in METRICS)
           + f" {'gen s':>7} {'vs ref':>7} {'trusted':>8}")
-    trusted = []
     for config, row in rows.items():
-        ok = all(inside(row["scores"][m], ref["scores"][m]) for m in METRICS)
         speed = ref["generate_s"] / row["generate_s"]
-        if ok and config != reference:
-            trusted.append((config[1], -speed, config[0]))
+        mark = "yes" if config in ok or config == reference else "no"
         print(f"{config[0]:<9} {config[1]:>5} {row['n'] or '?':>4} "
               + " ".join(f"{cell(row['scores'][m], ref['scores'][m]):>30}" for m in METRICS)
-              + f" {row['generate_s']:>7.1f} {speed:>6.1f}x {'yes' if ok else 'no':>8}")
-    if not trusted:
+              + f" {row['generate_s']:>7.1f} {speed:>6.1f}x {mark:>8}")
+    best = recommendation(rows, reference)
+    if best is None:
         print("recommended: none of the cheaper configurations is inside the reference intervals on all three scores")
         return
-    steps, _, sampler = min(trusted)
-    chosen = rows[(sampler, steps)]["generate_s"]
+    sampler, steps = best
+    chosen = rows[best]["generate_s"]
     measured = ("ddpm", 1000) in rows
     t1000 = rows[("ddpm", 1000)]["generate_s"] if measured else 4 * rows[("ddpm", 250)]["generate_s"]
     print(f"recommended: {sampler} at {steps} steps ({ref['generate_s'] / chosen:.1f}x faster than the reference "
@@ -208,7 +221,7 @@ def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, arg
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference-steps", type=int, default=250, choices=(250, 1000),
-                   help="ancestral steps of the reference run (1000: ~25 min more on 2 cores)")
+                   help="ancestral steps of the reference run (1000: 25-60 min more on 2 cores)")
     add_world_options(p)
     p.add_argument("--also", nargs="*", default=[], metavar="SAMPLER:STEPS",
                    help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)")
@@ -218,7 +231,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="steps-to-trust-") as tmp:
         out = (args.out or Path(tmp)).resolve()
         rows = run_configs(args, out, run_folder(out))
-    ratio = None if args.no_anchor else anchor_ratio()
+    # the per-step ratio to imagen-pytorch only matters when a configuration is recommended
+    wanted = not args.no_anchor and recommendation(rows, ("ddpm", args.reference_steps)) is not None
+    ratio = anchor_ratio() if wanted else None
     report(rows, ratio, args)
     print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
           f"{time.perf_counter() - start:.0f} s in all")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,8 +105,19 @@ def pareto_plot(panels: dict[str, list[Curve]], x_info: dict, y_info: dict, titl
     fig.suptitle(title, fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
+        ncol, labels = legend_layout(labels, width_in=5.2 * n)
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
     return to_png(fig)
+
+
+def legend_layout(labels: list[str], width_in: float, fontsize: float = 8, max_cols: int = 3) -> tuple[int, list[str]]:
+    """Columns and wrapped labels of a legend that fits ``width_in`` inches: long run-family labels would
+    otherwise widen the saved image past the plot, which a page then shrinks until the plot is unreadable."""
+    chars = int(width_in * 72 / (0.55 * fontsize))  # characters per line at an average glyph width of 0.55 em
+    longest = max(len(label) for label in labels) + 6  # + the marker and the gap between columns
+    ncol = max(1, min(max_cols, len(labels), chars // longest))
+    width = max(20, chars // ncol - 6)
+    return ncol, [textwrap.fill(label, width) for label in labels]
 
 
 # --- per-category bars --------------------------------------------------------------------------

@@ -51,6 +51,19 @@ def test_the_fewest_steps_inside_every_reference_interval_are_recommended(capsys
     assert "recommended: dpmpp_2m at 15 steps" in capsys.readouterr().out
 
 
+def test_the_imagen_pytorch_ratio_is_measured_only_when_a_configuration_is_recommended(monkeypatch, tmp_path, capsys):
+    rows = {("ddpm", 250): _row(100.0, 60.0, 0.30, 400.0, wide=True),
+            ("dpmpp_2m", 10): _row(140.0, 60.0, 0.30, 16.0)}  # outside: nothing to recommend
+    measured = []
+    monkeypatch.setattr(steps_to_trust, "run_configs", lambda *a: rows)
+    monkeypatch.setattr(steps_to_trust, "anchor_ratio", lambda: measured.append(1) or 1.5)
+    steps_to_trust.main(["--out", str(tmp_path)])
+    assert measured == [] and "recommended: none" in capsys.readouterr().out
+    rows[("dpmpp_2m", 10)] = _row(101.0, 60.0, 0.30, 16.0)
+    steps_to_trust.main(["--out", str(tmp_path)])
+    assert measured == [1] and "recommended: dpmpp_2m at 10 steps" in capsys.readouterr().out
+
+
 def _change(delta: float, low: float | None, high: float | None) -> dict:
     return {"delta": delta, "ci_low": low, "ci_high": high}
 

@@ -376,3 +376,20 @@ def test_concurrent_evaluations_compute_a_reference_once(tmp_path) -> None:
     for t in threads:
         t.join()
     assert len(calls) == 1 and sorted(hits) == [False, True]
+
+
+@pytest.mark.parametrize(("n_gen", "n_ref", "spread"), [(200, 200, False), (200, 500, True)])
+def test_kid_has_no_spread_when_every_subset_is_both_whole_sets(monkeypatch, n_gen, n_ref, spread) -> None:
+    from types import SimpleNamespace
+
+    from harness.metrics.inception_metrics import Kid
+    from harness.scoring import format_value
+
+    result = {"kid": 0.0123, "kid_std": 8e-17, "kid_subset_size": min(n_gen, n_ref, 1000), "kid_subsets": 100}
+    monkeypatch.setattr(Kid, "_compare", lambda self, images, env: (
+        SimpleNamespace(count=n_gen), SimpleNamespace(count=n_ref), result))
+    value = Kid.__new__(Kid).compute(None, None).sets["kid"].as_dict()
+    if spread:  # the reference's subsets vary: the standard deviation means something
+        assert value["std"] == 8e-17 and "note" not in value and format_value(value) == "0.012 ± 8e-17 (sd)"
+    else:  # n = m on both sides: the "sd" would be rounding noise, so none is printed
+        assert value["std"] is None and "no spread" in value["note"] and format_value(value) == "0.012 [undefined]"

@@ -95,3 +95,12 @@ def test_series_differ_by_more_than_colour():
     assert plots.axis_label({"label": "FID", "higher_is_better": False}, "y") == "FID (lower is better ↓)"
     assert plots.axis_label({"label": "CLIP score", "higher_is_better": True, "unit": "×100 cos"}, "x") == \
         "CLIP score [×100 cos] (higher is better →)"
+
+
+def test_a_legend_of_long_family_labels_wraps_into_fewer_columns_within_the_figure():
+    short = ["w sweep a", "w sweep b", "w sweep c", "w sweep d"]
+    assert plots.legend_layout(short, width_in=5.2) == (3, short)
+    long = ["sampler=ddpm steps=50 thresholding=dynamic(p=0.995) " * 2, "sampler=ddpm steps=50 thresholding=static"]
+    ncol, wrapped = plots.legend_layout(long, width_in=5.2)
+    assert ncol == 1 and "\n" in wrapped[0] and wrapped[1] == long[1]
+    assert max(len(line) for label in wrapped for line in label.split("\n")) <= 5.2 * 72 / (0.55 * 8)

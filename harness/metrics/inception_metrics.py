@@ -166,8 +166,10 @@ class Kid(_InceptionMetric):
     outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID"),)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
-        gen, _, result = self._compare(images, env)
-        value = SetValue(result["kid"], None, None, gen.count, "subsets",
-                         {"std": result["kid_std"], "subset_size": result["kid_subset_size"],
-                          "subsets": result["kid_subsets"]})
-        return Scores(sets={"kid": value})
+        gen, ref, result = self._compare(images, env)
+        extra = {"std": result["kid_std"], "subset_size": result["kid_subset_size"], "subsets": result["kid_subsets"]}
+        if result["kid_subset_size"] == gen.count == ref.count:
+            # every "random subset" is then the whole of both sets, so their spread is rounding noise (1e-17),
+            # not an uncertainty: say so rather than print it as a standard deviation
+            extra.update(std=None, note=f"no spread: the subset size {gen.count} is both sets' whole size")
+        return Scores(sets={"kid": SetValue(result["kid"], None, None, gen.count, "subsets", extra)})
