@@ -1,4 +1,4 @@
-"""Time to a trustworthy number: the fewest sampler steps whose scores match the 1000-step ancestral run.
+"""Time to a trustworthy number: the fewest sampler steps whose scores match a many-step ancestral run.
 
     nice -n 5 .venv/bin/python -m benchmarks.steps_to_trust [--reference-steps 250] [--limit-per-category 1]
         [--parallel 2] [--out DIR] [--no-anchor]
@@ -21,9 +21,9 @@ them (the measured table in ``benchmarks/README.md`` is that run). Its end-to-en
 imagen-pytorch's default sampling: ``Imagen`` samples with its ``timesteps=1000`` ancestral steps, so the
 1000-step generation time (measured, or 4 × the 250-step time when not run: every step costs the same) over
 the recommendation's, times the per-step speed ratio of our sampler to imagen-pytorch 2.1.0 at the matched
-configuration of ``benchmarks.sampling_speed`` (measured here in a short interleaved run unless
-``--no-anchor``). Target (issue 13): ≥ 20×. Times are each run's ``generate`` phase from ``results.json``,
-in processes of one thread each, ``--parallel`` side by side.
+configuration of ``benchmarks.sampling_speed`` (measured here in a short interleaved run, only when a
+configuration is recommended and unless ``--no-anchor``). Target (issue 13): ≥ 20×. Times are each run's
+``generate`` phase from ``results.json``, in processes of one thread each, ``--parallel`` side by side.
 
 What is *not* claimed: the intervals of a few hundred images are wide, so "inside the interval" means "not
 distinguishable at this n", not "equal"; the table prints n with every row.
@@ -100,9 +100,20 @@ def add_world_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="keep the runs here (a second call reuses finished ones)")
 
 
-def run_folder(out: Path) -> dict[str, str]:
-    """Make ``out`` and return an environment whose runs, caches and studies all live in it."""
+def run_folder(out: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Make ``out`` and return an environment whose runs, caches and studies all live in it.
+
+    Finished runs in ``out`` are reused by name (``ddpm-250``), so ``out`` records the world-suite options
+    it was made with and refuses other ones: a reused run must have the prompts, seeds and reference of the
+    runs it is compared with."""
     out.mkdir(parents=True, exist_ok=True)
+    options = {k: getattr(args, k) for k in ("limit_per_category", "n_test", "batch_size")}
+    record = out / "world-options.json"
+    if record.is_file() and (before := json.loads(record.read_text())) != options:
+        differ = ", ".join(f"--{k.replace('_', '-')} {before.get(k)} (asked {v})" for k, v in options.items()
+                           if before.get(k) != v)
+        raise SystemExit(f"error: {out} holds runs made with {differ}; use another --out or the same options")
+    record.write_text(json.dumps(options, sort_keys=True))
     return dict(os.environ, IMAGEN_BENCH_RUNS=str(out), IMAGEN_BENCH_CACHE=str(out / "cache"),
                 IMAGEN_BENCH_STUDIES=str(out / "studies"))
 
@@ -110,8 +121,8 @@ def run_folder(out: Path) -> dict[str, str]:
 def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[str, int]]:
     """Longest first, so the two parallel processes finish together; ``also``: extra ``sampler:steps``."""
     ancestral = sorted({250, reference_steps}, reverse=True)
-    extra = [parse_config(item, "--also") for item in also or []]
-    return [("ddpm", n) for n in ancestral] + sorted(set(extra) - set(FEW_STEPS), key=lambda c: -c[1]) + FEW_STEPS
+    extra = set(parse_config(item, "--also") for item in also or []) - set(FEW_STEPS) - {("ddpm", n) for n in ancestral}
+    return [("ddpm", n) for n in ancestral] + sorted(extra, key=lambda c: (-c[1], c[0])) + FEW_STEPS
 
 
 def world_reference(args: argparse.Namespace, out: Path, env: dict[str, str]) -> Path:
@@ -176,9 +187,9 @@ def trusted(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, i
 
 
 def recommendation(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, int]) -> tuple[str, int] | None:
-    """The trusted configuration with the fewest steps (the faster one on a tie), or None."""
+    """The trusted configuration with the fewest steps (the faster one on a tie, then by name), or None."""
     ok = trusted(rows, reference)
-    return min(ok, key=lambda c: (c[1], rows[c]["generate_s"])) if ok else None
+    return min(ok, key=lambda c: (c[1], rows[c]["generate_s"], c[0])) if ok else None
 
 
 def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, args: argparse.Namespace) -> None:
@@ -221,7 +232,7 @@ def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, arg
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reference-steps", type=int, default=250, choices=(250, 1000),
-                   help="ancestral steps of the reference run (1000: 25-60 min more on 2 cores)")
+                   help="ancestral steps of the reference run (the 1000-step run alone takes 25-60 min on 2 cores)")
     add_world_options(p)
     p.add_argument("--also", nargs="*", default=[], metavar="SAMPLER:STEPS",
                    help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)")
@@ -230,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
     start, start_load = time.perf_counter(), load_average()
     with tempfile.TemporaryDirectory(prefix="steps-to-trust-") as tmp:
         out = (args.out or Path(tmp)).resolve()
-        rows = run_configs(args, out, run_folder(out))
+        rows = run_configs(args, out, run_folder(out, args))
     # the per-step ratio to imagen-pytorch only matters when a configuration is recommended
     wanted = not args.no_anchor and recommendation(rows, ("ddpm", args.reference_steps)) is not None
     ratio = anchor_ratio() if wanted else None

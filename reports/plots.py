@@ -104,20 +104,26 @@ def pareto_plot(panels: dict[str, list[Curve]], x_info: dict, y_info: dict, titl
         ax.set_axisbelow(True)
     fig.suptitle(title, fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        ncol, labels = legend_layout(labels, width_in=5.2 * n)
-        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
+    add_legend(fig, handles, labels)
     return to_png(fig)
 
 
 def legend_layout(labels: list[str], width_in: float, fontsize: float = 8, max_cols: int = 3) -> tuple[int, list[str]]:
     """Columns and wrapped labels of a legend that fits ``width_in`` inches: long run-family labels would
     otherwise widen the saved image past the plot, which a page then shrinks until the plot is unreadable."""
-    chars = int(width_in * 72 / (0.55 * fontsize))  # characters per line at an average glyph width of 0.55 em
-    longest = max(len(label) for label in labels) + 6  # + the marker and the gap between columns
+    chars = int(width_in * 72 / (0.6 * fontsize))  # characters per line at DejaVu Sans' ~0.6 em per character
+    longest = max(len(label) for label in labels) + 9  # + the marker and the gaps around it (~4.8 em)
     ncol = max(1, min(max_cols, len(labels), chars // longest))
-    width = max(20, chars // ncol - 6)
-    return ncol, [textwrap.fill(label, width) for label in labels]
+    width = max(20, chars // ncol - 9)
+    # run ids and paths are not split inside a word or at a hyphen: a long one overflows rather than garbles
+    return ncol, [textwrap.fill(label, width, break_long_words=False, break_on_hyphens=False) for label in labels]
+
+
+def add_legend(fig: Figure, handles: list[Any], labels: list[str], max_cols: int = 3) -> None:
+    """The figure's legend below its panels, laid out by :func:`legend_layout` for the figure's width."""
+    if handles:
+        ncol, labels = legend_layout(labels, width_in=fig.get_figwidth(), max_cols=max_cols)
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
 
 
 # --- per-category bars --------------------------------------------------------------------------
@@ -161,7 +167,7 @@ def category_bars(categories: Sequence[str], series: list[Bars], info: dict, tit
     ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
     ax.set_title(title, fontsize=11)
-    fig.legend(loc="outside lower center", ncol=min(3, n_ser), fontsize=8, frameon=False)
+    add_legend(fig, *ax.get_legend_handles_labels())
     return to_png(fig)
 
 
@@ -208,7 +214,7 @@ def preference_plot(panels: dict[str, list[PreferenceRow]], name_a: str, name_b:
         ax.set_axisbelow(True)
     fig.suptitle(title, fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    add_legend(fig, handles, labels)
     return to_png(fig)
 
 
@@ -251,6 +257,5 @@ def agreement_plot(categories: Sequence[str], panels: dict[str, list[AgreementSe
         ax.set_axisbelow(True)
     fig.suptitle(title, fontsize=11)
     handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="outside lower center", ncol=min(4, len(labels)), fontsize=8, frameon=False)
+    add_legend(fig, handles, labels, max_cols=4)
     return to_png(fig)

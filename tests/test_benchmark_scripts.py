@@ -64,6 +64,17 @@ def test_the_imagen_pytorch_ratio_is_measured_only_when_a_configuration_is_recom
     assert measured == [1] and "recommended: dpmpp_2m at 10 steps" in capsys.readouterr().out
 
 
+def test_a_runs_folder_refuses_other_world_options_and_an_ancestral_extra_runs_once(tmp_path):
+    args = argparse.Namespace(limit_per_category=1, n_test=200, batch_size=56)
+    assert steps_to_trust.run_folder(tmp_path, args)["IMAGEN_BENCH_RUNS"] == str(tmp_path)
+    steps_to_trust.run_folder(tmp_path, args)  # the same options: its runs are reused
+    with pytest.raises(SystemExit, match="--limit-per-category 1 \\(asked 4\\)"):
+        steps_to_trust.run_folder(tmp_path, argparse.Namespace(limit_per_category=4, n_test=200, batch_size=56))
+    runs = steps_to_trust.configs(1000, ["ddpm:250", "ddpm:1000", "ddpm:100", "ddim:10", "ddpm:50"])
+    assert runs[:4] == [("ddpm", 1000), ("ddpm", 250), ("ddpm", 100), ("ddpm", 50)]
+    assert len(runs) == len(set(runs)) == 4 + len(steps_to_trust.FEW_STEPS)
+
+
 def _change(delta: float, low: float | None, high: float | None) -> dict:
     return {"delta": delta, "ci_low": low, "ci_high": high}
 

@@ -392,4 +392,5 @@ def test_kid_has_no_spread_when_every_subset_is_both_whole_sets(monkeypatch, n_g
     if spread:  # the reference's subsets vary: the standard deviation means something
         assert value["std"] == 8e-17 and "note" not in value and format_value(value) == "0.012 ± 8e-17 (sd)"
     else:  # n = m on both sides: the "sd" would be rounding noise, so none is printed
-        assert value["std"] is None and "no spread" in value["note"] and format_value(value) == "0.012 [undefined]"
+        assert value["std"] is None and value["note"].startswith("undefined: every subset is the whole")
+        assert format_value(value) == "0.012 [undefined]"

@@ -8,7 +8,8 @@ images extract them once. Generated features are also kept in the run folder
 
 FID's uncertainty is a percentile bootstrap over the generated images (prompts are the resampling unit
 when a prompt has several seeds; the reference statistics stay fixed); KID reports its mean and the
-standard deviation over random subsets, as clean-fid and torchmetrics do.
+standard deviation over random subsets, as clean-fid and torchmetrics do (none when every subset is the
+whole of both sets: the spread would be rounding noise).
 """
 
 from __future__ import annotations
@@ -171,5 +172,6 @@ class Kid(_InceptionMetric):
         if result["kid_subset_size"] == gen.count == ref.count:
             # every "random subset" is then the whole of both sets, so their spread is rounding noise (1e-17),
             # not an uncertainty: say so rather than print it as a standard deviation
-            extra.update(std=None, note=f"no spread: the subset size {gen.count} is both sets' whole size")
+            extra.update(std=None, note=f"undefined: every subset is the whole of both sets ({gen.count} images), "
+                                         "so there is no spread to report")
         return Scores(sets={"kid": SetValue(result["kid"], None, None, gen.count, "subsets", extra)})
