@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup demo test test-fast system-deps bench-setup clean
+.PHONY: setup demo test test-fast test-stress system-deps bench-setup clean
 
 setup: $(STAMP)
 
@@ -37,11 +37,18 @@ demo: $(STAMP)
 system-deps:
 	@if [ "$${CI:-}" = "true" ]; then bash .ci/system-deps; fi
 
+# --durations=25: every log (CI's included) shows where the suite's time goes.
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25
+
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q -n $(TEST_WORKERS)
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(PYTEST) -m "not slow"
+
+# The suite beside two CPU burners: no test may depend on the machine being quiet.
+test-stress: $(STAMP) system-deps
+	bash .ci/stress $(PYTEST)
 
 # The speed benchmarks' anchor (benchmarks/anchor.py): imagen-pytorch's model code only; its full dependency
 # list pulls training frameworks the benchmarks never import, hence --no-deps and the four it does import.

@@ -19,9 +19,11 @@ class OcrJudgeMetric(Metric):
     name = "ocr"
     version = "imagen-bench-ocr/1"
     outputs = (
-        Output("ocr_exact_match", higher_is_better=True, kind="binary", bounds=(0.0, 1.0), label="OCR exact match"),
+        # max_worse 0.02: two points of a [0, 1] rate / similarity
+        Output("ocr_exact_match", higher_is_better=True, kind="binary", bounds=(0.0, 1.0), label="OCR exact match",
+               max_worse=0.02),
         Output("ocr_char_similarity", higher_is_better=True, kind="bounded", bounds=(0.0, 1.0),
-               label="OCR char similarity"),
+               label="OCR char similarity", max_worse=0.02),
     )
     needs = frozenset({"images", "prompts"})
     config_key = "ocr"

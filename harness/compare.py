@@ -8,8 +8,9 @@ and applies the same draw to both runs (all seeds of a drawn prompt come along).
 
 * per-image outputs (CLIP score, accuracy, OCR): the mean over prompts of the per-prompt difference of
   means (equal to the difference of the two means);
-* set outputs (FID, KID): the metric recomputed on each replicate's images for both runs against the
-  fixed reference statistics, from the Inception features each run keeps.
+* set outputs (FID, KID, CMMD, recall, coverage, ...): the metric's own statistic recomputed on each
+  replicate's images for both runs against the fixed reference, from the features each run keeps, the
+  interval centred on the full-set difference (:func:`paired_set_difference`).
 
 Everything is signed as an *improvement* (positive = the candidate is better, in the metric's direction),
 and a row's verdict against the tolerated regression ``m`` (``max_worse``) is: **pass** if the interval
@@ -24,9 +25,11 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
+
+from harness.metrics.base import SetStatistic
+from harness.metrics.intervals import recentre
 
 PromptIds = list[str]
 
@@ -53,6 +56,8 @@ def prompt_draws(n_prompts: int, n_boot: int, seed: int) -> np.ndarray:
 def _interval(point: float, replicates: np.ndarray, level: float, n: int) -> Difference:
     if n < 2:
         return Difference(point, None, None, n, "undefined: fewer than two prompts")
+    if replicates.size < 2:
+        return Difference(point, None, None, n, "undefined: fewer than two finite bootstrap replicates")
     if np.ptp(replicates) == 0.0:
         note = "the two runs give identical values on every prompt" if point == 0.0 else "no spread across prompts"
         return Difference(point, point, point, n, note)
@@ -73,23 +78,27 @@ def paired_mean_difference(baseline: np.ndarray, candidate: np.ndarray, higher_i
     return _interval(float(diff.mean()), diff[draws].mean(axis=1), level, len(diff))
 
 
-def paired_set_difference(statistic: Callable[[Sequence[np.ndarray]], np.ndarray], rows_of_prompt: list[np.ndarray],
-                          higher_is_better: bool, *, n_boot: int = 200, seed: int = 0,
-                          level: float = 0.95) -> Difference:
-    """Improvement of a set statistic (FID, KID) with the same resampled prompts on both sides.
+def paired_set_difference(baseline: SetStatistic, candidate: SetStatistic, rows_of_prompt: list[np.ndarray],
+                          higher_is_better: bool, *, full: tuple[float, float] | None = None, n_boot: int = 200,
+                          seed: int = 0, level: float = 0.95) -> Difference:
+    """Improvement of a set statistic (FID, KID, CMMD, recall, ...) with the same resampled prompts on both sides.
 
-    ``statistic(index_sets)`` returns, for each set of feature rows, (baseline value, candidate value) as an
-    array of shape (len(index_sets), 2); ``rows_of_prompt[p]`` are prompt p's rows (all its seeds), the same
-    rows in both runs' aligned feature arrays.
+    ``baseline``/``candidate`` are the two runs' statistics over aligned feature rows; ``rows_of_prompt[p]``
+    are prompt p's rows (all its seeds), the same rows on both sides. ``full`` is the (baseline, candidate)
+    value on every row when already known (the runs' reported numbers), else their ``value()``.
+
+    A replicate holds duplicated images, and set statistics are biased by duplicates (FID rises with
+    them), so the replicates' differences are centred off the full-set difference. The interval is their
+    percentile interval re-centred on the full-set difference (:func:`~harness.metrics.intervals.recentre`):
+    the bootstrap gives the spread and skew, the full sets the location — the point always lies inside.
     """
-    everything = np.concatenate(rows_of_prompt)
     sign = 1.0 if higher_is_better else -1.0
-    full = statistic([everything])[0]
+    b_full, c_full = full if full is not None else (baseline.value(), candidate.value())
+    point = float(sign * (c_full - b_full))
     draws = prompt_draws(len(rows_of_prompt), n_boot, seed)
     sets = [np.concatenate([rows_of_prompt[p] for p in row]) for row in draws]
-    values = statistic(sets)
-    return _interval(float(sign * (full[1] - full[0])), sign * (values[:, 1] - values[:, 0]), level,
-                     len(rows_of_prompt))
+    replicates = recentre(sign * (candidate.resampled(sets) - baseline.resampled(sets)), point)
+    return _interval(point, replicates, level, len(rows_of_prompt))
 
 
 def decide(diff: Difference, max_worse: float) -> str:

@@ -1,15 +1,18 @@
 """The regression gate behind ``imagen-bench regress``: two evaluated runs → one row per metric and group.
 
-:func:`compare_runs` reads the two runs' ``results.json`` and ``samples.jsonl`` (and, for FID/KID, the
-Inception features each run keeps and the cached reference statistics), refuses runs that are not
+:func:`compare_runs` reads the two runs' ``results.json`` and ``samples.jsonl`` (and, for set outputs, the
+features each run keeps and the cached reference features), refuses runs that are not
 comparable — other prompts, seeds, metric versions, reference statistics or scoring layout, naming the
 difference — and returns a :class:`~harness.formats.verdict.Verdict`. The statistics are in
-:mod:`harness.compare`; this module only lines the two runs up.
+:mod:`harness.compare`; this module only lines the two runs up. It never knows which metric it gates: a
+per-image output is paired image by image from ``samples.jsonl``; a set output is rebuilt, through its
+metric's :meth:`~harness.metrics.base.Metric.set_statistic`, from the features and reference its
+``results.json`` recorded (``metric_info.<output>.set``), checked to reproduce the reported number, and
+resampled on the same prompts for both runs.
 """
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -27,11 +30,14 @@ from harness.compare import (
 from harness.errors import UserError
 from harness.formats.results import Results, read_samples
 from harness.formats.verdict import EXIT_CODES, Verdict, VerdictRow, overall_verdict
-from harness.metrics.frechet import frechet_distance_resampled, kid_from_kernels, polynomial_kernel, reference_factor
-from harness.metrics.inception_metrics import FEATURES_DIR
+from harness.metrics.base import Metric, SetInputs, SetStatistic
+from harness.metrics.feature_spaces import load_features
 from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.registry import METRICS, get_metric
+from harness.scoring import OVERALL, UNCATEGORISED
 
-OVERALL = "overall"
+#: How closely a set output rebuilt from the kept (float32) features must match the number the run reported.
+REPRODUCE_RTOL = 1e-4
 
 
 def check_comparable(base: Results, cand: Results) -> None:
@@ -47,25 +53,19 @@ def check_comparable(base: Results, cand: Results) -> None:
         if a != b:
             raise UserError(f"runs {base.run_id} and {cand.run_id} differ in {what} ({_short(a)} vs {_short(b)}); "
                             "a regression test compares the same prompts and seeds scored the same way")
-    for out in set(base.metric_info) & set(cand.metric_info):
-        va, vb = base.metric_info[out].get("version"), cand.metric_info[out].get("version")
-        if va != vb:
-            raise UserError(f"{out} was computed by metric version {va} in {base.run_id} but {vb} in {cand.run_id}")
-    ra, rb = _reference(base), _reference(cand)
-    if ra != rb:
-        raise UserError(f"runs {base.run_id} and {cand.run_id} use other FID reference statistics or extractor "
-                        f"({_short(ra)} vs {_short(rb)})")
+    for out in sorted(set(base.metric_info) & set(cand.metric_info)):
+        a, b = base.metric_info[out], cand.metric_info[out]
+        if a.get("version") != b.get("version"):
+            raise UserError(f"{out} was computed by metric version {a.get('version')} in {base.run_id} but "
+                            f"{b.get('version')} in {cand.run_id}")
+        if a.get("set") != b.get("set"):  # features, reference set or options of a set output
+            raise UserError(f"runs {base.run_id} and {cand.run_id} computed {out} from other features, reference "
+                            f"or options ({_short(a.get('set'))} vs {_short(b.get('set'))})")
 
 
 def _layout(r: Results) -> tuple[Any, Any]:
     table = r.benchmark.get("table") or {}
     return table.get("group_by"), table.get("stage")
-
-
-def _reference(r: Results) -> Any:
-    fid = r.extractors.get("fid") or {}
-    ref = fid.get("reference") or {}
-    return (fid.get("sha256"), fid.get("mode"), ref.get("image_list_sha256"), ref.get("count")) if fid else None
 
 
 def _short(value: Any) -> str:
@@ -92,61 +92,65 @@ def _aligned_means(base: dict[str, dict], cand: dict[str, dict], output: str) ->
             np.array([np.mean(list(cand[p].values())) for p in order]), order)
 
 
-# --- set outputs (FID, KID) from the features each run keeps ---------------------------------------------------
+# --- set outputs (FID, KID, CMMD, recall, ...) from the features each run keeps --------------------------------
 
-def _features(run_dir: Path, mode: str, stage: str) -> dict[tuple[str, int], np.ndarray]:
-    path = run_dir / FEATURES_DIR / f"inception-{mode}-{stage}.npz"
-    if not path.is_file():
-        raise UserError(f"{path} is missing: re-run the evaluation of {run_dir.name} to keep its Inception features")
-    with np.load(io.BytesIO(path.read_bytes())) as z:
-        return {(str(p), int(s)): f for p, s, f in zip(z["prompt_id"], z["seed"], z["feats"])}
+def _set_inputs(out: str, r: Results) -> SetInputs:
+    recorded = r.metric_info[out].get("set")
+    if not recorded:
+        raise UserError(f"{out} of run {r.run_id} records no set inputs (scored before results recorded them, or "
+                        f"by a metric that cannot be resampled): re-score it with imagen-bench eval (its images are "
+                        "reused)")
+    return SetInputs.from_dict(recorded)
 
 
-def _reference_stats(r: Results, cache_dir: str | Path | None) -> FeatureStats:
-    fid = r.extractors["fid"]
-    ref = fid["reference"]
-    key = StatsKey(ref["dataset"], ref["split"], ref["image_list_sha256"], int(ref["count"]), ref["resolution"],
-                   fid["mode"], fid["sha256"])
-    stats = ReferenceStatsCache(cache_dir).get(key)
+def _metric_class(out: str, info: dict[str, Any]) -> type[Metric]:
+    cls = get_metric(str(info.get("entry") or info["metric"]))
+    if not any(o.name == out and not o.per_image for o in cls.outputs):
+        raise UserError(f"{out}: metric {cls.name!r} no longer reports it as a set output; re-score both runs")
+    return cls
+
+
+def _reference_features(inputs: SetInputs, r: Results, cache_dir: str | Path | None) -> FeatureStats:
+    stats = ReferenceStatsCache(cache_dir).get(StatsKey(**inputs.reference))
     if stats is None or stats.feats is None:
-        raise UserError(f"the reference statistics of {r.run_id} are not in the cache ({cache_dir}); evaluate it on "
-                        "this machine (or with the same IMAGEN_BENCH_CACHE) first")
+        raise UserError(f"the reference features of {r.run_id} ({inputs.features}) are not in the cache "
+                        f"({cache_dir}); evaluate it on this machine (or with the same IMAGEN_BENCH_CACHE) first")
     return stats
 
 
-def _set_statistic(output: str, base_f: np.ndarray, cand_f: np.ndarray, ref: FeatureStats, seed: int):
-    if output == "fid":
-        factor = reference_factor(ref.mu, ref.sigma)
-        return lambda sets: np.stack([frechet_distance_resampled(base_f, factor, sets),
-                                      frechet_distance_resampled(cand_f, factor, sets)], axis=1)
-
-    def kid(sets: list[np.ndarray]) -> np.ndarray:
-        # the kernels once per side; each replicate's subsets only index them (same values, far fewer products)
-        m = min(1000, len(ref.feats))
-        k_rr = polynomial_kernel(ref.feats, ref.feats)
-        sides = [(polynomial_kernel(f, f), polynomial_kernel(f, ref.feats)) for f in (base_f, cand_f)]
-        return np.array([[kid_from_kernels(k_ff, k_rr, k_fr, idx, num_subsets=10, max_subset_size=m, seed=seed)[0]
-                          for k_ff, k_fr in sides] for idx in sets])
-    return kid
+def _check_reproduced(out: str, stat: SetStatistic, recorded: float, run_id: str) -> None:
+    """The statistic rebuilt from the kept features must give the number the run reported: a gate that
+    resampled another statistic than the one it reports would judge one metric by another's interval."""
+    again = stat.value()
+    if not np.isclose(again, recorded, rtol=REPRODUCE_RTOL, atol=1e-9):
+        raise UserError(f"{out}: the features kept in run {run_id} give {again:.6g}, but the run reports "
+                        f"{recorded:.6g}; re-score it with imagen-bench eval")
 
 
-def _set_difference(output: str, higher_is_better: bool, base: Results, dirs: tuple[Path, Path], stage: str,
-                    prompts: set[str] | None, opts: dict[str, Any]) -> Difference:
-    mode = base.extractors["fid"]["mode"]
-    fb, fc = _features(dirs[0], mode, stage), _features(dirs[1], mode, stage)
-    keys = sorted(k for k in fb if prompts is None or k[0] in prompts)
-    if set(keys) != {k for k in fc if prompts is None or k[0] in prompts}:
-        raise UserError(f"{output}: the runs' features do not cover the same (prompt, seed) pairs at {stage}")
+def _set_difference(out: str, sides: tuple[Results, Results], dirs: tuple[Path, Path], stage: str,
+                    prompts: set[str] | None, recorded: tuple[float, float], opts: dict[str, Any]) -> Difference:
+    info = sides[0].metric_info[out]
+    inputs = _set_inputs(out, sides[0])
+    cls = _metric_class(out, info)
+    kept = [load_features(d, inputs.features, stage) for d in dirs]
+    keys = sorted(k for k in kept[0] if prompts is None or k[0] in prompts)
+    if set(keys) != {k for k in kept[1] if prompts is None or k[0] in prompts}:
+        raise UserError(f"{out}: the runs' features do not cover the same (prompt, seed) pairs at {stage}")
     by_prompt: dict[str, list[int]] = defaultdict(list)
     for i, (pid, _) in enumerate(keys):
         by_prompt[pid].append(i)
-    base_f = np.stack([fb[k] for k in keys]).astype(np.float64)
-    cand_f = np.stack([fc[k] for k in keys]).astype(np.float64)
-    ref = _reference_stats(base, opts.get("cache_dir"))
-    stat = _set_statistic(output, base_f, cand_f, ref, int(opts["seed"]))
-    return paired_set_difference(stat, [np.array(v) for v in by_prompt.values()], higher_is_better,
-                                 n_boot=int(opts["n_boot_sets"]), seed=group_seed(opts["seed"], stage),
-                                 level=float(opts["level"]))
+    ref = _reference_features(inputs, sides[0], opts.get("cache_dir"))
+    stats = []
+    for feats, r, value in zip(kept, sides, recorded):
+        try:
+            stat = cls.set_statistic(out, np.stack([feats[k] for k in keys]).astype(np.float64), ref, inputs.options)
+        except NotImplementedError as err:  # a user's set metric without Metric.set_statistic
+            raise UserError(f"{err}: implement Metric.set_statistic to gate it") from None
+        _check_reproduced(out, stat, value, r.run_id)
+        stats.append(stat)
+    return paired_set_difference(stats[0], stats[1], [np.array(v) for v in by_prompt.values()],
+                                 bool(info["higher_is_better"]), full=recorded, n_boot=int(opts["n_boot_sets"]),
+                                 seed=group_seed(opts["seed"], stage), level=float(opts["level"]))
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
@@ -160,7 +164,7 @@ def _groups(r: Results, samples: list[dict[str, Any]]) -> list[tuple[str, str, s
     cats: dict[str, set[str]] = defaultdict(set)
     for s in samples:
         if s.get("stage") == stage:
-            cats[s.get("category") or "(uncategorised)"].add(s["prompt_id"])
+            cats[s.get("category") or UNCATEGORISED].add(s["prompt_id"])
     rows = [row["group"] for row in table.get("rows", [])]
     return [(g, stage, None if g == OVERALL else cats.get(g, set())) for g in rows]
 
@@ -176,38 +180,54 @@ def _row(output: str, group: str, info: dict[str, Any], base_value: float, cand_
         prompts_to_decide=prompts_to_decide(diff, max_worse) if verdict == "inconclusive" else None)
 
 
-def compare_runs(base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, float],
-                 opts: dict[str, Any]) -> list[VerdictRow]:
-    """Every output both runs report, in every group of the table, as a verdict row."""
-    check_comparable(base, cand)
-    check_threshold_names(thresholds)
+def resolve_thresholds(base: Results, cand: Results, given: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """{output: {max_worse, source}} for every output both runs report: the one given
+    (``thresholds.<output>.max_worse=``) or the default its metric declares (``Output.max_worse``)."""
     outputs = [o for o in base.metric_info if o in cand.metric_info]
-    missing = [o for o in outputs if o not in thresholds]
-    if missing:
-        raise UserError(f"no threshold for {', '.join(missing)}: pass thresholds.{missing[0]}.max_worse=<tolerated "
-                        "regression in its units>")
+    extra = sorted(set(given) - set(outputs))
+    if extra:
+        raise UserError(f"thresholds name {', '.join(extra)}, which runs {base.run_id} and {cand.run_id} do not both "
+                        f"report (they report: {', '.join(outputs) or 'nothing'})")
+    out: dict[str, dict[str, Any]] = {}
+    for name in outputs:
+        if name in given:
+            out[name] = {"max_worse": given[name], "source": "given"}
+            continue
+        cls = get_metric(str(base.metric_info[name].get("entry") or base.metric_info[name]["metric"]))
+        default = next((o.max_worse for o in cls.outputs if o.name == name), None)
+        if default is None:
+            raise UserError(f"{name}: its metric {cls.name!r} declares no default tolerance; pass "
+                            f"thresholds.{name}.max_worse=<tolerated regression in its units>")
+        out[name] = {"max_worse": float(default), "source": "default"}
+    return out
+
+
+def compare_runs(base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, dict[str, Any]],
+                 opts: dict[str, Any]) -> list[VerdictRow]:
+    """Every output both runs report, in every group of the table, as a verdict row (thresholds: as
+    :func:`resolve_thresholds` gives them)."""
+    check_comparable(base, cand)
     sb, sc = read_samples(dirs[0]), read_samples(dirs[1])
     rows = []
     for group, stage, prompts in _groups(base, sb):
-        for out in outputs:
+        for out, limit in thresholds.items():
             info = base.metric_info[out]
             bv, cv = (base.metrics.get(group) or {}).get(out), (cand.metrics.get(group) or {}).get(out)
             if bv is None or cv is None or bv.get("value") is None or cv.get("value") is None:
                 continue  # e.g. OCR only in its categories, FID only on the overall row
+            values = (float(bv["value"]), float(cv["value"]))
             if info.get("per_image", True):
                 b, c, _ = _aligned_means(_per_prompt(sb, out, stage, prompts), _per_prompt(sc, out, stage, prompts), out)
                 diff = paired_mean_difference(b, c, info["higher_is_better"], n_boot=int(opts["n_boot"]),
                                               seed=group_seed(opts["seed"], group), level=float(opts["level"]))
             else:
-                diff = _set_difference(out, bool(info["higher_is_better"]), base, dirs, stage, prompts, opts)
-            rows.append(_row(out, group, info, float(bv["value"]), float(cv["value"]), diff, thresholds[out]))
+                diff = _set_difference(out, (base, cand), dirs, stage, prompts, values, opts)
+            rows.append(_row(out, group, info, *values, diff, float(limit["max_worse"])))
     return rows
 
 
 def check_threshold_names(thresholds: dict[str, float]) -> None:
     """A threshold for an output no registered metric reports is a typo, never silently ignored."""
-    from harness.metrics.registry import METRICS, get_metric
-
     known = {o.name for name in METRICS for o in get_metric(name).outputs}
     unknown = sorted(set(thresholds) - known)
     if unknown:
@@ -223,9 +243,11 @@ def side_record(r: Results, run_dir: Path) -> dict[str, Any]:
 
 def build_verdict(base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, float],
                   opts: dict[str, Any], environment: dict[str, Any]) -> Verdict:
-    rows = compare_runs(base, cand, dirs, thresholds, opts)
+    """The verdict of ``cand`` against ``base``; ``thresholds`` are the ones given (the rest: defaults)."""
+    limits = resolve_thresholds(base, cand, thresholds)
+    rows = compare_runs(base, cand, dirs, limits, opts)
     overall = overall_verdict(rows)
     return Verdict(baseline=side_record(base, dirs[0]), candidate=side_record(cand, dirs[1]), benchmark=base.suite,
                    prompts=base.prompts, seeds=base.seeds, level=float(opts["level"]), n_boot=int(opts["n_boot"]),
-                   seed=int(opts["seed"]), thresholds={k: {"max_worse": v} for k, v in thresholds.items()},
-                   rows=rows, overall=overall, exit_code=EXIT_CODES[overall], environment=environment)
+                   seed=int(opts["seed"]), thresholds=limits, rows=rows, overall=overall,
+                   exit_code=EXIT_CODES[overall], environment=environment)

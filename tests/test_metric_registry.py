@@ -54,7 +54,8 @@ def test_a_metric_registered_in_a_test_lands_in_results_with_direction_and_versi
     run_dir = tmp_path / "runs" / "toy"
     run_benchmark(cfg, run_dir, task="eval")
     r = read_results(run_dir)
-    assert r.metric_info["brightness"] == {"metric": "toy_brightness", "version": "toy-brightness/3",
+    assert r.metric_info["brightness"] == {"metric": "toy_brightness", "entry": "toy_brightness",
+                                           "version": "toy-brightness/3",
                                            "higher_is_better": False, "kind": "bounded", "per_image": True,
                                            "bounds": [0.0, 1.0], "label": "brightness", "unit": None}
     assert r.metric_info["ocr_exact_match"]["higher_is_better"] is True

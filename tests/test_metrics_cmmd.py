@@ -1,4 +1,5 @@
-"""CMMD: the estimator against a direct numpy evaluation of the paper's formula, and the metric on a tiny CLIP."""
+"""CMMD: both estimators against a direct numpy evaluation, the default against a transcription of the reference
+code (google-research/cmmd ``distance.py``), and the metric on a tiny CLIP."""
 
 from __future__ import annotations
 
@@ -33,14 +34,35 @@ def _direct(x: np.ndarray, y: np.ndarray, unbiased: bool) -> float:
     return 1000 * (sxx / m**2 + syy / n**2 - 2 * sxy / (m * n))
 
 
+def _reference_mmd(x: np.ndarray, y: np.ndarray) -> float:
+    """google-research/cmmd ``distance.py::mmd``, transcribed from jax to numpy line by line (sigma 10, scale
+    1000): means of the kernel matrices over all pairs, diagonals included."""
+    x_sqnorms = np.diag(x @ x.T)
+    y_sqnorms = np.diag(y @ y.T)
+    gamma = 1 / (2 * 10**2)
+    k_xx = np.mean(np.exp(-gamma * (-2 * (x @ x.T) + x_sqnorms[:, None] + x_sqnorms[None, :])))
+    k_xy = np.mean(np.exp(-gamma * (-2 * (x @ y.T) + x_sqnorms[:, None] + y_sqnorms[None, :])))
+    k_yy = np.mean(np.exp(-gamma * (-2 * (y @ y.T) + y_sqnorms[:, None] + y_sqnorms[None, :])))
+    return float(1000 * (k_xx + k_yy - 2 * k_xy))
+
+
 def test_cmmd_equals_the_direct_evaluation_of_both_estimators():
     rng = np.random.default_rng(0)
     x, y = _unit(rng, 23, 12, 0.4), _unit(rng, 31, 12)
-    assert cm.cmmd(x, y) == pytest.approx(_direct(x, y, True), rel=1e-10)
-    assert cm.cmmd(x, y, estimator="v_statistic") == pytest.approx(_direct(x, y, False), rel=1e-10)
+    assert cm.cmmd(x, y) == pytest.approx(_direct(x, y, False), rel=1e-10)  # the default: the V-statistic
+    assert cm.cmmd(x, y, estimator="unbiased") == pytest.approx(_direct(x, y, True), rel=1e-10)
     assert cm.cmmd(x, y) > 0.1  # shifted sets are apart: the check is not vacuous
     # unnormalised inputs are taken as given (the metric normalises its CLIP embeddings itself)
-    assert cm.cmmd(3 * x, y) == pytest.approx(_direct(3 * x, y, True), rel=1e-10)
+    assert cm.cmmd(3 * x, y) == pytest.approx(_direct(3 * x, y, False), rel=1e-10)
+
+
+def test_the_default_estimator_is_the_reference_codes():
+    rng = np.random.default_rng(5)
+    x, y = _unit(rng, 64, 768, 0.05), _unit(rng, 80, 768)  # CLIP ViT-L/14@336's width
+    assert cm.cmmd(x, y) == pytest.approx(_reference_mmd(x, y), rel=1e-6)
+    # the paper's eq. 3 is a different number at these sizes (O(1/m + 1/n)): why the default matters
+    assert abs(cm.cmmd(x, y, estimator="unbiased") / cm.cmmd(x, y) - 1) > 0.01
+    assert cm.Cmmd().estimator == "v_statistic"
 
 
 def test_blockwise_kernel_sums_equal_the_one_shot_ones(monkeypatch):
@@ -53,11 +75,11 @@ def test_blockwise_kernel_sums_equal_the_one_shot_ones(monkeypatch):
 
 def test_a_set_against_itself():
     x = _unit(np.random.default_rng(2), 40, 16)
-    assert abs(cm.cmmd(x, x, estimator="v_statistic")) < 1e-12  # the reference code's 0
+    assert abs(cm.cmmd(x, x)) < 1e-12  # by default, the reference code's 0
     # the U-statistic compares X with itself as if it were a second sample: exactly −(2/m)·1000·(1 − mean_{i≠j} k)
     k = cm.rbf_kernel(x, x)
     off = (k.sum() - np.trace(k)) / (40 * 39)
-    assert cm.cmmd(x, x) == pytest.approx(-2 / 40 * 1000 * (1 - off), rel=1e-9)
+    assert cm.cmmd(x, x, estimator="unbiased") == pytest.approx(-2 / 40 * 1000 * (1 - off), rel=1e-9)
 
 
 def test_a_bootstrap_replicate_is_the_u_statistic_over_distinct_images_of_the_resample():
@@ -71,14 +93,17 @@ def test_a_bootstrap_replicate_is_the_u_statistic_over_distinct_images_of_the_re
     n = len(y)
     wy = sum(_k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     cross = sum(_k(r, yy) for r in rows for yy in y) / (m * n)
-    got = cm.cmmd_bootstrap(x, y, [idx, np.arange(12)])
+    got = cm.cmmd_bootstrap(x, y, [idx, np.arange(12)], estimator="unbiased")
     assert got[0] == pytest.approx(1000 * (within + wy - 2 * cross), rel=1e-10)
-    assert got[1] == pytest.approx(cm.cmmd(x, y), rel=1e-12)  # the identity resample is the estimate
-    assert np.isnan(cm.cmmd_bootstrap(x, y, [np.zeros(12, dtype=int)])[0])  # one distinct image: no pair
+    assert got[1] == pytest.approx(cm.cmmd(x, y, estimator="unbiased"), rel=1e-12)  # identity resample: the estimate
+    assert np.isnan(cm.cmmd_bootstrap(x, y, [np.zeros(12, dtype=int)], estimator="unbiased")[0])  # no distinct pair
+    # the V-statistic of a resample is the reference formula on the resampled rows, copies and all
+    v = cm.cmmd_bootstrap(x, y, [idx, np.arange(12)])
+    assert v[0] == pytest.approx(_reference_mmd(rows, y), rel=1e-10) and v[1] == pytest.approx(cm.cmmd(x, y), rel=1e-12)
 
 
 def test_unknown_estimator_is_one_line():
-    with pytest.raises(UserError, match="cmmd.estimator must be one of unbiased, v_statistic"):
+    with pytest.raises(UserError, match="cmmd.estimator must be one of v_statistic, unbiased"):
         cm.Cmmd(estimator="biased")
 
 
@@ -117,7 +142,10 @@ def test_cmmd_metric_on_a_tiny_clip_caches_reference_embeddings_and_saves_featur
     feats = np.load(tmp_path / "run" / "features" / f"{space.key}-s64.npz")
     assert feats["feats"].shape == (12, 16) and list(feats["seed"][:2]) == [0, 1]
     np.testing.assert_allclose(np.linalg.norm(feats["feats"], axis=1), 1.0, rtol=1e-5)  # normalised embeddings
-    assert metric.identity()["estimator"] == "unbiased" and metric.identity()["weights_sha256"]
+    assert metric.identity()["estimator"] == "v_statistic" and metric.identity()["weights_sha256"]
+    info = metric.describe_output(metric.outputs[0])  # results.json's metric_info: label and set inputs
+    assert info["label"] == "CMMD (V-statistic, as google-research/cmmd)" and info["estimator"] == "v_statistic"
+    assert info["set"]["features"] == space.key and info["set"]["options"] == {"estimator": "v_statistic"}
     again = get_metric("cmmd").from_config(_env(root, model, ref))
     again.prepare(_env(root, model, ref))  # a new evaluation: the reference embeddings come from the cache
     assert metric.cache_info() == {"cmmd_reference_hit": False} and again.cache_info() == {"cmmd_reference_hit": True}

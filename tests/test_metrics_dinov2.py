@@ -12,6 +12,7 @@ from harness.formats.files import open_rgb
 from harness.metrics import dinov2 as dm
 from harness.metrics import frechet
 from harness.metrics.base import MetricEnv, ReferenceSet
+from harness.metrics.inception_metrics import Fid
 from harness.metrics.registry import get_metric
 from tests.helpers.tiny_hf import image_set, tiny_dinov2_folder, world_images
 
@@ -65,7 +66,7 @@ def test_resize_modes_follow_clean_fid_and_torchvision():
 
 
 def test_fd_dinov2_is_frechet_of_the_features_with_a_bootstrap_interval(dino, tmp_path):
-    assert dm.frechet_distance_features is frechet.frechet_distance_features  # the one Fréchet implementation
+    assert dm.FrechetStatistic is Fid.set_statistic("fid", np.zeros((2, 2)), None, {}).__class__  # FID's statistic
     root, folder, ref = dino
     env = _env(root, folder, ref)
     images = image_set(tmp_path / "run", world_images(10))

@@ -349,19 +349,30 @@ def test_eager_network_is_refused_when_it_disagrees(monkeypatch: pytest.MonkeyPa
     assert inception.eager_network(ext.layers) is None
 
 
-def test_concurrent_evaluations_compute_a_reference_once(tmp_path) -> None:
+def test_concurrent_evaluations_compute_a_reference_once(tmp_path, monkeypatch) -> None:
     """Two evaluations that miss the cache at the same time: one computes, the other waits and reads it."""
     import threading
-    import time as _time
 
     from harness.metrics.reference_stats import FeatureStats, StatsKey
 
     key = StatsKey("world", "test", "ab" * 32, 4, "128x128", "clean", "cd" * 32)
     calls: list[int] = []
+    lookups: list[int] = []
+    second_missed = threading.Event()
+    real_get = ReferenceStatsCache.get
+
+    def counted_get(self, k):
+        lookups.append(1)
+        if len(lookups) >= 3:  # the computing caller's two lookups, then the other's miss: it is at the lock
+            second_missed.set()
+        return real_get(self, k)
+
+    monkeypatch.setattr(ReferenceStatsCache, "get", counted_get)
 
     def compute() -> FeatureStats:
         calls.append(1)
-        _time.sleep(0.5)  # long enough for the second caller to arrive while the first computes
+        # hold the lock until the other caller has missed the cache (a condition, not a guess at timing)
+        assert second_missed.wait(timeout=60)
         feats = np.arange(12.0).reshape(4, 3)
         return FeatureStats(mu=feats.mean(0), sigma=np.cov(feats, rowvar=False), count=4, feats=feats)
 

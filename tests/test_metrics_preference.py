@@ -162,7 +162,8 @@ def test_a_user_registers_another_preference_model(pictures, tmp_path):
             return np.array([np.asarray(im, np.float64).mean() / 255 for im in images])
 
     register_preference_model("brightness", lambda env, opts: Brightness())
-    register_metric()(preference_metric("brightness", label="brightness", kind="bounded", bounds=(0.0, 1.0)))
+    register_metric()(preference_metric("brightness", label="brightness", max_worse=0.01, kind="bounded",
+                                         bounds=(0.0, 1.0)))
     try:
         env = MetricEnv(OmegaConf.create({"brightness": {"batch_size": 2}}), progress=False)
         images = image_set(tmp_path / "run", world_images(3))

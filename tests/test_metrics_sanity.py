@@ -69,11 +69,15 @@ def test_frechet_is_zero_against_itself_and_grows_with_degradation(features):
 
 def test_cmmd_is_zero_against_itself_and_grows_with_degradation(features):
     real = _unit(features["real"])
-    assert abs(cmmd(real, real, estimator="v_statistic")) < 1e-12
+    assert abs(cmmd(real, real)) < 1e-12  # the default (reference) estimator: exactly 0 against itself
     for kind in ("noise", "blur"):
         values = [cmmd(_unit(g), real) for g in _series(features, kind)]
         assert all(a < b for a, b in pairwise(values)), (kind, values)
-        assert abs(values[0]) < values[-1] / 5  # clean images of the same world are close to the reference
+        # clean images of the same world are close to the reference: checked on the unbiased estimator, since at
+        # 12 images the V-statistic's diagonal adds O(1/m) (0.46 here) that is not distance between the worlds
+        unbiased = [cmmd(_unit(g), real, estimator="unbiased") for g in _series(features, kind)]
+        assert all(a < b for a, b in pairwise(unbiased)), (kind, unbiased)
+        assert abs(unbiased[0]) < unbiased[-1] / 5
 
 
 def test_precision_and_coverage_fall_with_degradation(features):

@@ -134,6 +134,17 @@ def open_rating_page(browser, made, srv: Server):
     return page
 
 
+APP = '[data-testid="stApp"]'
+IDLE = f'{APP}[data-test-connection-state="CONNECTED"][data-test-script-state="notRunning"]'
+
+
+def wait_until_idle(page, timeout: float = 120_000) -> None:
+    """Connected to the server and no script run going or requested: the condition Streamlit's own end-to-end
+    tests wait on, so what the page shows is the result of every click sent so far (a generous ceiling; no
+    fixed sleep, so a loaded machine only makes it wait longer)."""
+    page.locator(IDLE).wait_for(timeout=timeout)
+
+
 def answer(page, fidelity: str, alignment: str) -> None:
     groups = page.get_by_role("radiogroup")
     assert groups.count() == 2
@@ -199,8 +210,8 @@ def test_a_double_click_says_saved(server, browser):
     page.get_by_text(SUBMIT).dblclick()
     page.get_by_text("1 of 3 items rated").wait_for(timeout=60_000)
     page.get_by_text("Saved.").wait_for(timeout=30_000)
-    time.sleep(1.0)  # let any further run of the second click finish
-    assert not page.get_by_text("already recorded").count()
+    wait_until_idle(page)  # the second click reached the server before "Saved." was drawn: its run is over now
+    assert page.get_by_text("Saved.").is_visible() and not page.get_by_text("already recorded").count()
     assert stored_answers(db) == {"fidelity": "B", "alignment": "A"}
 
 
@@ -212,8 +223,9 @@ def test_the_first_click_after_a_server_restart_saves(server, browser, answered:
     if answered == "before":
         answer(page, "I prefer set A", "I prefer set B")
     srv.stop()
+    page.locator(f'{APP}:not([data-test-connection-state="CONNECTED"])').wait_for(timeout=60_000)  # it noticed
     srv.start()
-    time.sleep(3.0)  # the page reconnects on its own
+    wait_until_idle(page)  # the page reconnects on its own
     if answered == "after":
         answer(page, "I prefer set A", "I prefer set B")
     page.get_by_text(SUBMIT).click()

@@ -28,7 +28,8 @@ _SUBCHECKS = {"world_count": "count", "world_objects": "objects", "world_relatio
 
 
 def _binary(name: str, label: str) -> Output:
-    return Output(name, higher_is_better=True, kind="binary", bounds=(0.0, 1.0), label=label)
+    # max_worse 0.02: two points of a [0, 1] judge rate
+    return Output(name, higher_is_better=True, kind="binary", bounds=(0.0, 1.0), label=label, max_worse=0.02)
 
 
 def _found(parse: dict[str, Any]) -> str:

@@ -172,7 +172,7 @@ def run_demo(cfg: DictConfig, out: Path) -> dict[str, Any]:
                     f"ratings_per_item={st.ratings_per_item}", f"raters={st.raters}", "practice=0"])
     d.step -= 1  # create + simulate are one phase
     d.run("study-simulate", ["study", "simulate", "demo", f"simulate.raters={st.simulated}"])
-    limits = [f"thresholds.{k}.max_worse={v}" for k, v in cfg.thresholds.items()]
+    limits = [f"thresholds.{k}.max_worse={v.max_worse}" for k, v in cfg.thresholds.items()]
     code = d.run("regress", ["regress", "benchmark=world", "run_id=regress", f"baseline={out / 'final'}",
                              f"candidate={out / 'early'}", *limits, *d.generation()], ok=(0, 1, 3))
     found = findings(out, cfg, code)

@@ -5,7 +5,8 @@ reused: nothing is regenerated or rescored), an unfinished run folder (resumed a
 config), or a checkpoint (evaluated here, in ``<this run>/baseline`` or ``/candidate``, on the benchmark's
 prompts and seeds). Both sides must have scored the same prompts and seeds with the same metric versions
 and reference statistics. Per metric and group: the candidate − baseline difference with a 95% paired-
-bootstrap interval, signed as an improvement, and a verdict against ``thresholds.<metric>.max_worse``.
+bootstrap interval, signed as an improvement, and a verdict against ``thresholds.<output>.max_worse``
+(default: the tolerance the output's metric declares).
 
 Writes ``verdict.json`` (harness/formats/verdict.py) and ``junit.xml``, prints a table, and exits 0 (pass),
 1 (fail), 3 (inconclusive) or 2 (usage error).
@@ -67,7 +68,14 @@ def evaluate_side(cfg: DictConfig, which: str, out: Path) -> tuple[Results, Path
                     "config.yaml, nor a checkpoint (a .safetensors file or a folder of them)")
 
 
+def translate_args(args: list[str]) -> list[str]:
+    """``thresholds.<output>.max_worse=v`` works for every output: the config lists none (each output declares
+    its default tolerance), so the override adds the key (Hydra's ``++``) instead of failing on a missing one."""
+    return [f"++{a}" if a.startswith("thresholds.") else a for a in args]
+
+
 def thresholds(cfg: DictConfig) -> dict[str, float]:
+    """The tolerances given on the command line or in a config: {output: max_worse}."""
     out = {}
     for name, spec in (cfg.thresholds or {}).items():
         value = spec.get("max_worse") if isinstance(spec, DictConfig) else None

@@ -24,14 +24,17 @@ reference set: everything that can fail, *before* any image is generated) → ``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
+import numpy as np
 from omegaconf import DictConfig
 
 from harness.formats.manifest import ImageRecord
 from harness.metrics.intervals import KINDS, Kind
+from harness.metrics.reference_stats import FeatureStats, StatsKey
 
 #: What a metric may need; the benchmark says what it can provide.
 NEEDS = frozenset({"images", "prompts", "reference", "spec"})
@@ -43,7 +46,13 @@ class Output:
     """One number a metric reports (a metric may report several: OCR exact match and character similarity).
 
     ``per_image`` outputs are values per image, aggregated by the harness per group with an interval of
-    their ``kind``; set-level outputs (FID, KID) are one value per group, computed by the metric.
+    their ``kind``; set-level outputs (FID, KID) are one value per group, computed by the metric, and the
+    metric says how to recompute them on a resampled set (:meth:`Metric.set_statistic`).
+
+    ``max_worse`` is the regression the gate tolerates by default, in the output's own units (a run may
+    override it with ``thresholds.<name>.max_worse=``): the size of change below which two checkpoints
+    are "the same" for this number, so every output of every benchmark can be gated without a threshold
+    per output.
     """
 
     name: str
@@ -53,15 +62,61 @@ class Output:
     bounds: tuple[float, float] | None = None
     label: str | None = None  # column header in tables (default: the name)
     unit: str | None = None
+    max_worse: float | None = None  # the gate's default tolerated regression (see above)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"output {self.name!r}: kind must be one of {KINDS}")
+        if self.max_worse is not None and not self.max_worse >= 0:
+            raise ValueError(f"output {self.name!r}: max_worse must be >= 0, got {self.max_worse}")
 
     def describe(self) -> dict[str, Any]:
         return {"higher_is_better": self.higher_is_better, "kind": self.kind, "per_image": self.per_image,
                 "bounds": list(self.bounds) if self.bounds else None, "label": self.label or self.name,
                 "unit": self.unit}
+
+
+@dataclass(frozen=True)
+class SetInputs:
+    """What a set output was computed from, recorded in ``results.json`` (``metric_info.<output>.set``) so
+    the regression gate can recompute it on resampled prompts without loading the metric's network.
+
+    ``features``: the key of the generated features kept in the run folder
+    (``features/<features>-<stage>.npz``, rows keyed by prompt id and seed); ``reference``: the cache key
+    (:class:`~harness.metrics.reference_stats.StatsKey` fields) of the reference features; ``options``:
+    whatever else changes the value (KID's subsets, CMMD's estimator, PRDC's k), handed back to
+    :meth:`Metric.set_statistic`. Two runs are comparable on the output only if all three agree.
+    """
+
+    features: str
+    reference: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"features": self.features, "reference": dict(self.reference), "options": dict(self.options)}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "SetInputs":
+        return SetInputs(str(d["features"]), dict(d["reference"]), dict(d.get("options") or {}))
+
+
+class SetStatistic(ABC):
+    """A set output as a function of *which* generated images form the set, the reference fixed.
+
+    Built by :meth:`Metric.set_statistic` from one run's generated features (rows in a fixed order) and
+    the reference features. ``value()`` is the output on all rows and must equal what ``compute``
+    reported; ``resampled(index_sets)`` is its value on each set of row indices (with repeats: a
+    bootstrap draw). The metric's own interval and the gate's paired interval both resample through it,
+    so nothing outside the metric knows how a set output is computed.
+    """
+
+    @abstractmethod
+    def value(self) -> float:
+        """The output on the whole set."""
+
+    @abstractmethod
+    def resampled(self, index_sets: Sequence[np.ndarray]) -> np.ndarray:
+        """The output on each set of row indices, shape (len(index_sets),)."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +236,36 @@ class Metric(ABC):
     def cache_info(self) -> dict[str, Any]:
         """Cache hits worth recording (results.json → ``caches``), e.g. reference statistics read back."""
         return {}
+
+    def describe_output(self, output: Output) -> dict[str, Any]:
+        """``results.json`` → ``metric_info.<output>`` after :meth:`prepare`: the output's declaration, plus
+        for a set output its :class:`SetInputs` (``set``). Override to refine the label with an option."""
+        info = output.describe()
+        if not output.per_image:
+            inputs = self.set_inputs(output.name)
+            info["set"] = inputs.as_dict() if inputs is not None else None
+        return info
+
+    def set_source(self, output: str) -> tuple[str, StatsKey] | None:
+        """(generated-features key, reference cache key) set output ``output`` is computed from, known after
+        :meth:`prepare`; None: it cannot be rebuilt (the gate then refuses to judge it)."""
+        return None
+
+    def set_options(self, output: str) -> dict[str, Any]:
+        """The options that change set output ``output``'s value (recorded; handed back to :meth:`set_statistic`)."""
+        return {}
+
+    def set_inputs(self, output: str) -> SetInputs | None:
+        """:class:`SetInputs` of set output ``output``: its source and options."""
+        source = self.set_source(output)
+        return None if source is None else SetInputs(source[0], source[1].as_dict(), self.set_options(output))
+
+    @classmethod
+    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
+                      options: Mapping[str, Any]) -> SetStatistic:
+        """Set output ``output`` as a :class:`SetStatistic` of ``generated`` (n, d) against ``reference``, with
+        the ``options`` its :class:`SetInputs` recorded. Every metric with a set output implements it."""
+        raise NotImplementedError(f"metric {cls.name!r} does not say how to recompute {output!r} on a resampled set")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

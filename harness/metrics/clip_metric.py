@@ -18,8 +18,9 @@ from harness.metrics.clip_score import DEFAULT_MODEL, DEFAULT_PRETRAINED, ClipSc
 class ClipScore(Metric):
     name = "clip_score"
     version = "imagen-bench-clip-score/1"
+    # max_worse 0.2: CLIP score is 100·cos, so 0.2 is 0.002 of a [0, 1] cosine
     outputs = (Output("clip_score", higher_is_better=True, kind="continuous", bounds=(0.0, 100.0),
-                      label="CLIP score"),)
+                      label="CLIP score", max_worse=0.2),)
     needs = frozenset({"images", "prompts"})
     config_key = "clip"
 

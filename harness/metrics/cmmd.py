@@ -6,14 +6,20 @@ X = {x₁..x_m} and of the reference set Y = {y₁..y_n}, with the Gaussian RBF 
     k(a, b) = exp(−‖a − b‖² / (2σ²)),   σ = 10,
 
 on L2-normalised embeddings, reported × 1000 (google-research/cmmd: ``_SIGMA = 10``, ``_SCALE = 1000``).
-The paper's estimator (its eq. 3) is the unbiased U-statistic
+The default estimator is google-research/cmmd's ``distance.py`` (``estimator: v_statistic``): the
+V-statistic, means over *all* pairs with the diagonals included,
+
+    MMD²_v = 1/m² Σ_{i,j} k(xᵢ,xⱼ) + 1/n² Σ_{i,j} k(yᵢ,yⱼ) − 2/(mn) Σ_{i,j} k(xᵢ,yⱼ)
+
+(the minimum-variance estimator; exactly 0 for a set against itself). Every published CMMD number — the
+paper's tables, the PyTorch port's 0.696 for SDXL on COCO-30K and its unit anchor 7.696 on the bundled
+image pair — was computed this way, so ours are comparable with them by default. ``estimator: unbiased``
+is the paper's eq. 3, the U-statistic
 
     MMD²_u = 1/(m(m−1)) Σ_{i≠j} k(xᵢ,xⱼ) + 1/(n(n−1)) Σ_{i≠j} k(yᵢ,yⱼ) − 2/(mn) Σ_{i,j} k(xᵢ,yⱼ)
 
-(``estimator: unbiased``, the default: its expectation is 0 when both sets come from one distribution,
-so it can be slightly negative). google-research/cmmd's ``distance.py`` computes the V-statistic
-(means over *all* pairs, diagonals included: exactly 0 for a set against itself); ``estimator:
-v_statistic`` reproduces that code's numbers. The two differ by O(1/m + 1/n).
+(expectation 0 when both sets come from one distribution, so it can be slightly negative). The two differ
+by O(1/m + 1/n); the estimator is recorded with every number and shown in its label.
 
 Uncertainty: a percentile bootstrap over the generated images (prompts when a prompt has several
 seeds), the reference fixed, as for FID. A resample holds copies of one image; the U-statistic of a
@@ -24,19 +30,24 @@ sets never hold an m × m matrix.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from harness.errors import UserError
-from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetValue
-from harness.metrics.feature_spaces import ClipSpace, clip_space, generated_resamples, percentile_interval
+from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic
+from harness.metrics.feature_spaces import ClipSpace, clip_space
+from harness.metrics.reference_stats import FeatureStats, StatsKey
+from harness.metrics.set_statistics import bootstrap_set_value
 
 SIGMA = 10.0
 SCALE = 1000.0
-ESTIMATORS = ("unbiased", "v_statistic")
+ESTIMATORS = ("v_statistic", "unbiased")
+DEFAULT_ESTIMATOR = "v_statistic"  # google-research/cmmd's distance.py: comparable with published numbers
+ESTIMATOR_LABELS = {"v_statistic": "V-statistic, as google-research/cmmd", "unbiased": "unbiased, eq. 3"}
 BLOCK = 1024
-METRIC_VERSION = "imagen-bench-cmmd/1"
+METRIC_VERSION = "imagen-bench-cmmd/2"  # 2: the reference estimator by default
 
 
 def _check(x: np.ndarray, what: str) -> np.ndarray:
@@ -69,7 +80,7 @@ def _quadratic_forms(x: np.ndarray, counts: np.ndarray, sigma: float) -> np.ndar
 
 
 def mmd2_weighted(x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, sigma: float = SIGMA,
-                  estimator: str = "unbiased") -> np.ndarray:
+                  estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
     """MMD² of ``y`` against each count-weighted copy of ``x`` (one column of ``counts`` per copy).
 
     With all counts 1 this is the plain estimator; a bootstrap passes each resample's counts. For the
@@ -97,16 +108,29 @@ def mmd2_weighted(x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, sigma: fl
 
 
 def cmmd(x: np.ndarray, y: np.ndarray, *, sigma: float = SIGMA, scale: float = SCALE,
-         estimator: str = "unbiased") -> float:
+         estimator: str = DEFAULT_ESTIMATOR) -> float:
     """CMMD = scale · MMD²(x, y) of (normalised) embeddings, with the estimator named (module doc)."""
     return float(scale * mmd2_weighted(x, y, np.ones((len(x), 1)), sigma=sigma, estimator=estimator)[0])
 
 
-def cmmd_bootstrap(x: np.ndarray, y: np.ndarray, resamples: list[np.ndarray], *, sigma: float = SIGMA,
-                   scale: float = SCALE, estimator: str = "unbiased") -> np.ndarray:
+def cmmd_bootstrap(x: np.ndarray, y: np.ndarray, resamples: Sequence[np.ndarray], *, sigma: float = SIGMA,
+                   scale: float = SCALE, estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
     """CMMD of each resample of ``x`` (row indices, with repeats) against the fixed ``y``."""
     counts = np.stack([np.bincount(idx, minlength=len(x)) for idx in resamples], axis=1)
     return scale * mmd2_weighted(x, y, counts, sigma=sigma, estimator=estimator)
+
+
+class CmmdStatistic(SetStatistic):
+    """CMMD of generated embeddings (rows) against the fixed reference embeddings, with one estimator."""
+
+    def __init__(self, generated: np.ndarray, reference: np.ndarray, estimator: str = DEFAULT_ESTIMATOR) -> None:
+        self.x, self.y, self.estimator = np.asarray(generated, np.float64), np.asarray(reference, np.float64), estimator
+
+    def value(self) -> float:
+        return cmmd(self.x, self.y, estimator=self.estimator)
+
+    def resampled(self, index_sets: Sequence[np.ndarray]) -> np.ndarray:
+        return cmmd_bootstrap(self.x, self.y, index_sets, estimator=self.estimator)
 
 
 class Cmmd(Metric):
@@ -114,11 +138,13 @@ class Cmmd(Metric):
 
     name = "cmmd"
     version = METRIC_VERSION
-    outputs = (Output("cmmd", higher_is_better=False, kind="continuous", per_image=False, label="CMMD"),)
+    # max_worse 0.05: CMMD is ×1000, so 0.05 is 5e-5 of MMD²; the paper's systems differ by 0.1 and more
+    outputs = (Output("cmmd", higher_is_better=False, kind="continuous", per_image=False, label="CMMD",
+                      max_worse=0.05),)
     needs = frozenset({"images", "reference"})
     config_key = "cmmd"
 
-    def __init__(self, model: str | None = None, pretrained: str | None = None, estimator: str = "unbiased",
+    def __init__(self, model: str | None = None, pretrained: str | None = None, estimator: str = DEFAULT_ESTIMATOR,
                  batch_size: int = 32, min_images: int = 2, n_boot: int = 200, seed: int = 0,
                  level: float = 0.95) -> None:
         if estimator not in ESTIMATORS:
@@ -129,12 +155,13 @@ class Cmmd(Metric):
         self.space: ClipSpace | None = None
         self._identity: dict[str, Any] = {}
         self._hit: bool | None = None
+        self._reference_key: StatsKey | None = None
 
     @classmethod
     def from_config(cls, env: MetricEnv) -> Cmmd:
         opt = lambda k, d: env.option("cmmd", k, d)
         level = env.cfg.get("level", 0.95) if env.cfg is not None else 0.95
-        return cls(opt("model", None), opt("pretrained", None), str(opt("estimator", "unbiased")),
+        return cls(opt("model", None), opt("pretrained", None), str(opt("estimator", DEFAULT_ESTIMATOR)),
                    opt("batch_size", 32), opt("min_images", 2), opt("n_boot", 200), opt("seed", 0), level)
 
     def prepare(self, env: MetricEnv) -> None:
@@ -147,6 +174,7 @@ class Cmmd(Metric):
                                       "clip.pretrained), or cmmd.enabled=false to run without it") from None
         ref = self.space.reference_features(env, self.min_images)
         self._hit = ref.cache_hit
+        self._reference_key = ref.key
         self._identity = {**self.space.identity(), "metric_version": METRIC_VERSION, "sigma": SIGMA,
                           "scale": SCALE, "estimator": self.estimator, "reference": ref.describe()}
 
@@ -156,17 +184,29 @@ class Cmmd(Metric):
     def cache_info(self) -> dict[str, Any]:
         return {"cmmd_reference_hit": self._hit}
 
+    def describe_output(self, output: Output) -> dict[str, Any]:
+        return {**super().describe_output(output), "label": f"CMMD ({ESTIMATOR_LABELS[self.estimator]})",
+                "estimator": self.estimator}
+
+    def set_source(self, output: str) -> tuple[str, StatsKey] | None:
+        return None if self.space is None or self._reference_key is None else (self.space.key, self._reference_key)
+
+    def set_options(self, output: str) -> dict[str, Any]:
+        return {"estimator": self.estimator}
+
+    @classmethod
+    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
+                      options: Mapping[str, Any]) -> SetStatistic:
+        if reference.feats is None:
+            raise UserError("CMMD needs the reference embeddings, but the cached reference holds statistics only")
+        return CmmdStatistic(generated, reference.feats, str(options.get("estimator", DEFAULT_ESTIMATOR)))
+
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         if self.space is None:
             self.prepare(env)
         gen = self.space.generated_features(images, env, self.min_images)
         ref = self.space.reference_features(env, self.min_images)
-        value = cmmd(gen.feats, ref.feats, estimator=self.estimator)
-        low = high = method = None
-        if self.n_boot > 0:
-            sets, unit = generated_resamples(images, self.n_boot, self.seed)
-            boots = cmmd_bootstrap(gen.feats, ref.feats, sets, estimator=self.estimator)
-            low, high = percentile_interval(boots, self.level)
-            method = f"bootstrap over generated {unit} ({self.n_boot} replicates, reference fixed)"
-        return Scores(sets={"cmmd": SetValue(value, low, high, gen.count, method,
-                                             {"n_reference": ref.count, "estimator": self.estimator})})
+        value = bootstrap_set_value(CmmdStatistic(gen.feats, ref.feats, self.estimator), images, n_boot=self.n_boot,
+                                    seed=self.seed, level=self.level, n=gen.count,
+                                    extra={"n_reference": ref.count, "estimator": self.estimator})
+        return Scores(sets={"cmmd": value})

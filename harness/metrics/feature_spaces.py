@@ -58,6 +58,7 @@ class SpaceFeatures:
     cache_hit: bool | None = None
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    key: StatsKey | None = None  # the reference cache key (what a set output records for the gate)
 
     @property
     def feats(self) -> np.ndarray:
@@ -136,7 +137,7 @@ def _reference(space: FeatureSpace, env: MetricEnv, min_images: int) -> SpaceFea
     stats, hit = ReferenceStatsCache(env.cache_dir).get_or_compute(key, compute, need_features=True)
     return SpaceFeatures(stats, str(ref.root), hit, time.perf_counter() - start,
                          {"dataset": ref.dataset, "split": ref.split, "image_list_sha256": list_hash,
-                          "resolution": resolution})
+                          "resolution": resolution}, key)
 
 
 def _generated(space: FeatureSpace, images: ImageSet, env: MetricEnv, min_images: int) -> SpaceFeatures:
@@ -158,6 +159,15 @@ def save_features(images: ImageSet, feats: np.ndarray, key: str, sha256: str) ->
     path = images.run_dir / FEATURES_DIR / f"{key}-{images.stage}.npz"
     atomic_write_bytes(path, buf.getvalue())
     return path
+
+
+def load_features(run_dir: Path, key: str, stage: str) -> dict[tuple[str, int], np.ndarray]:
+    """The features :func:`save_features` kept for one stage: {(prompt_id, seed): row}."""
+    path = Path(run_dir) / FEATURES_DIR / f"{key}-{stage}.npz"
+    if not path.is_file():
+        raise UserError(f"{path} is missing: re-run the evaluation of {Path(run_dir).name} to keep its {key} features")
+    with np.load(io.BytesIO(path.read_bytes())) as z:
+        return {(str(p), int(s)): f for p, s, f in zip(z["prompt_id"], z["seed"], z["feats"])}
 
 
 def batched(files: Sequence[Path], batch_size: int) -> list[Sequence[Path]]:
@@ -227,7 +237,8 @@ class InceptionSpace(FeatureSpace):
 
         ref = reference_stats(env, self.opts)
         check_count(ref.count, ref.source, min_images, "a metric in the inception space")
-        return SpaceFeatures(ref.stats, ref.source, ref.cache_hit, ref.seconds, {"resolution": ref.resolution})
+        return SpaceFeatures(ref.stats, ref.source, ref.cache_hit, ref.seconds, {"resolution": ref.resolution},
+                             ref.key)
 
     def generated_features(self, images: ImageSet, env: MetricEnv, min_images: int = MIN_SAMPLES) -> SpaceFeatures:
         from harness.metrics.inception_metrics import generated_stats

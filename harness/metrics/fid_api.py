@@ -71,6 +71,7 @@ class SetStats:
     seconds: float = 0.0
     cache_hit: bool | None = None  # None: no cache was used
     warnings: list[str] = field(default_factory=list)
+    key: StatsKey | None = None  # the cache key, when read through a cache (what a gate reads back)
 
     @property
     def count(self) -> int:
@@ -139,7 +140,7 @@ def files_stats(
         return FeatureStats.from_features(feats, keep_features)
 
     start = time.perf_counter()
-    hit = None
+    hit = key = None
     if cache is None:
         stats = compute()
     else:
@@ -148,7 +149,7 @@ def files_stats(
     return SetStats(
         stats=stats, source=source, mode=mode, extractor=extractor.identity(), resolution=resolution,
         image_list_sha256=list_hash, seconds=time.perf_counter() - start, cache_hit=hit,
-        warnings=_singular_warning(len(files), source),
+        warnings=_singular_warning(len(files), source), key=key,
     )
 
 

@@ -217,10 +217,30 @@ def kid_from_kernels(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray, rows:
     for s in range(num_subsets):
         xi = rows[rng.choice(len(rows), m, replace=False)]
         yi = rng.choice(k_yy.shape[0], m, replace=False)
-        kxx, kyy, kxy = k_xx[np.ix_(xi, xi)], k_yy[np.ix_(yi, yi)], k_xy[np.ix_(xi, yi)]
-        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-        values[s] = within - 2.0 * kxy.sum() / (m * m)
+        values[s] = _unbiased_mmd2(k_xx[np.ix_(xi, xi)], k_yy[np.ix_(yi, yi)], k_xy[np.ix_(xi, yi)])
     return float(values.mean()), float(values.std()), m
+
+
+def _unbiased_mmd2(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
+    """MMD²_u of two size-m subsets from their kernel blocks (diagonals of the within blocks left out)."""
+    m = kxx.shape[0]
+    within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+    return float(within - 2.0 * kxy.sum() / (m * m))
+
+
+def kid_of_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, num_subsets: int, max_subset_size: int,
+                seed: int = 0) -> float:
+    """:func:`kid_from_kernels` with each subset's kernels computed from the features (the same draws and
+    value): for sets too large to hold an n × n kernel matrix."""
+    rows = np.asarray(rows)
+    m = min(len(rows), len(y), max_subset_size)
+    rng = np.random.default_rng(seed)
+    values = np.empty(num_subsets)
+    for s in range(num_subsets):
+        xs = x[rows[rng.choice(len(rows), m, replace=False)]]
+        ys = y[rng.choice(len(y), m, replace=False)]
+        values[s] = _unbiased_mmd2(polynomial_kernel(xs, xs), polynomial_kernel(ys, ys), polynomial_kernel(xs, ys))
+    return float(values.mean())
 
 
 def reference_factor(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

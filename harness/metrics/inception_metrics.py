@@ -14,7 +14,7 @@ whole of both sets: the spread would be rounding noise).
 
 from __future__ import annotations
 
-import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UserError
-from harness.formats.files import atomic_write_bytes
-from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetValue
+from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic, SetValue
+from harness.metrics.feature_spaces import FEATURES_DIR, save_features
 from harness.metrics.fid_api import METRIC_VERSION, SetStats, fid_against_reference, files_stats
-from harness.metrics.frechet import bootstrap_indices, frechet_distance_resampled, reference_factor
-from harness.metrics.intervals import bootstrap_index_sets
-from harness.metrics.reference_stats import ReferenceStatsCache
+from harness.metrics.frechet import kid_from_kernels, kid_of_rows, polynomial_kernel
+from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.set_statistics import FrechetStatistic, bootstrap_set_value
 
-FEATURES_DIR = "features"
+__all__ = ["FEATURES_DIR", "Fid", "FidOptions", "Kid", "KidStatistic"]
 
 
 @dataclass(frozen=True)
@@ -86,13 +86,44 @@ def generated_stats(images: ImageSet, env: MetricEnv, opts: FidOptions) -> SetSt
 
 
 def _save_features(images: ImageSet, stats: SetStats, mode: str) -> Path:
-    buf = io.BytesIO()
-    np.savez(buf, prompt_id=np.array([r.prompt_id for r in images.records]),
-             seed=np.array([r.seed for r in images.records], dtype=np.int64), feats=stats.stats.feats,
-             extractor_sha256=np.array(stats.extractor["sha256"]))
-    path = images.run_dir / FEATURES_DIR / f"inception-{mode}-{images.stage}.npz"
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_features(images, stats.stats.feats, f"inception-{mode}", stats.extractor["sha256"])
+
+
+#: KID subsets per bootstrap replicate in the gate: each replicate draws fresh subsets of its resample, and
+#: the paired design applies the same draws to both runs, so their noise largely cancels in the difference.
+REPLICATE_KID_SUBSETS = 10
+#: Above this many rows a side's kernel matrices are not held (n² doubles); each subset computes its own.
+KERNEL_ROWS = 8192
+
+
+class KidStatistic(SetStatistic):
+    """KID of generated rows against the reference: the mean over seeded random subsets (clean-fid's rule).
+
+    ``value()`` draws exactly the subsets :func:`~harness.metrics.frechet.kernel_inception_distance` draws
+    (so it equals the recorded KID); a resample draws ``min(subsets, REPLICATE_KID_SUBSETS)`` subsets of
+    its rows. Kernels are computed once per side and indexed per subset while the sets are small.
+    """
+
+    def __init__(self, generated: np.ndarray, reference: np.ndarray, *, subsets: int, subset_size: int,
+                 seed: int) -> None:
+        self.x, self.r = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
+        self.subsets, self.subset_size, self.seed = int(subsets), int(subset_size), int(seed)
+        self._kernels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def _kid(self, rows: np.ndarray, subsets: int) -> float:
+        if max(len(self.x), len(self.r)) > KERNEL_ROWS:
+            return kid_of_rows(self.x, self.r, rows, subsets, self.subset_size, self.seed)
+        if self._kernels is None:
+            self._kernels = (polynomial_kernel(self.x, self.x), polynomial_kernel(self.r, self.r),
+                             polynomial_kernel(self.x, self.r))
+        return kid_from_kernels(*self._kernels, rows, subsets, self.subset_size, self.seed)[0]
+
+    def value(self) -> float:
+        return self._kid(np.arange(len(self.x)), self.subsets)
+
+    def resampled(self, index_sets: Sequence[np.ndarray]) -> np.ndarray:
+        per = min(self.subsets, REPLICATE_KID_SUBSETS)
+        return np.array([self._kid(np.asarray(idx), per) for idx in index_sets])
 
 
 class _InceptionMetric(Metric):
@@ -103,6 +134,7 @@ class _InceptionMetric(Metric):
         self.opts = opts or FidOptions()
         self._identity: dict[str, Any] = {}
         self._reference_hit: bool | None = None
+        self._reference_key: StatsKey | None = None
 
     @classmethod
     def from_config(cls, env: MetricEnv) -> "_InceptionMetric":
@@ -115,12 +147,16 @@ class _InceptionMetric(Metric):
                           "reference": {**ref.describe(), "dataset": env.reference.dataset,
                                         "split": env.reference.split}}
         self._reference_hit = ref.cache_hit
+        self._reference_key = ref.key
 
     def identity(self) -> dict[str, Any]:
         return dict(self._identity)
 
     def cache_info(self) -> dict[str, Any]:
         return {"reference_stats_hit": self._reference_hit}
+
+    def set_source(self, output: str) -> tuple[str, StatsKey] | None:
+        return None if self._reference_key is None else (f"inception-{self.opts.mode}", self._reference_key)
 
     def _compare(self, images: ImageSet, env: MetricEnv) -> tuple[SetStats, SetStats, dict[str, Any]]:
         gen, ref = generated_stats(images, env, self.opts), reference_stats(env, self.opts)
@@ -136,24 +172,19 @@ class Fid(_InceptionMetric):
 
     name = "fid"
     version = METRIC_VERSION
-    outputs = (Output("fid", higher_is_better=False, kind="continuous", per_image=False, label="FID"),)
+    outputs = (Output("fid", higher_is_better=False, kind="continuous", per_image=False, label="FID", max_worse=0.5),)
+
+    @classmethod
+    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
+                      options: Mapping[str, Any]) -> SetStatistic:
+        return FrechetStatistic(generated, reference)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)
-        low = high = None
-        method = None
-        if self.opts.n_boot > 0 and gen.count >= 2:
-            clusters = [r.prompt_id for r in images.records]
-            sets = bootstrap_index_sets(clusters, self.opts.n_boot, self.opts.seed) \
-                if len(set(clusters)) < len(clusters) else list(bootstrap_indices(gen.count, self.opts.n_boot,
-                                                                                   self.opts.seed))
-            factor = reference_factor(ref.stats.mu, ref.stats.sigma)
-            boots = frechet_distance_resampled(gen.stats.feats, factor, sets)
-            a = (1 - self.opts.level) / 2
-            low, high = (float(v) for v in np.quantile(boots, [a, 1 - a]))
-            method = f"bootstrap over generated {'prompts' if len(set(clusters)) < len(clusters) else 'images'}" \
-                     f" ({self.opts.n_boot} replicates, reference fixed)"
-        value = SetValue(result["fid"], low, high, gen.count, method,
+        interval = bootstrap_set_value(FrechetStatistic(gen.stats.feats, ref.stats), images, n_boot=self.opts.n_boot
+                                       if gen.count >= 2 else 0, seed=self.opts.seed, level=self.opts.level,
+                                       n=gen.count)
+        value = SetValue(result["fid"], interval.ci_low, interval.ci_high, gen.count, interval.method,
                          {"n_reference": result["count_reference"], "warnings": result["warnings"]})
         return Scores(sets={"fid": value}, details={"fid": {"warnings": result["warnings"],
                                                            "generated": result["generated"]}})
@@ -164,7 +195,19 @@ class Kid(_InceptionMetric):
 
     name = "kid"
     version = METRIC_VERSION
-    outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID"),)
+    outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID",
+                      max_worse=0.001),)
+
+    def set_options(self, output: str) -> dict[str, Any]:
+        return {"subsets": self.opts.kid_subsets, "subset_size": self.opts.kid_subset_size, "seed": self.opts.seed}
+
+    @classmethod
+    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
+                      options: Mapping[str, Any]) -> SetStatistic:
+        if reference.feats is None:
+            raise UserError("KID needs the reference features, but the cached reference holds statistics only")
+        return KidStatistic(generated, reference.feats, subsets=int(options["subsets"]),
+                            subset_size=int(options["subset_size"]), seed=int(options["seed"]))
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)

@@ -164,3 +164,18 @@ def bootstrap_index_sets(clusters: Sequence[str], n_boot: int, seed: int = 0) ->
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(members), size=(n_boot, len(members)))
     return [np.concatenate([members[k] for k in row]) for row in draws]
+
+
+def recentre(replicates: np.ndarray, point: float) -> np.ndarray:
+    """Bootstrap replicates of a *set* statistic, shifted so that their median sits on the full-set value.
+
+    A bootstrap resample holds each image 0, 1, 2… times, and set statistics are biased by duplicates
+    (FID rises, recall and coverage fall with the ~37% of images a resample leaves out), so a plain
+    percentile interval can miss its own estimate (recall 0.76 with [0.48, 0.70]). The replicates give the
+    spread and skew of the sampling distribution; the full set its location: the shift is the bootstrap's
+    estimate of that bias (median of the replicates − the full-set value) taken out. The point then always
+    lies inside the interval. Non-finite replicates are dropped.
+    """
+    r = np.asarray(replicates, dtype=np.float64)
+    r = r[np.isfinite(r)]
+    return r + (float(point) - float(np.median(r))) if r.size else r

@@ -19,7 +19,7 @@ Adding a model: write a :class:`PreferenceModel` (``score_batch`` over PIL image
 ``identity``), a loader ``(env, options) -> model`` and register both::
 
     register_preference_model("mymodel", load_mymodel)
-    register_metric()(preference_metric("mymodel", label="MyModel"))
+    register_metric()(preference_metric("mymodel", label="MyModel", max_worse=0.01))
 
 ``options`` is the config block of the same name (``mymodel: {checkpoint: ..., batch_size: 8}``).
 """
@@ -152,16 +152,21 @@ class PreferenceMetric(Metric):
                       details={out: {"truncated_images": int(sum(cut))}})
 
 
-def preference_metric(name: str, *, label: str, output: str | None = None, version: str | None = None,
-                      kind: str = "continuous", bounds: tuple[float, float] | None = None) -> type[PreferenceMetric]:
-    """A metric class for the preference model registered as ``name`` (options: config block ``name``)."""
-    out = Output(output or name, higher_is_better=True, kind=kind, bounds=bounds, label=label)
+def preference_metric(name: str, *, label: str, max_worse: float, output: str | None = None,
+                      version: str | None = None, kind: str = "continuous",
+                      bounds: tuple[float, float] | None = None) -> type[PreferenceMetric]:
+    """A metric class for the preference model registered as ``name`` (options: config block ``name``);
+    ``max_worse`` is the gate's default tolerated regression in the model's own score units."""
+    out = Output(output or name, higher_is_better=True, kind=kind, bounds=bounds, label=label, max_worse=max_worse)
     attrs = {"name": name, "model_name": name, "config_key": name, "outputs": (out,),
              "version": version or f"imagen-bench-{name}/1", "__doc__": f"{label} per image (preference model)."}
     return type(f"Preference_{name}", (PreferenceMetric,), attrs)
 
 
-PickScore = preference_metric("pickscore", label="PickScore")
-Hpsv2 = preference_metric("hpsv2", label="HPS v2")
-Hpsv21 = preference_metric("hpsv21", label="HPS v2.1")
-ImageReward = preference_metric("imagereward", label="ImageReward")
+# Default tolerances, each a small fraction of the gap between published systems in the model's own units:
+# PickScore (100 · logit scale, systems ~19–23) 0.1; HPS v2/v2.1 (cosine, systems ~0.25–0.30) 0.002;
+# ImageReward (standardised reward, systems ~ −0.5–1.0) 0.05.
+PickScore = preference_metric("pickscore", label="PickScore", max_worse=0.1)
+Hpsv2 = preference_metric("hpsv2", label="HPS v2", max_worse=0.002)
+Hpsv21 = preference_metric("hpsv21", label="HPS v2.1", max_worse=0.002)
+ImageReward = preference_metric("imagereward", label="ImageReward", max_worse=0.05)

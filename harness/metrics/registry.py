@@ -9,7 +9,7 @@ torch, open_clip or OCR engine) until a benchmark asks for one. A user adds a me
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, TypeVar
 
 from harness.errors import UserError
@@ -78,13 +78,16 @@ class MetricPlan:
 
     active: list[Metric]
     skipped: dict[str, str]
+    entries: dict[str, str] = field(default_factory=dict)  # metric name → how the benchmark named it
 
     def describe(self) -> dict[str, Any]:
-        """``results.json`` → ``metric_info``: each output's metric, version and direction."""
+        """``results.json`` → ``metric_info``: each output's metric (and the registry entry that finds it
+        again), version, direction, default tolerance and, for set outputs, what they were computed from."""
         info: dict[str, Any] = {}
         for m in self.active:
             for out in m.outputs:
-                info[out.name] = {"metric": m.name, "version": m.version, **out.describe()}
+                info[out.name] = {"metric": m.name, "entry": self.entries.get(m.name, m.name), "version": m.version,
+                                  **m.describe_output(out)}
         return info
 
 
@@ -98,9 +101,10 @@ def plan_metrics(names: Iterable[str], env: MetricEnv, provides: Iterable[str]) 
     if len(set(names)) != len(names):
         raise UserError(f"benchmark.metrics lists a metric twice: {names}")
     have = set(provides)
-    active, skipped, seen_outputs = [], {}, {}
+    active, skipped, seen_outputs, entries = [], {}, {}, {}
     for name in names:
         cls = get_metric(str(name))
+        entries[cls.name] = str(name)
         if cls.config_key and env.option(cls.config_key, "enabled", True) is False:
             skipped[cls.name] = f"disabled ({cls.config_key}.enabled=false)"
             continue
@@ -112,4 +116,4 @@ def plan_metrics(names: Iterable[str], env: MetricEnv, provides: Iterable[str]) 
                 raise UserError(f"metrics {seen_outputs[out.name]!r} and {cls.name!r} both report {out.name!r}")
             seen_outputs[out.name] = cls.name
         active.append(cls.from_config(env))
-    return MetricPlan(active, skipped)
+    return MetricPlan(active, skipped, entries)
