@@ -37,8 +37,9 @@ demo: $(STAMP)
 system-deps:
 	@if [ "$${CI:-}" = "true" ]; then bash .ci/system-deps; fi
 
-# --durations=25: every log (CI's included) shows where the suite's time goes.
-PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --durations=25
+# --durations=25: every log (CI's included) shows where the suite's time goes. --maxschedchunk=2: xdist hands
+# out two tests at a time in collection order, which tests/conftest.py sorts longest first.
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --maxschedchunk=2 --durations=25
 
 test: $(STAMP) system-deps
 	$(PYTEST)

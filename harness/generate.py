@@ -72,7 +72,9 @@ def check_generation(cfg: DictConfig) -> None:
     check_precision(cfg.get("precision", "float32"))
     if not isinstance(cfg.get("channels_last", False), bool):
         raise UserError(f"channels_last must be true or false, got {cfg.get('channels_last')!r}")
-    resolve_checkpoint(cfg)
+    checkpoint = resolve_checkpoint(cfg)
+    if checkpoint is not None and not Path(checkpoint).expanduser().exists():  # before any reference is read
+        raise UserError(f"checkpoint not found: {checkpoint}")
 
 
 def checkpoint_identity(checkpoint: str | None, stages: list[str]) -> dict[str, Any]:

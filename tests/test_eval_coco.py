@@ -32,6 +32,7 @@ def run_eval(tmp_path, coco, clip, *extra, check=True, flags=()):
     return out
 
 
+@pytest.mark.slow
 def test_coco_eval_writes_results_with_provenance_and_reuses_caches(tmp_path, coco_and_clip):
     coco, clip = coco_and_clip
     run_eval(tmp_path, coco, clip, "run_id=first")

@@ -159,3 +159,14 @@ def test_kid_from_precomputed_kernels_equals_kid_of_the_resampled_features():
     assert got[2] == want[2] == 25
     assert got[0] == pytest.approx(want[0], rel=1e-10, abs=1e-12) and got[1] == pytest.approx(want[1], rel=1e-8)
     assert got[0] > 0.01  # the shifted reference is really far: the comparison is not of two zeros
+
+
+def test_a_reference_factor_from_features_gives_the_same_resampled_distances() -> None:
+    from harness.metrics.frechet import frechet_distance_resampled, reference_factor, reference_factor_from_features
+
+    rng = np.random.default_rng(7)
+    gen, ref = rng.normal(size=(30, 64)), rng.normal(0.3, 1.2, size=(40, 64))
+    sets = [rng.integers(0, 30, 30) for _ in range(5)]
+    via_eigh = frechet_distance_resampled(gen, reference_factor(*feature_stats(ref)), sets)
+    via_feats = frechet_distance_resampled(gen, reference_factor_from_features(ref), sets)
+    np.testing.assert_allclose(via_feats, via_eigh, rtol=1e-8)  # the eigh route rounds at ~1e-9

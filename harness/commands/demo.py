@@ -86,9 +86,12 @@ class Demo:
 
     def world_eval(self, run_id: str, checkpoint: str, metrics: list[str], *extra: str) -> list[str]:
         ref = self.out / "world" / "test" / "images"
+        per_prompt = self.cfg.suite.get("images_per_prompt")
+        seeds = [f"benchmark.images_per_prompt={per_prompt}",
+                 f"benchmark.seeds=[{','.join(str(k) for k in range(int(per_prompt)))}]"] if per_prompt else []
         return ["benchmark=world", f"run_id={run_id}", f"checkpoint={checkpoint}",
                 f"benchmark.metrics=[{','.join(metrics)}]",
-                f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}", *self.generation(), *extra]
+                f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}", *seeds, *self.generation(), *extra]
 
 
 def _overall(run: Path, output: str) -> dict[str, Any] | None:

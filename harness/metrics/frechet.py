@@ -249,6 +249,14 @@ def reference_factor(mu: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.
     return mu, _psd_factor(s, "sigma"), float(np.trace(s))
 
 
+def reference_factor_from_features(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`reference_factor` straight from the features: with X the centred features / √(n − 1),
+    Σ = XᵀX, so L = Xᵀ (d × n) is a factor — exact, and no d × d eigendecomposition when n ≤ d."""
+    x = _check_features(feats, "reference features")
+    c = (x - x.mean(axis=0)) / np.sqrt(x.shape[0] - 1)
+    return x.mean(axis=0), c.T, float(np.sum(c * c))
+
+
 def frechet_distance_resampled(feats: np.ndarray, reference: tuple[np.ndarray, np.ndarray, float],
                                indices: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
     """FID of each resample ``feats[indices[b]]`` against a fixed reference (one value per row of ``indices``).

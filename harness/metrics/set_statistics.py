@@ -24,6 +24,7 @@ from harness.metrics.frechet import (
     frechet_distance_features,
     frechet_distance_resampled,
     reference_factor,
+    reference_factor_from_features,
 )
 from harness.metrics.intervals import recentre
 from harness.metrics.reference_stats import FeatureStats
@@ -45,7 +46,9 @@ class FrechetStatistic(SetStatistic):
 
     def resampled(self, index_sets: Sequence[np.ndarray]) -> np.ndarray:
         if self._factor is None:  # the reference's factor once, however many resamples
-            self._factor = reference_factor(self.reference.mu, self.reference.sigma)
+            ref = self.reference
+            small = ref.feats is not None and ref.count <= self.x.shape[1]  # Xᵀ is a factor: no d × d eigh
+            self._factor = reference_factor_from_features(ref.feats) if small else reference_factor(ref.mu, ref.sigma)
         return frechet_distance_resampled(self.x, self._factor, index_sets)
 
 
