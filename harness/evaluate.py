@@ -101,7 +101,7 @@ def load_benchmark(cfg: DictConfig) -> Benchmark:
 
 def prepare_metrics(cfg: DictConfig, bench: Benchmark, ctx: DistContext) -> tuple[MetricPlan, MetricEnv]:
     """Instantiate the benchmark's metrics and (on the scoring rank) load everything they need."""
-    env = MetricEnv(cfg, device=str(cfg.get("device", "cpu")), cache_dir=cfg.paths.cache_dir,
+    env = MetricEnv(cfg, device=str(ctx.device), cache_dir=cfg.paths.cache_dir,
                     reference=bench.reference(), progress=bool(cfg.get("progress", True)))
     plan = plan_metrics(list(cfg.benchmark.get("metrics") or []), env, bench.provides())
     if ctx.is_main:
@@ -135,7 +135,7 @@ def _text_cache(model: Any) -> dict[str, int] | None:
 def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> Results | None:
     """The whole benchmark; returns the results on the scoring rank (None on other ranks)."""
     start = time.perf_counter()
-    ctx = DistContext.init(cfg.get("device", "cpu"))
+    ctx = DistContext.init(cfg.get("device", "auto"))
     check_generation(cfg)
     apply_stage_overrides(cfg)
     bench = load_benchmark(cfg)
@@ -150,7 +150,7 @@ def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> R
                        group_by=bench.group_by, unit=str(cfg.get("ci_unit", "image")),
                        level=float(cfg.get("level", 0.95)), category_order=bench.category_order())
     results = _results(cfg, bench, plan, scored, result, model, task,
-                       {"generate": t_gen, **scored.timings, "total": time.perf_counter() - start})
+                       {"generate": t_gen, **scored.timings, "total": time.perf_counter() - start}, str(ctx.device))
     write_results(result.run_dir, results, scored.samples)
     print(scored.table.to_markdown())
     ctx.close()
@@ -158,7 +158,9 @@ def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> R
 
 
 def _results(cfg: DictConfig, bench: Benchmark, plan: MetricPlan, scored: ScoredRun, result: RunResult,
-             model: Any, task: str, timings: dict[str, float]) -> Results:
+             model: Any, task: str, timings: dict[str, float], env_device: str = "cpu") -> Results:
+    from imagen.devices import device_identity
+
     return Results(
         run_id=run_label(result.run_dir, cfg), task=task, suite=bench.name,
         benchmark={**bench.describe(), "name": bench.name, "stages": result.stages,
@@ -169,4 +171,4 @@ def _results(cfg: DictConfig, bench: Benchmark, plan: MetricPlan, scored: Scored
         details={**scored.details, **{k: v for k, v in result.notes.items() if v is not None}},
         caches={**{k: v for m in plan.active for k, v in m.cache_info().items()},
                 "text_embeddings": _text_cache(model)}, timings=timings,
-        config=resolved_config(cfg), environment=environment())
+        config=resolved_config(cfg), environment={**environment(), "device": device_identity(env_device)})

@@ -45,7 +45,9 @@ def check_generation(cfg: DictConfig) -> None:
     """Every value that shapes generation, checked before any work (one line, exit 2, on the first bad one)."""
     from imagen.build import plain, stage_specs
     from imagen.cascade import SamplerConfig, check_precision
+    from imagen.devices import resolve_device
 
+    resolve_device(cfg.get("device", "auto"))  # a bad or absent device is one line before any work
     positive_int(cfg.get("batch_size", 1), "batch_size")
     if cfg.get("threads") is not None:
         positive_int(cfg.threads, "threads")
@@ -72,6 +74,8 @@ def check_generation(cfg: DictConfig) -> None:
     check_precision(cfg.get("precision", "float32"))
     if not isinstance(cfg.get("channels_last", False), bool):
         raise UserError(f"channels_last must be true or false, got {cfg.get('channels_last')!r}")
+    if not isinstance(cfg.get("deterministic", False), bool):
+        raise UserError(f"deterministic must be true or false, got {cfg.get('deterministic')!r}")
     checkpoint = resolve_checkpoint(cfg)
     if checkpoint is not None and not Path(checkpoint).expanduser().exists():  # before any reference is read
         raise UserError(f"checkpoint not found: {checkpoint}")
@@ -150,8 +154,11 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
     """Our cascade from ``cfg.checkpoint`` (``checkpoint=random``: untrained weights, loudly recorded)."""
     from imagen.build import load_cascade, plain
     from imagen.cascade import check_precision, cpu_has_native_bf16, stages_until
+    from imagen.devices import device_kind, set_deterministic
 
     checkpoint = resolve_checkpoint(cfg)
+    deterministic = bool(cfg.get("deterministic", False))
+    set_deterministic(deterministic)
     cascade = load_cascade(cfg, checkpoint, stop_at=cfg.get("stop_at"), device=ctx.device)
     cascade.precision = check_precision(cfg.get("precision", "float32"))  # bf16: U-Nets under autocast
     cascade.channels_last = bool(cfg.get("channels_last", False))  # NHWC inputs: oneDNN's fast layout on CPUs
@@ -168,6 +175,8 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
         "memory_format": "channels_last" if cascade.channels_last else "contiguous",  # ... and so may NHWC
         # with microbatch=1 an image is batch-independent; otherwise it depends on the fixed groups
         "grouping": "per-sample" if sampler.get("microbatch") == 1 else f"groups of {int(cfg.get('batch_size', 8))}",
+        "device": device_kind(ctx.device),  # CPU and GPU kernels round differently: a folder holds one kind
+        "deterministic": deterministic,
     }
     if cascade.precision == "bf16" and ctx.device.type == "cpu" and not cpu_has_native_bf16():
         # the images are still valid bf16 images, but oneDNN emulates bf16 here: tell the user before the wait
@@ -200,7 +209,7 @@ def truncation_report(model: TextToImageModel, work: list[WorkItem]) -> dict[str
 def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
              model: TextToImageModel | None = None, ctx: DistContext | None = None) -> tuple[RunResult, TextToImageModel]:
     """Fill ``run_dir`` with the images of ``work`` (resuming), sharded over torchrun ranks."""
-    ctx = ctx or DistContext.init(cfg.get("device", "cpu"))
+    ctx = ctx or DistContext.init(cfg.get("device", "auto"))
     check_generation(cfg)
     apply_stage_overrides(cfg)
     run_dir = Path(ctx.broadcast_object(str(run_dir)))

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from imagen.devices import resolve_device
+
 
 def env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
@@ -38,11 +40,12 @@ class DistContext:
         return self.world_size > 1
 
     @staticmethod
-    def init(device: str = "cpu") -> "DistContext":
+    def init(device: str | None = "auto") -> "DistContext":
+        """This process's rank and device (``auto``: CUDA when available; each rank its LOCAL_RANK's GPU)."""
         world = env_world_size()
         local = int(os.environ.get("LOCAL_RANK", "0"))
-        dev = torch.device(device)
-        if dev.type == "cuda":
+        dev = resolve_device(device)
+        if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda", local)
             torch.cuda.set_device(dev)
         if world > 1 and not dist.is_initialized():

@@ -10,7 +10,6 @@ already fail at that size, and every row's improvement is its own metric's signe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 

@@ -60,13 +60,14 @@ def translate_args(args: list[str]) -> list[str]:
 @command("fid")
 def main(cfg: DictConfig) -> dict:
     from harness.metrics.fid_api import fid_between_folders  # torch loads only when a command runs
+    from imagen.devices import resolve_device
 
     missing = [k for k in ("a", "b") if OmegaConf.is_missing(cfg, k)]
     if missing:
         raise UserError(f"missing image folder{'s' if len(missing) > 1 else ''}; usage: imagen-bench fid DIR_A DIR_B")
     result = fid_between_folders(
         cfg.a, cfg.b, mode=cfg.mode, extractor_path=cfg.extractor, batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers, device=cfg.device, min_images=cfg.min_images,
+        num_workers=cfg.num_workers, device=str(resolve_device(cfg.device)), min_images=cfg.min_images,
         kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=cfg.seed,
         cache=cfg.cache, cache_dir=cfg.paths.cache_dir,
     )

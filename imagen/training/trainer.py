@@ -251,7 +251,7 @@ def train_step(setup: TrainSetup, model: nn.Module, opt: torch.optim.Optimizer, 
 
 def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     """Train ``cfg.stage`` for ``cfg.train.steps`` steps in ``run_dir``; resumes when a state exists there."""
-    ctx = DistContext.init(cfg.get("device", "cpu"))
+    ctx = DistContext.init(cfg.get("device", "auto"))
     run_dir = Path(ctx.broadcast_object(str(run_dir)))
     run_dir.mkdir(parents=True, exist_ok=True)
     setup = prepare(cfg, ctx)
