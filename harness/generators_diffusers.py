@@ -254,7 +254,9 @@ def build_diffusers_generator(cfg: Any, ctx: Any) -> DiffusersGenerator:
     names = list(g.get("stage_names") or ["base"] + [f"sr{k}" for k in range(1, len(specs))])
     if len(names) != len(specs):
         raise UserError(f"generator.stage_names lists {len(names)} names for {len(specs)} pipelines")
-    device = str(getattr(ctx, "device", None) or cfg.get("device", "cpu"))
+    from imagen.devices import resolve_device
+
+    device = str(getattr(ctx, "device", None) or resolve_device(cfg.get("device", "auto")))
     stages = []
     for k, (name, spec) in enumerate(zip(names, specs)):
         pipe, folder, source = load_pipeline(
