@@ -13,23 +13,18 @@ import json
 import pytest
 import torch
 
-from harness.cli import main as cli
 from harness.formats.results import read_results
 from imagen.devices import device_identity, device_kind, resolve_device
 from imagen.errors import UserError
+from tests.helpers.cli import run_cli
 
 SAMPLE = ["model=imagen_micro", "checkpoint=random", "sampler=ddim", "sampler.steps=2", "progress=false",
           "prompts=[a red square]", "seeds=[0]"]
 
 
 def _run(args: list[str], capsys) -> tuple[int, str]:
-    try:
-        cli(args)
-        code = 0
-    except SystemExit as err:
-        code = int(err.code or 0)
-    out = capsys.readouterr()
-    return code, out.out + out.err
+    code, out, err = run_cli(args, capsys)
+    return code, out + err
 
 
 def test_auto_is_cuda_when_visible_else_cpu():

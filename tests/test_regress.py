@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.cli import main as cli
 from harness.compare import decide, paired_mean_difference, prompts_to_decide
 from harness.formats.verdict import read_verdict
 from imagen.checkpoints import read_record, save_stage
+from tests.helpers.cli import run_cli
 from tests.helpers.fixtures import mini_coco, trained_micro_cascade
 
 COMMON = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=false", "benchmark=coco_fid30k",
@@ -22,14 +22,7 @@ COMMON = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=fal
 BOOT = ["n_boot=400", "n_boot_sets=60"]
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        cli(args)
-        code = 0
-    except SystemExit as err:
-        code = int(err.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+run = run_cli
 
 
 def damaged_copy(cascade: Path, dest: Path, scale: float) -> Path:

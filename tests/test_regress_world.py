@@ -13,20 +13,15 @@ import json
 
 import pytest
 
-from harness.cli import main as cli
 from harness.formats.verdict import read_verdict
 from tests.conftest import REPO
+from tests.helpers.cli import exit_code
 
 WORLD = REPO / "benchmarks" / "world"
 METRICS = "[kid,cmmd,prdc_clip,clip_score]"
 
 
-def _cli(args: list[str]) -> int:
-    try:
-        cli(args)
-    except SystemExit as err:
-        return int(err.code or 0)
-    return 0
+_cli = exit_code
 
 
 @pytest.fixture(scope="module")

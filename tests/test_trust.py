@@ -10,21 +10,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import COMMANDS
-from harness.cli import main as cli
 from harness.formats.results import Results, load_results, read_results, write_results
+from tests.helpers.cli import run_cli
 from tests.helpers.fixtures import mini_coco, tiny_clip_folder, trained_micro_cascade
 
 MICRO = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=false"]
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        cli(args)
-        code = 0
-    except SystemExit as err:
-        code = int(err.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+run = run_cli
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -89,7 +82,7 @@ def test_sweep_points_are_named_by_value_and_a_rerun_never_mixes_settings(tmp_pa
     assert run([*sweep, "guidance.base=1,3"], capsys)[0] == 0
     assert sorted(p.name for p in (runs / "sw").iterdir() if p.is_dir()) == ["guidance.base=1", "guidance.base=3"]
     assert (runs / "sw" / "sweep_summary.csv").read_text().splitlines()[0] == "point,guidance.base"
-    points = lambda: {k: v for k, v in snapshot(runs / "sw").items() if "/" in k}  # noqa: E731 (not Hydra's yaml)
+    points = lambda: {k: v for k, v in snapshot(runs / "sw").items() if "/" in k}
     before = points()
     code, _, err = run([*sweep, "guidance.base=1,3", "sampler.steps=4"], capsys)  # same points, other settings
     assert code == 2 and "run sw/guidance.base=1 was made with other settings (sampler.steps" in error_lines(err)[0]
