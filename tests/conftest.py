@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -28,6 +31,62 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
     monkeypatch.setenv("IMAGEN_BENCH_CACHE", str(cache))
     monkeypatch.setenv("IMAGEN_BENCH_RUNS", str(runs))
     return {"cache": cache, "runs": runs}
+
+
+# --- built once per test run, shared by every module and xdist worker, only read ---------------------------------
+
+def _digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and p.name != ".built":
+            h.update(str(p.relative_to(folder)).encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """``build(folder)`` run once per test run, whichever worker asks first; the others wait on a file lock.
+
+    Under xdist each worker has its own base temp folder inside one per run (``pytest-N/popen-gwK``), so the
+    shared copy lives beside them in ``pytest-N/shared``. A ``.built`` file marks it complete: a worker that
+    died while building leaves no marker and the next one starts over.
+    """
+    base = factory.getbasetemp()
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
+    root.mkdir(parents=True, exist_ok=True)
+    folder = root / name
+    with FileLock(str(root / f"{name}.lock")):
+        if not (folder / ".built").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            build(folder)
+            (folder / ".built").write_text(_digest(folder))
+    return folder
+
+
+def _read_only(folder: Path) -> Iterator[Path]:
+    """Yield the shared folder and check after the session that no test changed it (tests run as root here,
+    so file modes cannot enforce it)."""
+    before = (folder / ".built").read_text()
+    yield folder
+    assert _digest(folder) == before, f"a test changed the shared {folder.name} (shared fixtures are read-only)"
+
+
+@pytest.fixture(scope="session")
+def micro_cascade(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cascade folder of imagen_micro after 3 training steps per stage (non-zero outputs; ~3 s to make)."""
+    from tests.helpers.fixtures import trained_micro_cascade
+
+    for folder in _read_only(built_once(tmp_path_factory, "micro_cascade", trained_micro_cascade)):
+        yield folder / "cascade"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``clip.model`` value of an open_clip folder with a tiny random CLIP (seed 0)."""
+    from tests.helpers.fixtures import tiny_clip_folder
+
+    folder = built_once(tmp_path_factory, "tiny_clip", tiny_clip_folder)
+    for path in _read_only(folder):
+        yield f"local-dir:{path}"
 
 
 def _skip_or_fail(reason: str) -> None:

@@ -126,8 +126,8 @@ def test_every_benchmark_names_its_runner_and_registered_metrics(bench):
 
 
 def test_model_independent_stage_overrides_reach_the_right_stages():
-    from harness.generate import apply_stage_overrides, check_generation
     from harness.errors import UserError
+    from harness.generate import apply_stage_overrides, check_generation
 
     cfg = load("sample", "model=imagen_tiny", "steps.sr=6", "guidance.base=5", "thresholding.sr=none")
     check_generation(cfg)

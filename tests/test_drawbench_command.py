@@ -12,15 +12,13 @@ import pytest
 from drawbench.fakes import write_external_folder
 from drawbench.suites import load_suite
 from harness.formats.results import read_results, read_samples
-from tests.helpers.fixtures import tiny_clip_folder, trained_micro_cascade
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("db-assets")
-    return trained_micro_cascade(root / "model"), tiny_clip_folder(root / "clip")
+def assets(micro_cascade, tiny_clip):
+    return micro_cascade, tiny_clip
 
 
 def cmd(runs: Path, clip: str, *extra: str) -> tuple[list[str], dict]:

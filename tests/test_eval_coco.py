@@ -10,15 +10,14 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from harness.formats.results import load_results, read_results, read_samples
-from tests.helpers.fixtures import mini_coco, tiny_clip_folder, trained_micro_cascade
+from tests.helpers.fixtures import mini_coco
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def coco_and_clip(tmp_path_factory):
-    root = tmp_path_factory.mktemp("coco")
-    return mini_coco(root / "coco", n_images=24), tiny_clip_folder(root / "clip")
+def coco_and_clip(tmp_path_factory, tiny_clip):
+    return mini_coco(tmp_path_factory.mktemp("coco") / "coco", n_images=24), tiny_clip
 
 
 def run_eval(tmp_path, coco, clip, *extra, check=True, flags=()):
@@ -105,9 +104,9 @@ def test_bad_input_is_one_line_exit_2_and_no_results(tmp_path, coco_and_clip, ca
 
 
 @pytest.mark.slow
-def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_and_clip):
+def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_and_clip, micro_cascade):
     coco, clip = coco_and_clip
-    cascade = trained_micro_cascade(tmp_path / "model")
+    cascade = micro_cascade
     out = run_eval(tmp_path, coco, clip, "guidance.base=1,4", "run_id=sweep", "benchmark.num_prompts=10",
                    f"checkpoint={cascade}", flags=["-m"])
     assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir()) == \

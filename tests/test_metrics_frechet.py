@@ -134,8 +134,13 @@ def test_kid_is_seeded_and_separates_distributions() -> None:
 def test_resampled_frechet_equals_the_direct_distance(n: int) -> None:
     """The bootstrap path (one factor of the reference, a Gram-eigenvalue nuclear norm per replicate)
     gives the same distance as frechet_distance on the replicate's statistics."""
-    from harness.metrics.frechet import bootstrap_indices, feature_stats, frechet_distance, frechet_distance_resampled
-    from harness.metrics.frechet import reference_factor
+    from harness.metrics.frechet import (
+        bootstrap_indices,
+        feature_stats,
+        frechet_distance,
+        frechet_distance_resampled,
+        reference_factor,
+    )
 
     rng = np.random.default_rng(3)
     gen, ref = rng.normal(size=(n, 64)), rng.normal(0.2, 1.1, size=(400, 64))
@@ -162,7 +167,11 @@ def test_kid_from_precomputed_kernels_equals_kid_of_the_resampled_features():
 
 
 def test_a_reference_factor_from_features_gives_the_same_resampled_distances() -> None:
-    from harness.metrics.frechet import frechet_distance_resampled, reference_factor, reference_factor_from_features
+    from harness.metrics.frechet import (
+        frechet_distance_resampled,
+        reference_factor,
+        reference_factor_from_features,
+    )
 
     rng = np.random.default_rng(7)
     gen, ref = rng.normal(size=(30, 64)), rng.normal(0.3, 1.2, size=(40, 64))

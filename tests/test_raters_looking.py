@@ -28,7 +28,14 @@ from raters_ui import assign, onboarding
 from raters_ui.db import Assignment, ImageView, Rater, Rating, utcnow
 from raters_ui.synthetic import make_study, side_of
 from tests.conftest import REPO
-from tests.test_raters_browser import CHROMIUM_ARGS, SECRET_SYSTEMS, SIZES, Server, browser  # noqa: F401
+from tests.test_raters_browser import (  # noqa: F401
+    CHROMIUM_ARGS,
+    SECRET_SYSTEMS,
+    SIZES,
+    Server,
+    browser,
+    wait_until_idle,
+)
 
 ARTIFACTS = REPO / "test-artifacts"
 CONSENT = "I agree to take part in this study."
@@ -173,6 +180,10 @@ def test_a_whole_study_by_keyboard_with_timings_and_image_opens(study_server, br
         page.locator("dialog.ib-viewer .ib-title", has_text=title).wait_for(timeout=WAIT)
     page.keyboard.press("Escape")
     page.locator("dialog.ib-viewer[open]").wait_for(state="hidden", timeout=WAIT)
+    # Closing the viewer sends its timings, and the server redraws the screen: keys pressed while that redraw
+    # lands went, once in a loaded full-suite run, to the question the redraw re-focused (fidelity got 'i').
+    # A person sees the screen settle before answering; the test waits for the same (see the closing note).
+    wait_until_idle(page)
     for key in ("a", "i"):
         page.keyboard.press(key)
     assert checked(page, str(first), "fidelity") == [True, False, False]

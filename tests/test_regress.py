@@ -15,7 +15,7 @@ from harness.compare import decide, paired_mean_difference, prompts_to_decide
 from harness.formats.verdict import read_verdict
 from imagen.checkpoints import read_record, save_stage
 from tests.helpers.cli import run_cli
-from tests.helpers.fixtures import mini_coco, trained_micro_cascade
+from tests.helpers.fixtures import mini_coco
 
 COMMON = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=false", "benchmark=coco_fid30k",
           "benchmark.num_prompts=12", "clip.enabled=false", "fid.kid_subset_size=6", "fid.min_images=2"]
@@ -39,11 +39,10 @@ def damaged_copy(cascade: Path, dest: Path, scale: float) -> Path:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, micro_cascade):
     root = tmp_path_factory.mktemp("regress")
-    cascade = trained_micro_cascade(root / "model")
-    return {"coco": mini_coco(root / "coco", n_images=12), "cascade": cascade,
-            "damaged": damaged_copy(cascade, root / "damaged", scale=3.0)}
+    return {"coco": mini_coco(root / "coco", n_images=12), "cascade": micro_cascade,
+            "damaged": damaged_copy(micro_cascade, root / "damaged", scale=3.0)}
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ import pytest
 from harness.cli import COMMANDS
 from harness.formats.results import Results, load_results, read_results, write_results
 from tests.helpers.cli import run_cli
-from tests.helpers.fixtures import mini_coco, tiny_clip_folder, trained_micro_cascade
+from tests.helpers.fixtures import mini_coco
 
 MICRO = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=false"]
 
@@ -30,10 +30,9 @@ def error_lines(err: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory):
+def assets(tmp_path_factory, tiny_clip, micro_cascade):
     root = tmp_path_factory.mktemp("trust")
-    return {"coco": mini_coco(root / "coco", n_images=12), "clip": tiny_clip_folder(root / "clip"),
-            "cascade": trained_micro_cascade(root / "model")}
+    return {"coco": mini_coco(root / "coco", n_images=12), "clip": tiny_clip, "cascade": micro_cascade}
 
 
 # --- 1. a resume never mixes settings -----------------------------------------------------------------------
