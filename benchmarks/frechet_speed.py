@@ -17,12 +17,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from benchmarks.timing import load_average, machine
-from harness.metrics.frechet import feature_stats, frechet_distance, frechet_distance_features, frechet_distance_sqrtm
+from harness.metrics.frechet import (
+    feature_stats,
+    frechet_distance,
+    frechet_distance_features,
+    frechet_distance_sqrtm,
+)
 
 
 def features(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:

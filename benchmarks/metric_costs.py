@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import platform
 import sys
@@ -151,7 +152,7 @@ def _imagereward(files, batch):
                                         num_hidden_layers=12, num_attention_heads=12, is_decoder=True),
                          add_pooling_layer=False)
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "photo"]))
+        (Path(tmp) / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nphoto")
         tok = BertTokenizer(str(Path(tmp) / "vocab.txt"))
     mlp = published_mlp([(768, 1024), (1024, 128), (128, 64), (64, 16), (16, 1)])
     model = ImageRewardModel(vision.eval(), text.eval(), mlp.eval(), tok, {})
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fmt(x: float, spec: str) -> str:
-    return "—" if x != x else format(x, spec)
+    return "—" if math.isnan(x) else format(x, spec)
 
 
 def _print(rows: list[tuple], args: argparse.Namespace, seconds: float) -> None:

@@ -34,8 +34,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from benchmarks.steps_to_trust import (METRICS, add_world_options, cli, eval_args, overall, parse_config,
-                                      run_folder, world_reference)
+from benchmarks.steps_to_trust import (
+    METRICS,
+    add_world_options,
+    cli,
+    eval_args,
+    overall,
+    parse_config,
+    run_folder,
+    world_reference,
+)
 from benchmarks.timing import load_average, machine
 from harness.formats.manifest import read_manifest
 from imagen.cascade import cpu_has_native_bf16

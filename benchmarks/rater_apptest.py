@@ -25,13 +25,13 @@ def shared_runtime() -> Iterator[None]:
     """
     from unittest.mock import MagicMock
 
-    import streamlit.testing.v1.app_test as app_test
     from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.runtime import Runtime
     from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
     from streamlit.runtime.dataframe_source_manager import DataframeSourceManager
     from streamlit.runtime.media_file_manager import MediaFileManager
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
     from streamlit.testing.v1.util import patch_config_options
 
     runtime = MagicMock(spec=Runtime)

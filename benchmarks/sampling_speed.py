@@ -32,12 +32,19 @@ import argparse
 import statistics
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from benchmarks.anchor import (Matched, flops_per_sample, parameters, randomise_zero_layers, text_inputs,
-                               their_imagen)
+from benchmarks.anchor import (
+    Matched,
+    flops_per_sample,
+    parameters,
+    randomise_zero_layers,
+    text_inputs,
+    their_imagen,
+)
 from benchmarks.timing import conv_peak, interleaved, load_average, machine
 from imagen.cascade import Cascade, SamplerConfig, Stage, StageSpec, build_unet, cpu_has_native_bf16
 

@@ -121,7 +121,7 @@ def run_folder(out: Path, args: argparse.Namespace) -> dict[str, str]:
 def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[str, int]]:
     """Longest first, so the two parallel processes finish together; ``also``: extra ``sampler:steps``."""
     ancestral = sorted({250, reference_steps}, reverse=True)
-    extra = set(parse_config(item, "--also") for item in also or []) - set(FEW_STEPS) - {("ddpm", n) for n in ancestral}
+    extra = {parse_config(item, "--also") for item in also or []} - set(FEW_STEPS) - {("ddpm", n) for n in ancestral}
     return [("ddpm", n) for n in ancestral] + sorted(extra, key=lambda c: (-c[1], c[0])) + FEW_STEPS
 
 

@@ -33,7 +33,7 @@ class OcrJudgeMetric(Metric):
         self.judge: OcrJudge | None = None
 
     @classmethod
-    def from_config(cls, env: MetricEnv) -> "OcrJudgeMetric":
+    def from_config(cls, env: MetricEnv) -> OcrJudgeMetric:
         bench = env.cfg.get("benchmark") if env.cfg is not None else None
         return cls(list(bench.get("ocr_categories") or []) if bench is not None else [])
 

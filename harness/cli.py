@@ -1,8 +1,8 @@
 """``imagen-bench <command> [overrides...]``: dispatch to one Hydra app per command.
 
-Commands are found through :data:`COMMANDS`, a registry of lazy ``"module:function"`` strings (as
-lm-eval registers its models and tasks), so the CLI statically imports none of the parts that own
-them: each part keeps its command in its own module (``drawbench.command``, ``raters_ui.commands``,
+Commands are found through :data:`COMMANDS`, a :class:`~harness.registry.Registry` of specs naming lazy
+``"module:function"`` strings (as lm-eval registers its models and tasks), so the CLI statically imports none
+of the parts that own them: each part keeps its command in its own module (``drawbench.command``, ``raters_ui.commands``,
 ...). A command module exposes ``main()`` (a Hydra app made with :func:`harness.hydra_app.command`)
 and optionally ``translate_args(args) -> args`` to turn positional arguments into overrides
 (``imagen-bench fid DIR_A DIR_B`` → ``a=DIR_A b=DIR_B``).
@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from harness.errors import UserError
 from harness.hydra_app import report_user_error
 from harness.preflight import check_overrides
+from harness.registry import Registry, load_target
 
 
 @dataclass(frozen=True)
@@ -32,14 +34,14 @@ class CommandSpec:
         return importlib.import_module(self.target.split(":", 1)[0])
 
     def entry(self) -> Callable[[], Any]:
-        return getattr(self.module(), self.target.split(":", 1)[1])
+        return load_target(self.target, "command")
 
     def translate(self, args: list[str]) -> list[str]:
         fn = getattr(self.module(), self.args or "translate_args", None)
         return fn(args) if fn is not None else args
 
 
-COMMANDS: dict[str, CommandSpec] = {
+COMMANDS: Registry[CommandSpec] = Registry("command", {
     "info": CommandSpec("harness.commands.info:main",
                         "build a model on the meta device and print its stages and parameter counts (JSON)",
                         example="imagen-bench info model=imagen_paper"),
@@ -73,19 +75,19 @@ COMMANDS: dict[str, CommandSpec] = {
     "data": CommandSpec("benchmarks.world.command:main",
                         "write datasets (the procedural world: train/test splits and its prompt suite)",
                         example="imagen-bench data world out=world n_train=4000 n_test=500"),
-}
+}, check=lambda spec: isinstance(spec, CommandSpec), expected="a harness.cli.CommandSpec")
 
 
 def register_command(name: str, target: str, help: str, args: str | None = None, example: str = "") -> None:
     """Add a command (e.g. from a plugin) without editing this file."""
-    COMMANDS[name] = CommandSpec(target, help, args, example)
+    COMMANDS.register(name, CommandSpec(target, help, args, example))
 
 
 def usage() -> str:
     lines = ["usage: imagen-bench <command> [key=value ...] [--help]", "", "commands:"]
     lines += [f"  {name:<10} {spec.help}" for name, spec in COMMANDS.items()]
-    lines += ["", "'imagen-bench <command> --help' describes one command; "
-              "'imagen-bench <command> --cfg job' prints its resolved config."]
+    lines += ["", ("'imagen-bench <command> --help' describes one command; "
+                   "'imagen-bench <command> --cfg job' prints its resolved config.")]
     return "\n".join(lines)
 
 
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> None:
         print(command_help(name, spec.target, spec.help, example=spec.example))
         return
     try:
+        app = spec.entry()  # a target that does not import is one line too
         rest = spec.translate(rest)
         check_overrides(name, rest)
     except UserError as err:
@@ -112,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(err.exit_code) from None
     sys.argv = [f"imagen-bench {name}", *rest]
     try:
-        spec.entry()()
+        app()
     except ValueError as err:  # Hydra's own check of its flags (e.g. -m together with --cfg)
         if not str(err).startswith("Only one of"):
             raise

@@ -14,13 +14,13 @@ from __future__ import annotations
 import io
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
-_current: "ConsoleLog | None" = None
+_current: ConsoleLog | None = None
 
 
 class _Tee(io.TextIOBase):
-    def __init__(self, stream: TextIO, sink: "ConsoleLog") -> None:
+    def __init__(self, stream: TextIO, sink: ConsoleLog) -> None:
         self._stream, self._sink, self._partial = stream, sink, ""
 
     def write(self, text: str) -> int:
@@ -68,14 +68,14 @@ class ConsoleLog:
         for line in held:
             self.add(line)
 
-    def __enter__(self) -> "ConsoleLog":
+    def __enter__(self) -> Self:
         global _current
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = _Tee(sys.stdout, self), _Tee(sys.stderr, self)
         _current = self
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         global _current
         for stream in (sys.stdout, sys.stderr):
             if isinstance(stream, _Tee) and stream._partial.strip():

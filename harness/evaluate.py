@@ -15,7 +15,6 @@ runs:
 
 from __future__ import annotations
 
-import importlib
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -29,6 +28,7 @@ from harness.generate import apply_stage_overrides, build_generator, check_gener
 from harness.metrics.base import MetricEnv, ReferenceSet
 from harness.metrics.registry import MetricPlan, plan_metrics
 from harness.provenance import environment, resolved_config, run_label
+from harness.registry import load_target
 from harness.runner import RunResult, WorkItem
 from harness.scoring import GroupBy, ScoredRun, score_run
 from imagen.distributed import DistContext
@@ -61,7 +61,7 @@ class Benchmark(ABC):
         """Import another system's images from ``cfg.images_from`` (None: look them up through the generator)."""
         return None
 
-    def after_generation(self, result: RunResult) -> None:  # noqa: B027 (optional hook)
+    def after_generation(self, result: RunResult) -> None:
         """Post-processing of the finished images (e.g. per-prompt grids)."""
 
     @abstractmethod
@@ -89,11 +89,7 @@ def load_benchmark(cfg: DictConfig) -> Benchmark:
     target = cfg.benchmark.get("_target_")
     if not target:
         raise UserError(f"benchmark {cfg.benchmark.get('name')!r} has no _target_ naming its runner class")
-    module, _, attr = str(target).replace(":", ".").rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise UserError(f"benchmark runner {target!r} cannot be imported ({err})") from None
+    cls = load_target(str(target), "benchmark runner")
     if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
         raise UserError(f"benchmark runner {target!r} is not a harness.evaluate.Benchmark")
     return cls(cfg)

@@ -9,6 +9,7 @@ made with other settings.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from harness.errors import UserError
 from harness.fingerprint import check_or_record, fingerprint_fields
 from harness.generators import CascadeGenerator, FolderGenerator, TextToImageModel
 from harness.provenance import run_label, set_threads, write_resolved_config
+from harness.registry import Registry
 from harness.runner import RunResult, WorkItem, run_generation
 from imagen.distributed import DistContext
 from imagen.samplers.thresholding import THRESHOLDING_MODES
@@ -65,9 +67,9 @@ def check_generation(cfg: DictConfig) -> None:
     if cfg.get("images_from"):
         return
     if generator_name(cfg) != "imagen":  # another system: its builder checks its own values
-        check = GENERATOR_CHECKS.get(generator_name(cfg))
-        if check is not None:
-            _import_target(check, "generator check")(cfg)
+        name = generator_name(cfg)
+        if name in GENERATOR_CHECKS:
+            GENERATOR_CHECKS[name](cfg)
         return
     stage_specs(cfg.model)  # each stage's values (guidance, percentile, steps, ...)
     SamplerConfig.from_config(plain(cfg.sampler))
@@ -115,12 +117,13 @@ def apply_stage_overrides(cfg: DictConfig) -> None:
 
 
 # Generators by name (``generator=<name>``, conf/generator/<name>.yaml): "module:function(cfg, ctx)" builders.
-GENERATORS: dict[str, str] = {
+GENERATORS: Registry[Callable[..., TextToImageModel]] = Registry("generator", {
     "imagen": "harness.generate:build_cascade_generator",
     "diffusers": "harness.generators_diffusers:build_diffusers_generator",
-}
+}, check=callable, expected="a builder function (cfg, ctx) -> TextToImageModel")
 # Checks of a generator's values that run before any work (check_generation), by generator name.
-GENERATOR_CHECKS: dict[str, str] = {"diffusers": "harness.generators_diffusers:check_diffusers_config"}
+GENERATOR_CHECKS: Registry[Callable[[DictConfig], None]] = Registry(
+    "generator check", {"diffusers": "harness.generators_diffusers:check_diffusers_config"}, check=callable)
 
 
 def generator_name(cfg: DictConfig) -> str:
@@ -129,25 +132,13 @@ def generator_name(cfg: DictConfig) -> str:
     return str(node.get("name") or "imagen") if node is not None else "imagen"
 
 
-def _import_target(target: str, what: str) -> Any:
-    import importlib
-
-    module, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise UserError(f"{what} {target!r} cannot be imported ({err})") from None
-
-
 def build_generator(cfg: DictConfig, ctx: DistContext) -> TextToImageModel:
     """A folder of images from elsewhere (``cfg.images_from``), else the generator named by
     ``cfg.generator.name``: our cascade (``imagen``, the default) or a diffusers pipeline."""
     if cfg.get("images_from"):
         return FolderGenerator(cfg.images_from)
     name = generator_name(cfg)
-    if name not in GENERATORS:
-        raise UserError(f"unknown generator {name!r}; use one of {', '.join(sorted(GENERATORS))}")
-    return _import_target(GENERATORS[name], "generator")(cfg, ctx)
+    return GENERATORS[name](cfg, ctx)
 
 
 def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerator:

@@ -11,8 +11,9 @@ import functools
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -49,7 +50,7 @@ def _pkg_dir(name: str) -> str:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise ValueError(f"no package {name!r}")
-    return str(Path(list(spec.submodule_search_locations)[0]).resolve())
+    return str(Path(next(iter(spec.submodule_search_locations))).resolve())
 
 
 if not OmegaConf.has_resolver("pkg_dir"):

@@ -99,9 +99,9 @@ def check_overrides(config_name: str, args: list[str]) -> None:
         os.environ[ENV_SWEPT] = ",".join(swept_keys(keys, base.hydra.sweeper.get("params")))
     for o, _ in adds:
         if OmegaConf.select(base, o.key_or_group, default=_MISSING) is _MISSING:
-            parent, _, leaf = o.key_or_group.rpartition(".")
+            parent = o.key_or_group.rpartition(".")[0]
             node = OmegaConf.select(base, parent) if parent else base
-            known = sorted(str(k) for k in node.keys()) if isinstance(node, DictConfig) else []
+            known = sorted(str(k) for k in node) if isinstance(node, DictConfig) else []
             raise UserError(f"unknown key {o.key_or_group!r}: nothing reads it"
                             + (f" (keys under {parent or 'the root'}: {', '.join(known)})" if known else ""))
     _compose(config_name, first)

@@ -16,9 +16,10 @@ unpickling runs arbitrary code, and our checkpoints are safetensors.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -100,7 +101,7 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     path = _check_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"checkpoint {path} is unreadable or truncated ({_short(err)})") from None
 
@@ -132,7 +133,7 @@ def load_stage(path: str | Path, model: nn.Module, *, stage: str, unet: dict[str
 
 def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     """Human-readable differences between two U-Net configs ('' when equal)."""
-    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v
     keys = sorted(set(saved) | set(current))
     diffs = [f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}"
              for k in keys if norm(saved.get(k)) != norm(current.get(k))]

@@ -7,7 +7,7 @@ path serves them: with WORLD_SIZE > 1 a process group is created (gloo on CPU, n
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,7 +29,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
-    device: torch.device = torch.device("cpu")
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
@@ -40,7 +40,7 @@ class DistContext:
         return self.world_size > 1
 
     @staticmethod
-    def init(device: str | None = "auto") -> "DistContext":
+    def init(device: str | None = "auto") -> DistContext:
         """This process's rank and device (``auto``: CUDA when available; each rank its LOCAL_RANK's GPU)."""
         world = env_world_size()
         local = int(os.environ.get("LOCAL_RANK", "0"))

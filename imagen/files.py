@@ -8,9 +8,9 @@ parts above. Torch-free, so the rater UI may use them through that module.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from imagen.errors import UserError
 

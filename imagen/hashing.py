@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from imagen.files import atomic_write_text
 
@@ -69,7 +70,7 @@ def files_sha256(paths: Iterable[str | Path], cache_dir: str | Path | None = Non
     return h.hexdigest()
 
 
-def state_dict_sha256(state: Mapping[str, "torch.Tensor"]) -> str:
+def state_dict_sha256(state: Mapping[str, torch.Tensor]) -> str:
     """Digest of tensor names, dtypes, shapes and bytes, independent of dict order."""
     import torch
 

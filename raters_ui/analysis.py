@@ -440,8 +440,8 @@ def _rate(r: pd.Series) -> str:
 
 def format_metric_agreement(table: pd.DataFrame, notes: list[str], level: float = 0.95) -> str:
     """Terminal text: per pair and question, metrics from most to least agreeing with the raters."""
-    lines = [f"\nautomatic metrics vs raters: share of decided prompts where the metric prefers the raters' "
-             f"choice ({round(100 * level)}% Wilson CI; 0.5 = unrelated to the raters)"]
+    lines = [(f"\nautomatic metrics vs raters: share of decided prompts where the metric prefers the raters' "
+             f"choice ({round(100 * level)}% Wilson CI; 0.5 = unrelated to the raters)")]
     if table.empty and not notes:
         lines.append("  no rated pair of systems with scored runs yet")
     for (a, b, q), part in (table.groupby(["system_a", "system_b", "question"], sort=False) if len(table) else []):

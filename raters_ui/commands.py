@@ -29,6 +29,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,9 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from harness.errors import UserError
 from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pairs
 from harness.hydra_app import command, positional_to_overrides
+from harness.registry import Registry
 from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
 
-ACTIONS = ("create", "export", "analyze", "add-raters", "rotate-admin", "rotate-tokens", "configure", "simulate",
-           "sample-size")
 CLUSTER_COLUMNS = ("prompt_id", "rater")
 
 
@@ -48,8 +49,8 @@ def study_args(args: list[str]) -> list[str]:
     """``imagen-bench study <action> [STUDY] ...``: the leading positionals are the action and study."""
     out = positional_to_overrides(args, ("action", "study"))
     for a in out:
-        if a.startswith("action=") and a.split("=", 1)[1] not in ACTIONS:
-            raise UserError(f"unknown study action {a.split('=', 1)[1]!r}; use one of {', '.join(ACTIONS)}")
+        if a.startswith("action="):
+            STUDY_ACTIONS[a.split("=", 1)[1]]  # an unknown action: one line naming those that exist
     return out
 
 
@@ -367,57 +368,81 @@ def simulation_spec(cfg: DictConfig):
                           seed=as_int(node.seed, "simulate.seed", 0, 2**31 - 1))
 
 
+def _simulate(cfg: DictConfig, db, location: str, sim) -> None:
+    from raters_ui.simulate import simulate_raters
+
+    done = simulate_raters(db, str(cfg.study), sim)
+    print(f"SIMULATED raters (answers follow {sim.score}, not people): "
+          + ", ".join(f"{k} rated {v}" for k, v in done.items()))
+
+
+def _configure(cfg: DictConfig, db, location: str, text: str | None) -> None:
+    from raters_ui.studies import configure_study
+
+    print(configure_study(db, str(cfg.study), instructions=text,
+                          consent=None if cfg.consent is None else str(cfg.consent)))
+
+
+def _add_raters(cfg: DictConfig, db, location: str, n: int) -> None:
+    from raters_ui.studies import add_raters
+
+    _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
+
+
+def _rotate_admin(cfg: DictConfig, db, location: str, _: None) -> None:
+    from raters_ui.studies import Tokens, rotate_admin_token
+
+    _with_sink(cfg, location, lambda sink: Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study), sink), {}))
+
+
+def _check_analysis(cfg: DictConfig) -> None:
+    analysis_options(cfg)
+    quality_options(cfg)
+
+
+@dataclass(frozen=True)
+class StudyAction:
+    """One ``imagen-bench study <action>``: ``check(cfg)`` runs before the database is opened (bad options
+    fail first, touching nothing) and its value goes to ``apply(cfg, db, location, checked)``. An action
+    without a database (``create`` makes one, ``sample-size`` needs none) has ``alone(cfg)`` instead."""
+
+    apply: Callable[[DictConfig, Any, str, Any], None] | None = None
+    check: Callable[[DictConfig], Any] = lambda cfg: None
+    alone: Callable[[DictConfig], None] | None = None
+    needs_study: bool = True
+
+
+STUDY_ACTIONS: Registry[StudyAction] = Registry("study action", {
+    "create": StudyAction(alone=create),
+    "export": StudyAction(lambda cfg, db, location, _: export(cfg, db)),
+    "analyze": StudyAction(lambda cfg, db, location, _: analyze(cfg, db), check=_check_analysis),
+    "add-raters": StudyAction(_add_raters, check=lambda cfg: as_int(cfg.raters, "raters", 1, 10_000)),
+    "rotate-admin": StudyAction(_rotate_admin),
+    "rotate-tokens": StudyAction(lambda cfg, db, location, _: rotate_tokens(cfg, db, location)),
+    "configure": StudyAction(_configure, check=instructions_text),
+    "simulate": StudyAction(_simulate, check=simulation_spec),
+    "sample-size": StudyAction(alone=sample_size, needs_study=False),
+}, check=lambda a: isinstance(a, StudyAction), expected="a raters_ui.commands.StudyAction")
+
+
 def run(cfg: DictConfig) -> None:
     """The notebook entry: the same as the command line, with a composed config."""
     from raters_ui.db import open_db
-    from raters_ui.studies import Tokens, add_raters, rotate_admin_token
 
-    if not OmegaConf.is_missing(cfg, "action") and cfg.action == "sample-size":
-        sample_size(cfg)
+    usage = f"use imagen-bench study <{'|'.join(STUDY_ACTIONS)}> <study> key=value ..."
+    if OmegaConf.is_missing(cfg, "action"):
+        raise UserError(f"missing action: {usage}")
+    action = STUDY_ACTIONS[str(cfg.action)]
+    if action.needs_study:
+        if OmegaConf.is_missing(cfg, "study"):
+            raise UserError(f"missing study: {usage}")
+        check_study_name(cfg.study)
+    if action.alone is not None:
+        action.alone(cfg)
         return
-    for key in ("action", "study"):
-        if OmegaConf.is_missing(cfg, key):
-            raise UserError(f"missing {key}: use imagen-bench study <{'|'.join(ACTIONS)}> <study> "
-                            "key=value ...")
-    action = str(cfg.action)
-    if action not in ACTIONS:
-        raise UserError(f"unknown study action {action!r}; use one of {', '.join(ACTIONS)}")
-    check_study_name(cfg.study)
-    if action == "create":
-        create(cfg)
-        return
-    if action == "analyze":
-        analysis_options(cfg)  # bad options fail before the database is opened
-        quality_options(cfg)
-    elif action == "configure":
-        text = instructions_text(cfg)
-    elif action == "add-raters":
-        n = as_int(cfg.raters, "raters", 1, 10_000)
-    elif action == "simulate":
-        sim = simulation_spec(cfg)
+    checked = action.check(cfg)  # bad options fail before the database is opened
     location = db_location(cfg)
-    db = open_db(location)
-    if action == "export":
-        export(cfg, db)
-    elif action == "analyze":
-        analyze(cfg, db)
-    elif action == "add-raters":
-        _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
-    elif action == "rotate-tokens":
-        rotate_tokens(cfg, db, location)
-    elif action == "simulate":
-        from raters_ui.simulate import simulate_raters
-
-        done = simulate_raters(db, str(cfg.study), sim)
-        print(f"SIMULATED raters (answers follow {sim.score}, not people): "
-              + ", ".join(f"{k} rated {v}" for k, v in done.items()))
-    elif action == "configure":
-        from raters_ui.studies import configure_study
-
-        print(configure_study(db, str(cfg.study), instructions=text,
-                              consent=None if cfg.consent is None else str(cfg.consent)))
-    else:
-        _with_sink(cfg, location, lambda sink: Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study), sink), {}))
+    action.apply(cfg, open_db(location), location, checked)
 
 
 @command("study")

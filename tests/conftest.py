@@ -54,9 +54,12 @@ def built_once(factory: pytest.TempPathFactory, name: str, build: Callable[[Path
     root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "shared"
     root.mkdir(parents=True, exist_ok=True)
     folder = root / name
-    with FileLock(str(root / f"{name}.lock")):
+    with FileLock(str(root / f"{name}.lock")), pytest.MonkeyPatch.context() as env:
         if not (folder / ".built").is_file():
             shutil.rmtree(folder, ignore_errors=True)
+            # session fixtures start before the per-test isolated_dirs: keep the build's caches in the run's
+            # temp folder, never the user's ~/.cache/imagen-bench
+            env.setenv("IMAGEN_BENCH_CACHE", str(root / f"{name}.cache"))
             build(folder)
             (folder / ".built").write_text(_digest(folder))
     return folder

@@ -125,5 +125,5 @@ def test_a_missing_pipeline_or_path_is_one_line(tmp_path, monkeypatch):
         check_generation(_cfg(tmp_path, "generator=diffusers", "generator.path=x", "generator.dtype=float8"))
     cfg = _cfg(tmp_path, "checkpoint=random")
     cfg.generator.name = "midjourney"
-    with pytest.raises(UserError, match="unknown generator 'midjourney'; use one of diffusers, imagen"):
+    with pytest.raises(UserError, match="unknown generator 'midjourney'; registered: diffusers, imagen"):
         build_generator(cfg, None)

@@ -22,7 +22,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the rater-app benchmarks start the app and build synthetic studies the way the tests do
     "benchmarks": ("harness", "imagen", "drawbench", "raters_ui.stats", "raters_ui.commands", "raters_ui.db",
                    "raters_ui.synthetic"),
-    "raters_ui": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals"),
+    "raters_ui": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
+                  "harness.registry"),
     "reports": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
                 "harness.scoring", "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
                 "raters_ui.stats", "raters_ui.studies"),

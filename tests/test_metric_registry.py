@@ -37,7 +37,7 @@ def toy_metric():
             return Scores(per_image={"brightness": values})
 
     yield Brightness
-    METRICS.pop("toy_brightness", None)
+    METRICS.unregister("toy_brightness")
 
 
 def _cfg(tmp_path: Path, *overrides: str):

@@ -157,5 +157,5 @@ def test_a_registered_user_space_gets_prdc(clip_ref, tmp_path):
         assert scores.sets["coverage_meancolour"].value == pytest.approx(want["coverage"])
         assert cls.name == "prdc_meancolour"
     finally:
-        FEATURE_SPACES.pop("meancolour", None)
-        METRICS.pop("prdc_meancolour", None)
+        FEATURE_SPACES.unregister("meancolour")
+        METRICS.unregister("prdc_meancolour")

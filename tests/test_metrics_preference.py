@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -156,7 +157,7 @@ def test_preference_metric_scores_each_image_and_missing_weights_name_the_downlo
 
 def test_a_user_registers_another_preference_model(pictures, tmp_path):
     class Brightness(PreferenceModel):
-        identity = {"model": "brightness"}
+        identity: ClassVar[dict[str, str]] = {"model": "brightness"}
 
         def score_batch(self, images, prompts):
             return np.array([np.asarray(im, np.float64).mean() / 255 for im in images])
@@ -174,5 +175,5 @@ def test_a_user_registers_another_preference_model(pictures, tmp_path):
         assert [values[r.sample_key] for r in images.records] == pytest.approx(want)
         assert metric.describe()["outputs"]["brightness"]["kind"] == "bounded" and not math.isnan(want[0])
     finally:
-        PREFERENCE_MODELS.pop("brightness", None)
-        METRICS.pop("brightness", None)
+        PREFERENCE_MODELS.unregister("brightness")
+        METRICS.unregister("brightness")

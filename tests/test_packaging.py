@@ -70,6 +70,6 @@ def test_installed_wheel_runs_commands_outside_the_source_tree(wheel, tmp_path):
     assert info.returncode == 0 and '"model": "imagen_tiny"' in info.stdout, info.stderr[-2000:]
     job = run("eval", "--cfg", "job", "benchmark=drawbench")
     assert job.returncode == 0 and "_target_: drawbench.evaluate.PromptSuiteBenchmark" in job.stdout, job.stderr[-2000:]
-    from_suite = subprocess.run([sys.executable, "-c", "from drawbench.suites import load_suite; "
-                                 "print(len(load_suite('drawbench')))"], capture_output=True, text=True, cwd=work, env=env)
+    from_suite = subprocess.run([sys.executable, "-c", ("from drawbench.suites import load_suite; "
+                                 "print(len(load_suite('drawbench')))")], capture_output=True, text=True, cwd=work, env=env)
     assert from_suite.stdout.strip() == "200", from_suite.stderr[-2000:]

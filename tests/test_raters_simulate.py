@@ -26,7 +26,7 @@ def _write_scores(db, high: str) -> None:
 
 
 def test_simulated_raters_prefer_the_higher_scoring_system_and_are_named(tmp_path):
-    db, made = make_study(tmp_path, n_prompts=6, raters=1, ratings_per_item=2)
+    db, _ = make_study(tmp_path, n_prompts=6, raters=1, ratings_per_item=2)
     _write_scores(db, high="sys1")
     done = simulate_raters(db, "demo", SimulationSpec(raters=2, temperature=0.05))
     assert set(done) == {"simulated-002", "simulated-003"} and all(n == 6 for n in done.values())

@@ -53,7 +53,7 @@ def test_t5_loads_from_a_local_folder_and_from_the_hf_cache(tmp_path, monkeypatc
     model.save_pretrained(folder)
     ByT5Tokenizer().save_pretrained(folder)
     enc = FrozenTextEncoder(cfg("tiny_t5", random_init=False, path=str(folder), tokenizer=None))
-    emb, mask = enc.encode(["hello"])
+    emb, _ = enc.encode(["hello"])
     ids = ByT5Tokenizer()(["hello"], return_tensors="pt")
     with torch.no_grad():
         ref = model(**ids).last_hidden_state[0]

@@ -92,7 +92,7 @@ def test_two_gloo_processes_match_one_process(shapes, tmp_path):
     # The same per-sample draws on both sides: the first loss (before any update) agrees to float
     # rounding, and the weights after 4 AdamW steps (lr 1e-3) agree far below one step's size; only
     # the order of the gradient all-reduce differs, which Adam's normalisation amplifies slightly.
-    loss = lambda run: [float(r.split(",")[1]) for r in (runs / run / "train_log.csv").read_text().splitlines()[1:]]  # noqa: E731
+    loss = lambda run: [float(r.split(",")[1]) for r in (runs / run / "train_log.csv").read_text().splitlines()[1:]]
     assert loss("ddp")[0] == pytest.approx(loss("single")[0], rel=1e-5)
     assert loss("ddp") == pytest.approx(loss("single"), rel=1e-3)
     for k in a:

@@ -114,7 +114,7 @@ def test_attention_layers_match_a_reference_computation():
 
     with torch.no_grad():
         q, k, v = self_attn.qkv(self_attn.norm(x)).flatten(2).chunk(3, dim=1)  # (B, C, 16)
-        heads = lambda t: t.reshape(2, 2, 8, 16).transpose(2, 3)  # noqa: E731
+        heads = lambda t: t.reshape(2, 2, 8, 16).transpose(2, 3)
         ref = attend(heads(q), heads(k), heads(v)).transpose(2, 3).reshape(2, 16, 4, 4)
         torch.testing.assert_close(self_attn(x), x + self_attn.proj(ref))
 
@@ -123,7 +123,7 @@ def test_attention_layers_match_a_reference_computation():
         kc = torch.cat([cross.null_kv[0].expand(2, 1, -1), kc], dim=1)
         vc = torch.cat([cross.null_kv[1].expand(2, 1, -1), vc], dim=1)
         keep = torch.cat([torch.ones(2, 1, dtype=torch.bool), mask], dim=1)[:, None, None, :]
-        split = lambda t: t.reshape(2, t.shape[1], 2, 8).transpose(1, 2)  # noqa: E731
+        split = lambda t: t.reshape(2, t.shape[1], 2, 8).transpose(1, 2)
         out = attend(split(qc), split(kc), split(vc), keep).transpose(1, 2).reshape(2, 16, 16).transpose(1, 2)
         torch.testing.assert_close(cross(x, text, mask), x + cross.proj(out.reshape(2, 16, 4, 4)))
 

@@ -108,7 +108,7 @@ def _compare(claim: str, better: dict | None, worse: dict | None, lower_is_bette
     if not better or not worse:
         return f"{claim}: NOT MEASURED (a run is missing)"
     b, w = better["value"], worse["value"]
-    cell = lambda r: f"{r['value']:.3f} [{r.get('ci_low', float('nan')):.3f}, {r.get('ci_high', float('nan')):.3f}]"  # noqa: E731
+    cell = lambda r: f"{r['value']:.3f} [{r.get('ci_low', float('nan')):.3f}, {r.get('ci_high', float('nan')):.3f}]"
     ahead = b < w if lower_is_better else b > w
     apart = (better.get("ci_high", b) < worse.get("ci_low", w)) if lower_is_better else \
         (better.get("ci_low", b) > worse.get("ci_high", w))
@@ -127,8 +127,8 @@ def findings(out: Path, cfg: DictConfig, verdict_code: int) -> list[str]:
                  ("final", "early")),
         _compare("final beats early on world accuracy", _overall(out / "final", "world_accuracy"),
                  _overall(out / "early", "world_accuracy"), False, ("final", "early")),
-        f"regress with early as the candidate fails: {'SHOWN' if verdict_code == 1 else 'NOT SHOWN'} "
-        f"(exit code {verdict_code})",
+        (f"regress with early as the candidate fails: {'SHOWN' if verdict_code == 1 else 'NOT SHOWN'} "
+        f"(exit code {verdict_code})"),
     ]
     if best is not None and 1 in [float(w) for w in g.guidance]:
         one = next(w for w in g.guidance if float(w) == 1)
@@ -142,7 +142,7 @@ def findings(out: Path, cfg: DictConfig, verdict_code: int) -> list[str]:
 
 def _summary(out: Path, verdict_code: int, found: list[str]) -> dict[str, Any]:
     verdict = json.loads((out / "regress" / "verdict.json").read_text())
-    pick = lambda run, k: (_overall(out / run, k) or {}).get("value")  # noqa: E731
+    pick = lambda run, k: (_overall(out / run, k) or {}).get("value")
     return {"report": str(out / "report" / "report.html"), "verdict": verdict["overall"],
             "verdict_exit_code": verdict_code,
             "final": {k: pick("final", k) for k in ("fid", "clip_score", "world_accuracy")},

@@ -9,7 +9,7 @@ prompt-list hash every benchmark records.
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from imagen.files import atomic_path, atomic_write_bytes, atomic_write_text, image_size, open_rgb
 from imagen.hashing import sha256_file
@@ -30,6 +30,6 @@ def prompts_sha256(items: Iterable[tuple[str, str]]) -> str:
     """
     h = hashlib.sha256()
     for pid, text in items:
-        h.update(f"{pid}\t{text}".encode("utf-8"))
+        h.update(f"{pid}\t{text}".encode())
         h.update(b"\0")
     return h.hexdigest()

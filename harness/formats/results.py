@@ -38,9 +38,10 @@ import datetime as _dt
 import glob
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
@@ -71,7 +72,7 @@ class Results:
     timings: dict[str, float] = field(default_factory=dict)
     caches: dict[str, Any] = field(default_factory=dict)
     samples_file: str = SAMPLES_NAME
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     format: str = FORMAT
     version: int = VERSION
 

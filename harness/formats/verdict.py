@@ -76,7 +76,7 @@ class Verdict:
     overall: str
     exit_code: int
     environment: dict[str, Any] = field(default_factory=dict)
-    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
+    created: str = field(default_factory=lambda: _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
     format: str = FORMAT
     version: int = VERSION
 
@@ -117,9 +117,9 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 def verdict_table(verdict: Verdict) -> str:
     """The verdict as a Markdown table (readable as plain text), worst rows first."""
     order = {"fail": 0, "inconclusive": 1, "pass": 2}
-    lines = [f"regress: candidate {verdict.candidate['run_id']} vs baseline {verdict.baseline['run_id']} on "
+    lines = [(f"regress: candidate {verdict.candidate['run_id']} vs baseline {verdict.baseline['run_id']} on "
              f"{verdict.benchmark} ({verdict.prompts.get('count')} prompts; {verdict.level:.0%} paired-bootstrap "
-             "intervals; improvement > 0 means the candidate is better)", "",
+             "intervals; improvement > 0 means the candidate is better)"), "",
              "| metric | group | baseline | candidate | improvement [CI] | tolerated | verdict |",
              "|---|---|---:|---:|---:|---:|---|"]
     for r in sorted(verdict.rows, key=lambda r: (order[r.verdict], r.output, r.group)):
@@ -139,10 +139,10 @@ def junit_xml(verdict: Verdict) -> str:
     fails = sum(r.verdict == "fail" for r in verdict.rows)
     skipped = sum(r.verdict == "inconclusive" for r in verdict.rows)
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           f'<testsuites name="imagen-bench regress" tests="{len(verdict.rows)}" failures="{fails}" '
-           f'skipped="{skipped}">',
-           f'  <testsuite name={quoteattr(verdict.benchmark)} tests="{len(verdict.rows)}" failures="{fails}" '
-           f'skipped="{skipped}" timestamp={quoteattr(verdict.created)}>']
+           (f'<testsuites name="imagen-bench regress" tests="{len(verdict.rows)}" failures="{fails}" '
+           f'skipped="{skipped}">'),
+           (f'  <testsuite name={quoteattr(verdict.benchmark)} tests="{len(verdict.rows)}" failures="{fails}" '
+           f'skipped="{skipped}" timestamp={quoteattr(verdict.created)}>')]
     for r in verdict.rows:
         msg = (f"{r.output} {r.group}: improvement {_fmt(r.improvement)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
                f"tolerated regression {_fmt(r.max_worse)}; baseline {_fmt(r.baseline)}, candidate {_fmt(r.candidate)}")

@@ -24,10 +24,10 @@ reference set: everything that can fail, *before* any image is generated) → ``
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from omegaconf import DictConfig
@@ -96,7 +96,7 @@ class SetInputs:
         return {"features": self.features, "reference": dict(self.reference), "options": dict(self.options)}
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> "SetInputs":
+    def from_dict(d: dict[str, Any]) -> SetInputs:
         return SetInputs(str(d["features"]), dict(d["reference"]), dict(d.get("options") or {}))
 
 
@@ -217,11 +217,11 @@ class Metric(ABC):
     config_key: ClassVar[str | None] = None
 
     @classmethod
-    def from_config(cls, env: MetricEnv) -> "Metric":
+    def from_config(cls, env: MetricEnv) -> Metric:
         """The metric with its options read from ``env.cfg`` (default: no options)."""
         return cls()
 
-    def prepare(self, env: MetricEnv) -> None:  # noqa: B027 (optional hook)
+    def prepare(self, env: MetricEnv) -> None:
         """Load weights and check inputs: runs before any image is generated, so it fails fast."""
 
     @abstractmethod

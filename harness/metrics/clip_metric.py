@@ -29,7 +29,7 @@ class ClipScore(Metric):
         self.scorer: ClipScorer | None = None
 
     @classmethod
-    def from_config(cls, env: MetricEnv) -> "ClipScore":
+    def from_config(cls, env: MetricEnv) -> ClipScore:
         return cls(str(env.option("clip", "model", DEFAULT_MODEL)),
                    str(env.option("clip", "pretrained", DEFAULT_PRETRAINED)),
                    int(env.option("clip", "batch_size", 16)))

@@ -16,10 +16,11 @@ missing one is a :class:`MissingWeightsError` naming the repo to fetch).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import open_clip

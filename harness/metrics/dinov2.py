@@ -30,9 +30,9 @@ from harness.errors import MissingWeightsError, UserError
 from harness.formats.files import open_rgb
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic
 from harness.metrics.feature_spaces import FeatureSpace, batched, digest
+from harness.metrics.hf_local import resolve_model_folder, weight_files
 from harness.metrics.reference_stats import FeatureStats, StatsKey
 from harness.metrics.set_statistics import FrechetStatistic, bootstrap_set_value, singular_warning
-from harness.metrics.hf_local import resolve_model_folder, weight_files
 
 DEFAULT_MODEL = "facebook/dinov2-large"
 INPUT_SIZE = 224

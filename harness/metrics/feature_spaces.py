@@ -21,7 +21,6 @@ reference set is embedded once per machine. Generated features are kept in the r
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import json
 import time
@@ -39,6 +38,7 @@ from harness.metrics.base import ImageSet, MetricEnv
 from harness.metrics.frechet import MIN_SAMPLES, bootstrap_indices
 from harness.metrics.intervals import bootstrap_index_sets
 from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.registry import Registry
 
 FEATURES_DIR = "features"
 SpaceLoader = Callable[[MetricEnv], "FeatureSpace"]
@@ -310,31 +310,22 @@ def inception_space(env: MetricEnv) -> InceptionSpace:
     return env.shared(("inception-space",), lambda: InceptionSpace(env))
 
 
-FEATURE_SPACES: dict[str, str | SpaceLoader] = {
+FEATURE_SPACES: Registry[SpaceLoader] = Registry("feature space", {
     "inception": "harness.metrics.feature_spaces:inception_space",
     "clip": "harness.metrics.feature_spaces:clip_space",
     "dinov2": "harness.metrics.dinov2:dinov2_space",
-}
+}, check=callable, expected="a loader function (env) -> FeatureSpace")
 
 
 def register_feature_space(name: str, loader: SpaceLoader) -> SpaceLoader:
     """Make ``loader(env) -> FeatureSpace`` available as ``name`` (then e.g. ``prdc_metric(name)`` runs on it)."""
-    existing = FEATURE_SPACES.get(name)
-    if existing is not None and existing is not loader and not isinstance(existing, str):
-        raise ValueError(f"feature space {name!r} is already registered")
-    FEATURE_SPACES[name] = loader
+    FEATURE_SPACES.register(name, loader)
     return loader
 
 
 def load_feature_space(name: str, env: MetricEnv) -> FeatureSpace:
     """The feature space registered as ``name``, loaded once per evaluation."""
-    entry = FEATURE_SPACES.get(name)
-    if entry is None:
-        raise UserError(f"unknown feature space {name!r}; registered: {', '.join(sorted(FEATURE_SPACES))}")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    space = entry(env)
+    space = FEATURE_SPACES[name](env)
     if not isinstance(space, FeatureSpace):
         raise UserError(f"feature space {name!r} did not load a harness.metrics.feature_spaces.FeatureSpace")
     return space

@@ -21,10 +21,11 @@ compared at equal counts (COCO FID-30K uses 30,000).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,8 +106,8 @@ def _singular_warning(n: int, label: str) -> list[str]:
     if n > FEATURE_DIM:
         return []
     return [
-        f"{label}: {n} images <= {FEATURE_DIM} feature dims, so its covariance is singular (rank <= {n - 1}); "
-        "FID is computed exactly but is biased upward at small counts: compare FIDs only at equal counts"
+        (f"{label}: {n} images <= {FEATURE_DIM} feature dims, so its covariance is singular (rank <= {n - 1}); "
+        "FID is computed exactly but is biased upward at small counts: compare FIDs only at equal counts")
     ]
 
 

@@ -46,7 +46,7 @@ class FidOptions:
     level: float = 0.95
 
     @staticmethod
-    def from_env(env: MetricEnv) -> "FidOptions":
+    def from_env(env: MetricEnv) -> FidOptions:
         fields = FidOptions.__dataclass_fields__
         return FidOptions(**{k: env.option("fid", k, f.default) for k, f in fields.items()})
 
@@ -137,7 +137,7 @@ class _InceptionMetric(Metric):
         self._reference_key: StatsKey | None = None
 
     @classmethod
-    def from_config(cls, env: MetricEnv) -> "_InceptionMetric":
+    def from_config(cls, env: MetricEnv) -> _InceptionMetric:
         return cls(FidOptions.from_env(env))
 
     def prepare(self, env: MetricEnv) -> None:

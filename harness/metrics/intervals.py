@@ -21,8 +21,9 @@ bootstrap) — is reported as undefined (``ci_low = ci_high = None`` with the re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 from scipy import stats

@@ -159,7 +159,7 @@ class PrdcStatistic(SetStatistic):
     """Recall or coverage of a set of generated rows: which fakes are members of the set counts, with the
     reference radii and the fakes' radii those of the full set (as the metric's own interval)."""
 
-    PARTS = {"recall": 0, "coverage": 1}
+    PARTS: ClassVar[dict[str, int]] = {"recall": 0, "coverage": 1}
 
     def __init__(self, result: PrdcResult, part: str, max_pairs: int) -> None:
         if part not in self.PARTS:

@@ -26,7 +26,6 @@ Adding a model: write a :class:`PreferenceModel` (``score_batch`` over PIL image
 
 from __future__ import annotations
 
-import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -38,6 +37,7 @@ import numpy as np
 from harness.errors import MissingWeightsError, UserError
 from harness.formats.files import open_rgb
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores
+from harness.registry import Registry
 
 
 class PreferenceModel(ABC):
@@ -74,31 +74,22 @@ class PreferenceModel(ABC):
 
 PreferenceLoader = Callable[[MetricEnv, dict[str, Any]], PreferenceModel]
 
-PREFERENCE_MODELS: dict[str, str | PreferenceLoader] = {
+PREFERENCE_MODELS: Registry[PreferenceLoader] = Registry("preference model", {
     "pickscore": "harness.metrics.preference_models:load_pickscore",
     "hpsv2": "harness.metrics.preference_models:load_hpsv2",
     "hpsv21": "harness.metrics.preference_models:load_hpsv21",
     "imagereward": "harness.metrics.imagereward:load_imagereward",
-}
+}, check=callable, expected="a loader function (env, options) -> PreferenceModel")
 
 
 def register_preference_model(name: str, loader: PreferenceLoader) -> PreferenceLoader:
     """Make ``loader(env, options) -> PreferenceModel`` available under ``name``."""
-    existing = PREFERENCE_MODELS.get(name)
-    if existing is not None and existing is not loader and not isinstance(existing, str):
-        raise ValueError(f"preference model {name!r} is already registered")
-    PREFERENCE_MODELS[name] = loader
+    PREFERENCE_MODELS.register(name, loader)
     return loader
 
 
 def load_preference_model(name: str, env: MetricEnv, options: dict[str, Any]) -> PreferenceModel:
-    entry = PREFERENCE_MODELS.get(name)
-    if entry is None:
-        raise UserError(f"unknown preference model {name!r}; registered: {', '.join(sorted(PREFERENCE_MODELS))}")
-    if isinstance(entry, str):
-        module, _, attr = entry.partition(":")
-        entry = getattr(importlib.import_module(module), attr)
-    model = entry(env, options)
+    model = PREFERENCE_MODELS[name](env, options)
     if not isinstance(model, PreferenceModel):
         raise UserError(f"preference model {name!r} did not load a harness.metrics.preference.PreferenceModel")
     return model

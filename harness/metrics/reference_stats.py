@@ -20,10 +20,10 @@ import io
 import json
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -65,10 +65,10 @@ class FeatureStats:
     feats: np.ndarray | None = None
 
     @classmethod
-    def from_features(cls, feats: np.ndarray, keep_features: bool = True) -> "FeatureStats":
+    def from_features(cls, feats: np.ndarray, keep_features: bool = True) -> FeatureStats:
         mu, sigma = feature_stats(feats)
         kept = np.asarray(feats, dtype=np.float32) if keep_features else None  # the network's own precision
-        return cls(mu=mu, sigma=sigma, count=int(len(feats)), feats=kept)
+        return cls(mu=mu, sigma=sigma, count=len(feats), feats=kept)
 
 
 class ReferenceStatsCache:

@@ -8,14 +8,15 @@ torch, open_clip or OCR engine) until a benchmark asks for one. A user adds a me
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, TypeVar
 
 from harness.errors import UserError
 from harness.metrics.base import NEEDS, Metric, MetricEnv
+from harness.registry import Registry
 
-METRICS: dict[str, str | type[Metric]] = {
+_BUILT_IN: dict[str, str] = {
     "fid": "harness.metrics.inception_metrics:Fid",
     "kid": "harness.metrics.inception_metrics:Kid",
     "clip_score": "harness.metrics.clip_metric:ClipScore",
@@ -31,6 +32,9 @@ METRICS: dict[str, str | type[Metric]] = {
     "hpsv21": "harness.metrics.preference:Hpsv21",
     "imagereward": "harness.metrics.preference:ImageReward",
 }
+METRICS: Registry[type[Metric]] = Registry(
+    "metric", _BUILT_IN, check=lambda c: isinstance(c, type) and issubclass(c, Metric),
+    expected="a harness.metrics.base.Metric subclass", paths=True)
 
 M = TypeVar("M", bound=type[Metric])
 
@@ -39,33 +43,15 @@ def register_metric(name: str | None = None) -> Callable[[M], M]:
     """Class decorator: make the metric available under ``name`` (default: its ``name`` attribute)."""
 
     def wrap(cls: M) -> M:
-        key = name or cls.name
-        existing = METRICS.get(key)
-        if existing is not None and existing is not cls and not isinstance(existing, str):
-            raise ValueError(f"metric {key!r} is already registered as {existing.__name__}")
-        METRICS[key] = cls
+        METRICS.register(name or cls.name, cls)
         return cls
 
     return wrap
 
 
-def _import(target: str) -> Any:
-    module, _, attr = target.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise UserError(f"metric {target!r} cannot be imported ({err})") from None
-
-
 def get_metric(name: str) -> type[Metric]:
     """The metric class registered as ``name``, or named by a ``module:Class`` path."""
-    entry = METRICS.get(name, name if ":" in name else None)
-    if entry is None:
-        raise UserError(f"unknown metric {name!r}; registered: {', '.join(sorted(METRICS))} "
-                        "(or give module:Class)")
-    cls = _import(entry) if isinstance(entry, str) else entry
-    if not (isinstance(cls, type) and issubclass(cls, Metric)):
-        raise UserError(f"metric {name!r} is not a harness.metrics.base.Metric subclass")
+    cls = METRICS[name]
     unknown = set(cls.needs) - NEEDS
     if unknown:
         raise UserError(f"metric {name!r} needs {sorted(unknown)}, which no benchmark provides")

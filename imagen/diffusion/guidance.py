@@ -10,8 +10,8 @@ unconditional inputs are stacked along the batch and evaluated in ONE forward ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import torch
 from torch import nn
@@ -31,16 +31,16 @@ class Conditioning:
     def __len__(self) -> int:
         return self.text.shape[0]
 
-    def select(self, idx: slice) -> "Conditioning":
-        pick = lambda v: None if v is None else v[idx]  # noqa: E731
+    def select(self, idx: slice) -> Conditioning:
+        pick = lambda v: None if v is None else v[idx]
         return Conditioning(self.text[idx], self.mask[idx], pick(self.lowres), pick(self.aug_level))
 
-    def null_text(self) -> "Conditioning":
+    def null_text(self) -> Conditioning:
         """The unconditional counterpart: zeroed embeddings and no valid tokens."""
         return replace(self, text=torch.zeros_like(self.text), mask=torch.zeros_like(self.mask))
 
     @staticmethod
-    def cat(parts: list["Conditioning"]) -> "Conditioning":
+    def cat(parts: list[Conditioning]) -> Conditioning:
         def join(vals: list[torch.Tensor | None]) -> torch.Tensor | None:
             return None if vals[0] is None else torch.cat(vals)  # type: ignore[arg-type]
 

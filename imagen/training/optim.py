@@ -8,7 +8,7 @@ The learning rate is a pure function of the step, so a resumed run needs no sche
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -68,7 +68,7 @@ def load_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.op
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["state"])
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, ValueError, KeyError, json.JSONDecodeError) as err:
         raise UserError(f"training state {path} is unreadable or truncated ({' '.join(str(err).split())[:160]}); "
                         "delete it to restart from the last exported checkpoint") from None

@@ -59,7 +59,7 @@ class TrainSettings:
     crop: int | None = None  # SR stages: train on random crops of this size (F.3 trains on crops)
 
     @staticmethod
-    def from_config(cfg: Any) -> "TrainSettings":
+    def from_config(cfg: Any) -> TrainSettings:
         d = plain(cfg)
         known_keys(d, set(TrainSettings.__dataclass_fields__), "train")
         if "betas" in d:

@@ -3,4 +3,4 @@
 from imagen.unets.base_unet import UNet
 from imagen.unets.efficient_unet import EfficientUNet
 
-__all__ = ["UNet", "EfficientUNet"]
+__all__ = ["EfficientUNet", "UNet"]

@@ -8,7 +8,7 @@ embedding. The network predicts; it knows nothing about noise schedules.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

@@ -24,7 +24,7 @@ noise on its samples (benchmarks/world/TRAINING.md).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

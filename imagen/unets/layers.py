@@ -118,7 +118,7 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, hh, ww = x.shape
         q, k, v = self.qkv(self.norm(x)).flatten(2).chunk(3, dim=1)  # each (B, inner, HW)
-        split = lambda t: t.reshape(b, self.heads, -1, hh * ww).transpose(2, 3).contiguous()  # noqa: E731  (B, h, HW, d)
+        split = lambda t: t.reshape(b, self.heads, -1, hh * ww).transpose(2, 3).contiguous()
         out = F.scaled_dot_product_attention(split(q), split(k), split(v))
         out = out.transpose(2, 3).reshape(b, -1, hh, ww)
         return x + self.proj(out)
@@ -153,7 +153,7 @@ class CrossAttention(nn.Module):
         k = torch.cat([self.null_kv[0].expand(b, 1, -1).to(k.dtype), k], dim=1)
         v = torch.cat([self.null_kv[1].expand(b, 1, -1).to(v.dtype), v], dim=1)
         keep = torch.cat([mask.new_ones(b, 1), mask], dim=1)[:, None, None, :]  # (B, 1, 1, L+1)
-        split = lambda t: t.reshape(b, t.shape[1], h, -1).transpose(1, 2).contiguous()  # noqa: E731  (B, h, N, d)
+        split = lambda t: t.reshape(b, t.shape[1], h, -1).transpose(1, 2).contiguous()
         out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=keep)
         out = out.transpose(1, 2).reshape(b, hh * ww, -1).transpose(1, 2).reshape(b, -1, hh, ww)
         return x + self.proj(out)
@@ -183,7 +183,7 @@ class AttentionPool(nn.Module):
         v = torch.cat([self.null_kv[1].expand(b, 1, -1).to(v.dtype), v], dim=1)
         keep = torch.cat([mask.new_ones(b, 1), mask], dim=1)[:, None, None, :]
         q = self.query.expand(b, -1, -1).to(k.dtype)
-        split = lambda t: t.reshape(b, t.shape[1], h, -1).transpose(1, 2).contiguous()  # noqa: E731
+        split = lambda t: t.reshape(b, t.shape[1], h, -1).transpose(1, 2).contiguous()
         out = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=keep)
         return self.out(out.transpose(1, 2).reshape(b, -1))
 
