@@ -16,18 +16,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from harness.cli import main as cli
 from raters_ui.db import Study, open_db
 from raters_ui.synthetic import make_pairs, make_study
+from tests.helpers.cli import exit_code
 from tests.test_raters_db import pg_url  # noqa: F401  (fixture: a fresh PostgreSQL schema)
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        cli(args)
-    except SystemExit as err:
-        return int(err.code or 0)
-    return 0
 
 
 def tree(root: Path) -> dict[str, int]:
@@ -93,7 +85,7 @@ def studies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def check_fails_cleanly(tmp_path: Path, capsys, args: list[str], message: str, command: str = "study") -> str:
     before = tree(tmp_path)
-    assert run_cli(args) == 2
+    assert exit_code(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith(f"imagen-bench {command}: error: "), err
     assert message in err, err
@@ -180,7 +172,7 @@ def test_unreadable_image_leaves_nothing(tmp_path: Path, studies: Path, capsys):
 def existing(tmp_path: Path, studies: Path):
     """A study made by the command line (so that the non-create cases have one)."""
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=1"]) == 0
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=1"]) == 0
     return studies / "demo"
 
 
@@ -240,9 +232,9 @@ def test_bad_options_of_other_commands(tmp_path: Path, existing: Path, capsys, c
 
 def test_after_a_failed_create_raters_says_there_is_no_study(tmp_path: Path, studies: Path, capsys):
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "ratings_per_item=0"]) == 2
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "ratings_per_item=0"]) == 2
     capsys.readouterr()
-    assert run_cli(["raters", "demo", "dry_run=true"]) == 2
+    assert exit_code(["raters", "demo", "dry_run=true"]) == 2
     assert "no study database at" in capsys.readouterr().err
 
 
@@ -252,7 +244,7 @@ def test_a_failed_create_in_an_existing_database_keeps_it(tmp_path: Path, studie
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
     db_file = tmp_path / "old" / "study.db"
     before = tree(tmp_path)
-    assert run_cli(["study", "create", "second", f"pairs={pairs}", f"db={db_file}",
+    assert exit_code(["study", "create", "second", f"pairs={pairs}", f"db={db_file}",
                     f"tokens_file={_file(tmp_path)}/t.csv"]) == 2
     assert "cannot write the tokens file" in capsys.readouterr().err
     after = tree(tmp_path)
@@ -287,6 +279,6 @@ def test_the_longest_valid_ids_fit_postgres(tmp_path: Path, studies: Path, capsy
             item["prompt"] = "a prompt with\ttabs,\nnewlines and unicode: é 猫 🐈"
 
     pairs = pairs_with(tmp_path, longest)
-    assert run_cli(["study", "create", "long", f"pairs={pairs}", f'db="{pg_url}"', "raters=1",
+    assert exit_code(["study", "create", "long", f"pairs={pairs}", f'db="{pg_url}"', "raters=1",
                     f"store={tmp_path / 'store'}", f"tokens_file={tmp_path / 't.csv'}"]) == 0
     assert "created study 'long'" in capsys.readouterr().out

@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from harness.cli import main as cli
 from harness.errors import UserError
 from harness.formats.study_pairs import read_pairs
 from raters_ui import assign
@@ -31,6 +30,7 @@ from raters_ui.studies import (
 )
 from raters_ui.synthetic import make_pairs, make_study, side_of
 from raters_ui.tokens import current_links
+from tests.helpers.cli import exit_code
 
 
 def count(db, model, *where) -> int:
@@ -192,18 +192,10 @@ def test_export_maps_screen_sides_back_to_systems(tmp_path: Path):
         load_ratings(db, "other")
 
 
-def run_cli(args: list[str]) -> int:
-    try:
-        cli(args)
-    except SystemExit as err:
-        return int(err.code or 0)
-    return 0
-
-
 def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     pairs = make_pairs(tmp_path / "src", n_prompts=4, systems=("a", "b", "c"))
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=2", "ratings_per_item=1",
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=2", "ratings_per_item=1",
                     "controls.count=2", "controls.every=3", "categories=[Colors,Counting]"]) == 0
     out = capsys.readouterr().out
     assert "6 items" in out and "2 controls" in out and out.count("?token=") == 2 and "?admin=" in out
@@ -215,14 +207,14 @@ def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys
     while (screen := assign.current_screen(db, rater)) is not None:
         assign.submit(db, rater, screen.assignment_id, "A", "B")
     out = tmp_path / "r.parquet"
-    assert run_cli(["study", "export", "demo", f"out={out}", "include_controls=false"]) == 0
+    assert exit_code(["study", "export", "demo", f"out={out}", "include_controls=false"]) == 0
     assert set(pd.read_parquet(tmp_path / "r.parquet")["kind"]) == {"main"}
-    assert run_cli(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
+    assert exit_code(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
     out = capsys.readouterr().out
     assert "Bradley–Terry" in out and "Krippendorff" in out
     doc = json.loads((tmp_path / "an" / "analysis.json").read_text())
     assert {"preferences", "bradley_terry", "agreement", "controls"} <= set(doc)
-    assert run_cli(["study", "add-raters", "demo", "raters=3"]) == 0
+    assert exit_code(["study", "add-raters", "demo", "raters=3"]) == 0
     assert capsys.readouterr().out.count("?token=") == 3
 
 
@@ -241,15 +233,15 @@ def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     monkeypatch.chdir(tmp_path)
-    assert run_cli(args) == 2
+    assert exit_code(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("imagen-bench ")
 
 
 def test_sample_size_command(capsys):
-    assert run_cli(["study", "sample-size", "rate_a=0.6", "rate_b=0.4"]) == 0
+    assert exit_code(["study", "sample-size", "rate_a=0.6", "rate_b=0.4"]) == 0
     assert capsys.readouterr().out.startswith("194 ratings")
-    assert run_cli(["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=1.5"]) == 0
+    assert exit_code(["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=1.5"]) == 0
     assert capsys.readouterr().out.startswith("291 ratings")
 
 
@@ -263,7 +255,7 @@ def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, cap
 
     monkeypatch.setattr("raters_ui.commands.build_study_pairs", build_study_pairs)
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
-    assert run_cli(["study", "create", "r", f"runs=[{tmp_path}/ra,{tmp_path}/rb]", "stage=sr256",
+    assert exit_code(["study", "create", "r", f"runs=[{tmp_path}/ra,{tmp_path}/rb]", "stage=sr256",
                     "prompts=[drawbench-0001,drawbench-0002]"]) == 0
     prompts = ["drawbench-0001", "drawbench-0002"]
     assert calls == [([tmp_path / "ra", tmp_path / "rb"], prompts, None, "sr256")]
@@ -273,9 +265,9 @@ def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, cap
 def test_raters_command_prints_links(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     pairs = make_pairs(tmp_path / "src", n_prompts=2)
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=2"]) == 0
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=2"]) == 0
     capsys.readouterr()
-    assert run_cli(["raters", "demo", "port=9123", "dry_run=true"]) == 0
+    assert exit_code(["raters", "demo", "port=9123", "dry_run=true"]) == 0
     out = capsys.readouterr().out
     assert out.count("http://127.0.0.1:9123/?token=") == 2 and out.count("http://127.0.0.1:9123/?admin=") == 1
     assert "--browser.gatherUsageStats false" in out and "--server.headless true" in out
@@ -290,7 +282,7 @@ def test_create_from_real_drawbench_runs(tmp_path: Path, monkeypatch, capsys):
     fakes.write_fake_run(a, suite, run_id="drawbench-imagen-t5xxl", suite="drawbench")
     fakes.write_fake_run(b, suite, run_id="drawbench-rival", suite="drawbench")
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
-    assert run_cli(["study", "create", "real", f"runs=[{a},{b}]", "categories=[Text]", "raters=1"]) == 0
+    assert exit_code(["study", "create", "real", f"runs=[{a},{b}]", "categories=[Text]", "raters=1"]) == 0
     assert "2 items from 2 systems" in capsys.readouterr().out
     db = open_db(tmp_path / "studies" / "real" / "study.db")
     with db.read() as s:
@@ -326,7 +318,7 @@ def test_configure_changes_instructions_and_consent(tmp_path: Path, monkeypatch,
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
     text = tmp_path / "instructions.md"
     text.write_text("Look **closely**.\n", encoding="utf-8")
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=1", f"instructions_file={text}",
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=1", f"instructions_file={text}",
                     "consent=I agree.", "practice=1", "min_seconds=4"]) == 0
     db = open_db(tmp_path / "studies" / "demo" / "study.db")
     rater = assign.find_rater(db, read_tokens_file(tmp_path / "studies" / "demo" / "tokens.csv", "demo")[0]["token"])
@@ -335,7 +327,7 @@ def test_configure_changes_instructions_and_consent(tmp_path: Path, monkeypatch,
     with db.read() as s:
         assert s.scalar(select(Study.min_seconds)) == 4.0
     capsys.readouterr()
-    assert run_cli(["study", "configure", "demo", "instructions=", "consent='Yes, I agree.'"]) == 0  # Hydra quoting
+    assert exit_code(["study", "configure", "demo", "instructions=", "consent='Yes, I agree.'"]) == 0  # Hydra quoting
     assert "instructions: the paper's wording; consent: 'Yes, I agree.'" in capsys.readouterr().out
     status = onboarding.rater_status(db, rater)
     assert status.instructions == onboarding.DEFAULT_INSTRUCTIONS and status.consent == "Yes, I agree."

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import exc, func, select
 
-from harness.cli import main as cli
 from harness.errors import UserError
 from harness.formats.study_pairs import read_pairs
 from raters_ui import assign
@@ -17,14 +16,7 @@ from raters_ui.db import Rating, Study, open_db
 from raters_ui.studies import StudySpec, create_study, rotate_rater_tokens
 from raters_ui.synthetic import make_pairs
 from raters_ui.tokens import TokenSink, current_links, read_tokens_file
-
-
-def run_cli(args: list[str]) -> int:
-    try:
-        cli(args)
-    except SystemExit as err:
-        return int(err.code or 0)
-    return 0
+from tests.helpers.cli import exit_code
 
 
 def printed_tokens(out: str) -> list[str]:
@@ -82,29 +74,29 @@ def test_raters_prints_only_the_current_links_of_this_database(tmp_path: Path, m
     shared = tmp_path / "shared-tokens.csv"
     # The same study name in two databases that share one tokens file ...
     for db in ("one.db", "two.db"):
-        assert run_cli(["study", "create", "demo", f"pairs={pairs}", f"db={tmp_path / db}", "raters=2",
+        assert exit_code(["study", "create", "demo", f"pairs={pairs}", f"db={tmp_path / db}", "raters=2",
                         f"tokens_file={shared}"]) == 0
     two = printed_tokens(capsys.readouterr().out)[-3:]
     # ... and a study deleted and created again under its name.
-    assert run_cli(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
+    assert exit_code(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
     (tmp_path / "studies" / "again" / "study.db").unlink()
     capsys.readouterr()
-    assert run_cli(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
+    assert exit_code(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
     again = printed_tokens(capsys.readouterr().out)
     assert len(read_tokens_file(shared, "demo")) == 6 and len(read_tokens_file(
         tmp_path / "studies" / "again" / "tokens.csv")) == 4
 
-    assert run_cli(["raters", "demo", f"db={tmp_path / 'two.db'}", f"tokens_file={shared}", "dry_run=true"]) == 0
+    assert exit_code(["raters", "demo", f"db={tmp_path / 'two.db'}", f"tokens_file={shared}", "dry_run=true"]) == 0
     out = capsys.readouterr().out
     assert sorted(printed_tokens(out)) == sorted(two)  # not one.db's links, each once
-    assert run_cli(["raters", "again", "dry_run=true"]) == 0
+    assert exit_code(["raters", "again", "dry_run=true"]) == 0
     assert sorted(printed_tokens(capsys.readouterr().out)) == sorted(again)
 
 
 def test_rotate_tokens_issues_new_links_and_keeps_the_ratings(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     pairs = make_pairs(tmp_path / "src", n_prompts=3, n_images=2)
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=2", "ratings_per_item=1"]) == 0
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=2", "ratings_per_item=1"]) == 0
     folder = tmp_path / "studies" / "demo"
     db = open_db(folder / "study.db")
     old = {r["label"]: r["token"] for r in read_tokens_file(folder / "tokens.csv", "demo") if r["role"] == "rater"}
@@ -115,7 +107,7 @@ def test_rotate_tokens_issues_new_links_and_keeps_the_ratings(tmp_path: Path, mo
     open_item = assign.current_screen(db, rater).assignment_id
     capsys.readouterr()
 
-    assert run_cli(["study", "rotate-tokens", "demo", "rater=rater-001"]) == 0
+    assert exit_code(["study", "rotate-tokens", "demo", "rater=rater-001"]) == 0
     new = printed_tokens(capsys.readouterr().out)
     assert len(new) == 1 and new[0] != old["rater-001"]
     assert assign.find_rater(db, old["rater-001"]) is None  # the lost link no longer works
@@ -126,10 +118,10 @@ def test_rotate_tokens_issues_new_links_and_keeps_the_ratings(tmp_path: Path, mo
         assert s.scalar(select(func.count()).select_from(Rating)) == 4
     assert assign.find_rater(db, old["rater-002"]).label == "rater-002"  # others untouched
 
-    assert run_cli(["raters", "demo", "dry_run=true"]) == 0
+    assert exit_code(["raters", "demo", "dry_run=true"]) == 0
     shown = printed_tokens(capsys.readouterr().out)
     assert new[0] in shown and old["rater-001"] not in shown and len(shown) == 3
-    assert run_cli(["study", "rotate-tokens", "demo", "rater=all"]) == 0
+    assert exit_code(["study", "rotate-tokens", "demo", "rater=all"]) == 0
     assert len(printed_tokens(capsys.readouterr().out)) == 2
     with pytest.raises(UserError, match="no rater 'rater-009'"):
         rotate_rater_tokens(db, "demo", ["rater-009"])
@@ -138,12 +130,12 @@ def test_rotate_tokens_issues_new_links_and_keeps_the_ratings(tmp_path: Path, mo
 def test_raters_names_the_raters_whose_link_is_missing(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
-    assert run_cli(["study", "create", "demo", f"pairs={pairs}", "raters=2"]) == 0
+    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=2"]) == 0
     tokens = tmp_path / "studies" / "demo" / "tokens.csv"
     lines = tokens.read_text().splitlines()
     tokens.write_text("\n".join(line for line in lines if "rater-002" not in line) + "\n")
     capsys.readouterr()
-    assert run_cli(["raters", "demo", "dry_run=true"]) == 0
+    assert exit_code(["raters", "demo", "dry_run=true"]) == 0
     out = capsys.readouterr().out
     assert "1 rater(s) without a link" in out and "rater-002" in out and "rotate-tokens demo" in out
     db = open_db(tmp_path / "studies" / "demo" / "study.db")
