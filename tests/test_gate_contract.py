@@ -178,6 +178,21 @@ def test_a_user_set_metric_needs_no_gate_change(tmp_path):
     assert row.candidate - row.baseline == pytest.approx(-row.improvement)
 
 
+def test_a_user_set_metric_needs_no_report_change(tmp_path):
+    """The same one-class metric in the comparison report: its label, direction and both runs' values."""
+    from harness.formats.results import read_results
+    from reports.command import make_report
+
+    _, base, _, worse = _runs(tmp_path, "test_mean_shift", MeanShift.outputs[0])
+    written = make_report([str(base), str(worse)], tmp_path / "report")
+    md = written.markdown.read_text(encoding="utf-8")
+    values = [read_results(d).metrics["overall"]["mean_shift"]["value"] for d in (base, worse)]
+    assert "| run id | model | checkpoint sha256 | fingerprint | mean_shift ↓ overall [95% CI] |" in md
+    for run, value in zip(("baseline", "degraded"), values):
+        assert f"| {run} | ? | — | — | {value:.3f} (n=32) |" in md  # the summary row of each run
+    assert "**mean\\_shift ↓ per category: value \\[interval\\], n**" in md
+
+
 def test_a_run_whose_features_do_not_reproduce_its_number_is_refused(tmp_path):
     import json
 
