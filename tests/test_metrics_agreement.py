@@ -14,7 +14,7 @@ from raters_ui import analysis, assign
 from raters_ui.db import Assignment, Item
 from raters_ui.studies import load_ratings
 from raters_ui.synthetic import make_study, side_of
-from tests.test_raters_studies import run_cli
+from tests.helpers.cli import exit_code
 
 SYSTEM_1_WINS = {"Colors", "Counting"}  # fidelity: raters prefer sys1 here and sys2 on Positional/Text
 
@@ -61,7 +61,7 @@ def study(tmp_path: Path, monkeypatch):
 
 
 def test_study_analyze_recovers_which_metric_agrees_with_the_raters(study, tmp_path, capsys):
-    assert run_cli(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
+    assert exit_code(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
     out = capsys.readouterr().out
     assert "automatic metrics vs raters" in out and "fidelity: drawbench-run-sys1 (A) vs drawbench-run-sys2 (B)" in out
     assert "most in agreement: follows = follows_low (1.000" in out

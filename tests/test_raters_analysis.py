@@ -121,13 +121,13 @@ def rate_only(db, made, wanted: set[frozenset]) -> None:
 
 def test_analyze_mid_study_prints_every_table_when_bradley_terry_is_not_connected(tmp_path: Path, monkeypatch,
                                                                                   capsys):
-    from tests.test_raters_studies import run_cli
+    from tests.helpers.cli import exit_code
 
     db, made = make_study(tmp_path / "studies" / "demo", systems=("a", "b", "c", "d"), n_prompts=1, n_images=1,
                           raters=6, ratings_per_item=1)
     rate_only(db, made, {frozenset("ab"), frozenset("cd")})
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
-    assert run_cli(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
+    assert exit_code(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
     out = capsys.readouterr().out
     for a, b in ("ab", "cd"):
         for q in ("fidelity", "alignment"):
