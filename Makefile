@@ -47,9 +47,10 @@ system-deps:
 # out two tests at a time in collection order, which tests/conftest.py sorts longest first.
 PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --maxschedchunk=2 --durations=25
 
-# ruff first: a lint finding fails in a second, before the suite's minutes.
+# lint and types first: a finding fails in seconds, before the suite's minutes (mypy's files: pyproject.toml).
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PYTEST)
 
 test-fast: $(STAMP)

@@ -37,7 +37,7 @@ from cleanfid.features import build_feature_extractor
 from benchmarks.timing import conv_peak, load_average, machine
 from harness.metrics.fid_api import extract_features
 from harness.metrics.images import batches, check_mode, list_images
-from harness.metrics.inception import NVLABS_FILE, load_fid_extractor
+from harness.metrics.inception import NVLABS_FILE, FidExtractor, load_fid_extractor
 from harness.metrics.synthetic import write_images
 
 
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class _Scripted:
     """Our extractor with its TorchScript network instead of the folded eager one."""
 
-    def __init__(self, ext) -> None:
+    def __init__(self, ext: FidExtractor) -> None:
         self.ext = ext
 
     def features(self, images: torch.Tensor) -> np.ndarray:
@@ -99,7 +99,7 @@ def measure(rows: dict[str, Callable[[], np.ndarray]], repeats: int) -> dict[str
     return {name: (statistics.median(seconds[name]), feats[name]) for name in rows}
 
 
-def network_gflop(ext) -> float:
+def network_gflop(ext: FidExtractor) -> float:
     """FLOPs of the Inception network on one 299² image (decoding and resizing not counted)."""
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -59,7 +59,7 @@ def _per_image(run: Callable[[list[Path]], Any], files: list[Path], batch: int) 
 
 # --- networks with their published architectures --------------------------------------------------
 
-def _inception(files, batch):
+def _inception(files: list[Path], batch: int):
     from harness.metrics.fid_api import extract_features
     from harness.metrics.images import batches
     from harness.metrics.inception import load_fid_extractor
@@ -69,7 +69,7 @@ def _inception(files, batch):
 
 
 def _dinov2(hidden: int, layers: int, heads: int) -> Callable:
-    def run(files, batch):
+    def run(files: list[Path], batch: int):
         from transformers import Dinov2Config, Dinov2Model
 
         from harness.metrics.dinov2 import Dinov2Space
@@ -82,7 +82,7 @@ def _dinov2(hidden: int, layers: int, heads: int) -> Callable:
     return run
 
 
-def _clip_space(files, batch):
+def _clip_space(files: list[Path], batch: int):
     import open_clip
 
     from harness.metrics.clip_score import ClipScorer
@@ -97,7 +97,7 @@ def _prompts(n: int) -> list[str]:
     return [f"a photo of {k} red circles next to a blue square on a wooden table" for k in range(n)]
 
 
-def _hps(files, batch):
+def _hps(files: list[Path], batch: int):
     import open_clip
 
     from harness.metrics.preference_models import HpsModel
@@ -123,7 +123,7 @@ def _byte_clip_tokenizer(folder: Path):
                          model_max_length=CONTEXT)
 
 
-def _pickscore(files, batch):
+def _pickscore(files: list[Path], batch: int):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
     from harness.metrics.preference_models import PickScoreModel
@@ -140,7 +140,7 @@ def _pickscore(files, batch):
     return _per_image(lambda fs: model.score(fs, _prompts(len(fs)), batch), files, batch), None, "random weights"
 
 
-def _imagereward(files, batch):
+def _imagereward(files: list[Path], batch: int):
     from transformers import BertTokenizer, BlipTextConfig, BlipTextModel, BlipVisionConfig, BlipVisionModel
 
     from harness.metrics.imagereward import ImageRewardModel, published_mlp

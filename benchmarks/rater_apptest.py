@@ -10,8 +10,12 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from benchmarks.rater_load import APP, WAIT_S, Group, Sample, collect, cpu_since, cpu_snapshot, log
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 
 @contextlib.contextmanager
@@ -52,7 +56,7 @@ def shared_runtime() -> Iterator[None]:
         Runtime._instance = None
 
 
-def screen_key(at) -> str:
+def screen_key(at: AppTest) -> str:
     keys = [r.key for r in at.radio if (r.key or "").startswith("fidelity-")]
     if len(keys) != 1:
         errors = [e.value for e in at.exception]

@@ -63,12 +63,18 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from benchmarks.rater_apptest import run_apptest
 from benchmarks.rater_load import WAIT_S, Group, Sample, Unavailable, collect, cpu_since, cpu_snapshot, log
 from benchmarks.timing import load_average, machine
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser, Page
+
+    from raters_ui.db import StudyDB
 
 TARGET_MS = 300.0
 CHROMIUM = "/usr/bin/chromium"
@@ -185,7 +191,8 @@ def postgres_schema(base: str) -> Iterator[str]:
         engine.dispose()
 
 
-def build_study(folder: Path, db_url: str | None, raters: int, items: int):
+def build_study(folder: Path, db_url: str | None, raters: int,
+                items: int) -> tuple[StudyDB, list[str], list[str]]:
     """A study of ``items + 2`` items, each for every rater: a warm-up, the timed ones, and one more, so
     the last timed submission also leads to an item (not to the finish screen). Twice ``raters`` tokens:
     the browser's raters and AppTest's."""
@@ -234,7 +241,7 @@ def serve(db_url: str, folder: Path) -> Iterator[tuple[str, int]]:
 # ---- the browser: Chromium pages against the real server ----------------------------------------------
 
 
-async def open_rater(browser, link: str, gate: asyncio.Semaphore):
+async def open_rater(browser: Browser, link: str, gate: asyncio.Semaphore) -> tuple[Page, str]:
     """A page of its own context past the instructions, on its first item; returns (page, screen key)."""
     async with gate:
         context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -247,7 +254,8 @@ async def open_rater(browser, link: str, gate: asyncio.Semaphore):
     return page, key
 
 
-async def rate(page, key: str, items: int, think: float, rng: random.Random, group: Group) -> list[Sample]:
+async def rate(page: Page, key: str, items: int, think: float, rng: random.Random,
+               group: Group) -> list[Sample]:
     """Submit ``items + 1`` items by keyboard after a think time each; the first is the warm-up."""
     out = []
     for k in range(items + 1):
@@ -295,7 +303,7 @@ def epoch(t: datetime) -> float:
     return (t if t.tzinfo is not None else t.replace(tzinfo=UTC)).timestamp()  # SQLite gives naive UTC
 
 
-def split(db, samples: list[Sample]) -> dict[str, list[float]]:
+def split(db: StudyDB, samples: list[Sample]) -> dict[str, list[float]]:
     """Each submission's parts in ms, from the database's timestamps (see the module doc)."""
     from sqlalchemy import select
 

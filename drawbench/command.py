@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> dict | None:
     results = run_benchmark(cfg, run_dir, task="drawbench")
     if results is None:
         return None
-    summary = {"run_dir": run_dir, "suite": results.suite, "overall": results.metrics.get("overall")}
+    summary = {"run_dir": run_dir, "suite": results.suite, "overall": results.metrics_json("overall")}
     print(json.dumps(summary, default=float))
     return summary
 

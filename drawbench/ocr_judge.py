@@ -105,7 +105,7 @@ def _engine(threads: int) -> Any:
 class OcrJudge:
     """Scores images against the quoted text of their prompt. ``threads=-1`` lets ONNX use every core."""
 
-    def __init__(self, fold_confusables: bool = True, threads: int = -1, min_confidence: float = 0.5):
+    def __init__(self, fold_confusables: bool = True, threads: int = -1, min_confidence: float = 0.5) -> None:
         self.fold_confusables = fold_confusables
         self.threads = threads
         self.min_confidence = min_confidence

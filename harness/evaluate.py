@@ -160,8 +160,9 @@ def _results(cfg: DictConfig, bench: Benchmark, plan: MetricPlan, scored: Scored
     return Results(
         run_id=run_label(result.run_dir, cfg), task=task, suite=bench.name,
         benchmark={**bench.describe(), "name": bench.name, "stages": result.stages,
-                   "resolution": {r.stage: r.resolution for r in result.records}, "table": scored.table.to_json()},
-        metrics=scored.table.metrics_json(), metric_info=plan.describe(), skipped_metrics=plan.skipped,
+                   "resolution": {r.stage: r.resolution for r in result.records}},
+        table=scored.table.table, metrics=scored.table.values, metric_info=plan.describe(),
+        skipped_metrics=plan.skipped,
         model={**_describe_model(model), "fingerprint": result.fingerprint}, seeds=bench.seeds_info(),
         prompts=bench.prompts_info(), extractors={(m.config_key or m.name): m.identity() for m in plan.active},
         details={**scored.details, **{k: v for k, v in result.notes.items() if v is not None}},

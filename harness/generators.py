@@ -44,7 +44,7 @@ class TextToImageModel(Protocol):
 class CascadeGenerator:
     """Our Imagen cascade; ``stop_at`` ends the cascade early (e.g. at 256 for COCO FID)."""
 
-    def __init__(self, cascade: Any, stop_at: str | None = None, identity: dict[str, Any] | None = None):
+    def __init__(self, cascade: Any, stop_at: str | None = None, identity: dict[str, Any] | None = None) -> None:
         from imagen.cascade import stages_until, to_uint8  # lazy: this module's contract is torch-light
 
         self.cascade, self.stop_at, self._to_uint8 = cascade, stop_at, to_uint8
@@ -73,7 +73,7 @@ class FolderGenerator:
     (prompt, seed) is an error naming it.
     """
 
-    def __init__(self, folder: str | Path, stage: str = "external", name: str | None = None):
+    def __init__(self, folder: str | Path, stage: str = "external", name: str | None = None) -> None:
         self.folder = Path(folder)
         if not self.folder.is_dir():
             raise UserError(f"image folder not found: {self.folder}")
@@ -128,7 +128,7 @@ class ShapesGenerator:
     thousands of images without a network; ``resolutions`` mimics a cascade's stages.
     """
 
-    def __init__(self, resolutions: tuple[int, ...] = (16, 32), name: str = "shapes"):
+    def __init__(self, resolutions: tuple[int, ...] = (16, 32), name: str = "shapes") -> None:
         self.resolutions = resolutions
         self.stages = [f"s{r}" for r in resolutions]
         self.name = name

@@ -29,12 +29,12 @@ from harness.compare import (
 )
 from harness.errors import UserError
 from harness.formats.results import Results, read_samples
+from harness.formats.values import OutputInfo, SetInputs
 from harness.formats.verdict import EXIT_CODES, Verdict, VerdictRow, overall_verdict
-from harness.metrics.base import Metric, SetInputs, SetStatistic
+from harness.metrics.base import Metric, SetStatistic
 from harness.metrics.feature_spaces import load_features
 from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
 from harness.metrics.registry import METRICS, get_metric
-from harness.scoring import OVERALL, UNCATEGORISED
 
 #: How closely a set output rebuilt from the kept (float32) features must match the number the run reported.
 REPRODUCE_RTOL = 1e-4
@@ -47,7 +47,7 @@ def check_comparable(base: Results, cand: Results) -> None:
         ("prompts (sha256 of ids and texts)", base.prompts.get("sha256"), cand.prompts.get("sha256")),
         ("seeds", base.seeds, cand.seeds),
         ("scoring layout", _layout(base), _layout(cand)),
-        ("interval unit", base.benchmark.get("table", {}).get("ci_unit"), cand.benchmark.get("table", {}).get("ci_unit")),
+        ("interval unit", base.table.ci_unit, cand.table.ci_unit),
     ]
     for what, a, b in checks:
         if a != b:
@@ -55,17 +55,16 @@ def check_comparable(base: Results, cand: Results) -> None:
                             "a regression test compares the same prompts and seeds scored the same way")
     for out in sorted(set(base.metric_info) & set(cand.metric_info)):
         a, b = base.metric_info[out], cand.metric_info[out]
-        if a.get("version") != b.get("version"):
-            raise UserError(f"{out} was computed by metric version {a.get('version')} in {base.run_id} but "
-                            f"{b.get('version')} in {cand.run_id}")
-        if a.get("set") != b.get("set"):  # features, reference set or options of a set output
+        if a.version != b.version:
+            raise UserError(f"{out} was computed by metric version {a.version} in {base.run_id} but "
+                            f"{b.version} in {cand.run_id}")
+        if a.set != b.set:  # features, reference set or options of a set output
             raise UserError(f"runs {base.run_id} and {cand.run_id} computed {out} from other features, reference "
-                            f"or options ({_short(a.get('set'))} vs {_short(b.get('set'))})")
+                            f"or options ({_short(a.set)} vs {_short(b.set)})")
 
 
-def _layout(r: Results) -> tuple[Any, Any]:
-    table = r.benchmark.get("table") or {}
-    return table.get("group_by"), table.get("stage")
+def _layout(r: Results) -> tuple[Any, ...]:
+    return r.table.group_by, r.table.stage, [(row.group, row.stage, row.prompts) for row in r.table.rows]
 
 
 def _short(value: Any) -> str:
@@ -95,16 +94,16 @@ def _aligned_means(base: dict[str, dict], cand: dict[str, dict], output: str) ->
 # --- set outputs (FID, KID, CMMD, recall, ...) from the features each run keeps --------------------------------
 
 def _set_inputs(out: str, r: Results) -> SetInputs:
-    recorded = r.metric_info[out].get("set")
-    if not recorded:
+    recorded = r.metric_info[out].set
+    if recorded is None:
         raise UserError(f"{out} of run {r.run_id} records no set inputs (scored before results recorded them, or "
                         f"by a metric that cannot be resampled): re-score it with imagen-bench eval (its images are "
                         "reused)")
-    return SetInputs.from_dict(recorded)
+    return recorded
 
 
-def _metric_class(out: str, info: dict[str, Any]) -> type[Metric]:
-    cls = get_metric(str(info.get("entry") or info["metric"]))
+def _metric_class(out: str, info: OutputInfo) -> type[Metric]:
+    cls = get_metric(info.registry_name)
     if not any(o.name == out and not o.per_image for o in cls.outputs):
         raise UserError(f"{out}: metric {cls.name!r} no longer reports it as a set output; re-score both runs")
     return cls
@@ -149,32 +148,18 @@ def _set_difference(out: str, sides: tuple[Results, Results], dirs: tuple[Path, 
         _check_reproduced(out, stat, value, r.run_id)
         stats.append(stat)
     return paired_set_difference(stats[0], stats[1], [np.array(v) for v in by_prompt.values()],
-                                 bool(info["higher_is_better"]), full=recorded, n_boot=int(opts["n_boot_sets"]),
+                                 info.higher_is_better, full=recorded, n_boot=int(opts["n_boot_sets"]),
                                  seed=group_seed(opts["seed"], stage), level=float(opts["level"]))
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
 
-def _groups(r: Results, samples: list[dict[str, Any]]) -> list[tuple[str, str, set[str] | None]]:
-    """(group, stage, prompts) per row of the baseline's table."""
-    table = r.benchmark.get("table") or {}
-    if table.get("group_by") == "stage":
-        return [(row["group"], row["group"], None) for row in table.get("rows", [])]
-    stage = table.get("stage")
-    cats: dict[str, set[str]] = defaultdict(set)
-    for s in samples:
-        if s.get("stage") == stage:
-            cats[s.get("category") or UNCATEGORISED].add(s["prompt_id"])
-    rows = [row["group"] for row in table.get("rows", [])]
-    return [(g, stage, None if g == OVERALL else cats.get(g, set())) for g in rows]
-
-
-def _row(output: str, group: str, info: dict[str, Any], base_value: float, cand_value: float,
+def _row(output: str, group: str, info: OutputInfo, base_value: float, cand_value: float,
          diff: Difference, max_worse: float) -> VerdictRow:
     verdict = decide(diff, max_worse)
     return VerdictRow(
-        output=output, group=group, metric=info.get("metric", output), metric_version=info.get("version", ""),
-        higher_is_better=bool(info["higher_is_better"]), baseline=base_value, candidate=cand_value,
+        output=output, group=group, metric=info.metric, metric_version=info.version,
+        higher_is_better=info.higher_is_better, baseline=base_value, candidate=cand_value,
         delta=cand_value - base_value, improvement=diff.improvement, ci_low=diff.ci_low, ci_high=diff.ci_high,
         n_prompts=diff.n_prompts, max_worse=max_worse, verdict=verdict, note=diff.note,
         prompts_to_decide=prompts_to_decide(diff, max_worse) if verdict == "inconclusive" else None)
@@ -193,7 +178,7 @@ def resolve_thresholds(base: Results, cand: Results, given: dict[str, float]) ->
         if name in given:
             out[name] = {"max_worse": given[name], "source": "given"}
             continue
-        cls = get_metric(str(base.metric_info[name].get("entry") or base.metric_info[name]["metric"]))
+        cls = get_metric(base.metric_info[name].registry_name)
         default = next((o.max_worse for o in cls.outputs if o.name == name), None)
         if default is None:
             raise UserError(f"{name}: its metric {cls.name!r} declares no default tolerance; pass "
@@ -209,16 +194,17 @@ def compare_runs(base: Results, cand: Results, dirs: tuple[Path, Path], threshol
     check_comparable(base, cand)
     sb, sc = read_samples(dirs[0]), read_samples(dirs[1])
     rows = []
-    for group, stage, prompts in _groups(base, sb):
+    for row in base.table.rows:  # the rows the scorer grouped, with the prompts of each category
+        group, stage, prompts = row.group, row.stage, None if row.prompts is None else set(row.prompts)
         for out, limit in thresholds.items():
             info = base.metric_info[out]
-            bv, cv = (base.metrics.get(group) or {}).get(out), (cand.metrics.get(group) or {}).get(out)
-            if bv is None or cv is None or bv.get("value") is None or cv.get("value") is None:
+            bv, cv = base.value(group, out), cand.value(group, out)
+            if bv is None or cv is None:
                 continue  # e.g. OCR only in its categories, FID only on the overall row
-            values = (float(bv["value"]), float(cv["value"]))
-            if info.get("per_image", True):
+            values = (float(bv.value or 0.0), float(cv.value or 0.0))  # Results.value: never None there
+            if info.per_image:
                 b, c, _ = _aligned_means(_per_prompt(sb, out, stage, prompts), _per_prompt(sc, out, stage, prompts), out)
-                diff = paired_mean_difference(b, c, info["higher_is_better"], n_boot=int(opts["n_boot"]),
+                diff = paired_mean_difference(b, c, info.higher_is_better, n_boot=int(opts["n_boot"]),
                                               seed=group_seed(opts["seed"], group), level=float(opts["level"]))
             else:
                 diff = _set_difference(out, (base, cand), dirs, stage, prompts, values, opts)

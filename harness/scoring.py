@@ -16,7 +16,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,64 +24,54 @@ import pandas as pd
 
 from harness.errors import UserError
 from harness.formats.manifest import ImageRecord
+from harness.formats.values import OVERALL, GroupBy, MetricValue, ResultTable, TableRow, category_prompts
 from harness.metrics.base import ImageSet, MetricEnv, Output, SampleKey, Scores
 from harness.metrics.intervals import interval
 from harness.metrics.registry import MetricPlan
 
-GroupBy = Literal["stage", "category"]
 Unit = Literal["image", "prompt"]
-OVERALL = "overall"
-UNCATEGORISED = "(uncategorised)"
 
 
 @dataclass
 class ScoreTable:
-    """One row per group with ``n_prompts``, ``n_images`` and one value dict per output
-    (``{value, ci_low, ci_high, n, level, method[, note]}``; ci_* are None where undefined)."""
+    """The scored table: its layout (:class:`~harness.formats.values.ResultTable`, what results.json stores
+    as ``table``), one :class:`~harness.formats.values.MetricValue` per (group, output) (``metrics``), and
+    the outputs in column order (for labels and directions)."""
 
-    rows: list[dict[str, Any]]
+    table: ResultTable
+    values: dict[str, dict[str, MetricValue]]
     outputs: list[Output]
-    group_by: GroupBy
-    unit: Unit
-    level: float = 0.95
-    stage: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"group_by": self.group_by, "stage": self.stage, "ci_unit": self.unit, "level": self.level,
-                "outputs": [o.name for o in self.outputs], "rows": self.rows}
+    @property
+    def rows(self) -> tuple[TableRow, ...]:
+        return self.table.rows
 
-    def metrics_json(self) -> dict[str, dict[str, Any]]:
-        """``results.json`` → ``metrics``: {group: {output: value dict, n_prompts: {value}, n_images: {value}}}."""
-        out = {}
-        for row in self.rows:
-            group = {"n_prompts": {"value": row["n_prompts"]}, "n_images": {"value": row["n_images"]}}
-            group.update({o.name: row[o.name] for o in self.outputs if row.get(o.name)})
-            out[str(row["group"])] = group
-        return out
+    def value(self, group: str, output: str) -> MetricValue | None:
+        return self.values.get(group, {}).get(output)
 
     def to_frame(self) -> pd.DataFrame:
         """One row per group; each output as ``<name>``, ``<name>_ci_low``, ``<name>_ci_high``."""
         flat = []
         for row in self.rows:
-            rec = {"group": row["group"], "n_prompts": row["n_prompts"], "n_images": row["n_images"]}
+            rec: dict[str, Any] = {"group": row.group, "n_prompts": row.n_prompts, "n_images": row.n_images}
             for o in self.outputs:
-                v = row.get(o.name) or {}
-                rec[o.name] = v.get("value", math.nan)
-                rec[f"{o.name}_ci_low"] = _nan(v.get("ci_low"))
-                rec[f"{o.name}_ci_high"] = _nan(v.get("ci_high"))
+                v = self.value(row.group, o.name)
+                rec[o.name] = _nan(None if v is None else v.value)
+                rec[f"{o.name}_ci_low"] = _nan(None if v is None else v.ci_low)
+                rec[f"{o.name}_ci_high"] = _nan(None if v is None else v.ci_high)
             flat.append(rec)
         return pd.DataFrame(flat)
 
     def to_markdown(self, digits: int = 3) -> str:
         """A Markdown table (readable as plain text) with each output's direction in its header."""
-        pct = f"{self.level:.0%}"
-        head = [self.group_by, "prompts", "images"] + [
+        pct = f"{self.table.level:.0%}"
+        head = [self.table.group_by, "prompts", "images"] + [
             f"{o.label or o.name} {'↑' if o.higher_is_better else '↓'} [{pct} CI]" for o in self.outputs]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         for row in self.rows:
-            name = f"**{OVERALL}**" if row["group"] == OVERALL else str(row["group"])
-            cells = [name, str(row["n_prompts"]), str(row["n_images"])]
-            cells += [format_value(row.get(o.name), digits) for o in self.outputs]
+            name = f"**{OVERALL}**" if row.group == OVERALL else row.group
+            cells = [name, str(row.n_prompts), str(row.n_images)]
+            cells += [format_value(self.value(row.group, o.name), digits) for o in self.outputs]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
@@ -90,16 +80,9 @@ def _nan(x: float | None) -> float:
     return math.nan if x is None else float(x)
 
 
-def format_value(v: dict[str, Any] | None, digits: int = 3) -> str:
+def format_value(v: MetricValue | None, digits: int = 3) -> str:
     """``0.512 [0.47, 0.55]``; ``0.5 [undefined]`` when the interval is; ``0.01 ± 0.002`` for a std."""
-    if not v:
-        return "–"
-    value = f"{v['value']:.{digits}f}"
-    if v.get("ci_low") is not None and v.get("ci_high") is not None:
-        return f"{value} [{v['ci_low']:.{digits}f}, {v['ci_high']:.{digits}f}]"
-    if v.get("std") is not None:
-        return f"{value} ± {v['std']:.{digits}g} (sd)"
-    return f"{value} [undefined]" if v.get("note") else value
+    return "–" if v is None else v.format(digits)
 
 
 @dataclass
@@ -111,45 +94,51 @@ class ScoredRun:
 
 
 def _groups(records: list[ImageRecord], stages: Sequence[str], group_by: GroupBy,
-            category_order: Sequence[str] | None) -> list[tuple[str, str, list[ImageRecord]]]:
-    """(group name, stage, records) per row."""
+            category_order: Sequence[str] | None) -> list[tuple[TableRow, list[ImageRecord]]]:
+    """(row, its records) per row: one per stage, or one per category at one stage and then overall."""
+    def row(group: str, stage: str, recs: list[ImageRecord], prompts: bool) -> tuple[TableRow, list[ImageRecord]]:
+        ids = sorted({r.prompt_id for r in recs})
+        return TableRow(group, stage, len(ids), len(recs), tuple(ids) if prompts else None), recs
+
     if group_by == "stage":
-        return [(s, s, [r for r in records if r.stage == s]) for s in stages]
+        return [row(s, s, [r for r in records if r.stage == s], False) for s in stages]
     if len(stages) != 1:
         raise UserError(f"a per-category table scores one stage, got {list(stages)}")
-    by_cat: dict[str, list[ImageRecord]] = defaultdict(list)
     chosen = [r for r in records if r.stage == stages[0]]
-    for r in chosen:
-        by_cat[r.category or UNCATEGORISED].append(r)
+    by_cat = category_prompts((r.prompt_id, r.category) for r in chosen)
     order = [c for c in (category_order or []) if c in by_cat] + [c for c in by_cat if c not in (category_order or [])]
-    return [(c, stages[0], by_cat[c]) for c in order] + [(OVERALL, stages[0], chosen)]
+    return [row(c, stages[0], [r for r in chosen if r.prompt_id in by_cat[c]], True) for c in order] + [
+        row(OVERALL, stages[0], chosen, False)]
 
 
 def aggregate(records: list[ImageRecord], stages: Sequence[str], outputs: Sequence[Output],
-              per_image: dict[str, dict[tuple[str, SampleKey], float]], sets: dict[tuple[str, str], Any], *,
+              per_image: dict[str, dict[tuple[str, SampleKey], float]], sets: dict[tuple[str, str], MetricValue], *,
               group_by: GroupBy = "category", unit: Unit = "image", level: float = 0.95,
               category_order: Sequence[str] | None = None) -> ScoreTable:
     """The table from per-image values (output → {(stage, (prompt_id, seed)): value}) and set values
-    ({(stage, output): SetValue}); pure, so it is tested without any model."""
+    ({(stage, output): MetricValue}); pure, so it is tested without any model."""
     if unit not in ("image", "prompt"):
         raise UserError(f"ci_unit must be 'image' or 'prompt', got {unit!r}")
-    rows = []
-    for name, stage, recs in _groups(records, stages, group_by, category_order):
-        row: dict[str, Any] = {"group": name, "stage": stage, "n_prompts": len({r.prompt_id for r in recs}),
-                               "n_images": len(recs)}
+    rows, values = [], {}
+    for row, recs in _groups(records, stages, group_by, category_order):
+        got: dict[str, MetricValue] = {}
         for o in outputs:
             if o.per_image:
-                vals = [(r.prompt_id, per_image[o.name][(stage, r.sample_key)]) for r in recs
-                        if (stage, r.sample_key) in per_image.get(o.name, {})]
+                vals = [(r.prompt_id, per_image[o.name][(row.stage, r.sample_key)]) for r in recs
+                        if (row.stage, r.sample_key) in per_image.get(o.name, {})]
                 if vals:
                     clusters = [p for p, _ in vals] if unit == "prompt" else None
-                    iv = interval([v for _, v in vals], o.kind, level, clusters).as_dict()
-                    row[o.name] = {"value": iv.pop("mean"), **iv}
-            elif (group_by == "stage" or name == OVERALL) and (stage, o.name) in sets:
-                row[o.name] = {**sets[(stage, o.name)].as_dict(), "level": level}
+                    iv = interval([v for _, v in vals], o.kind, level, clusters)
+                    got[o.name] = MetricValue(iv.mean, iv.low, iv.high, n=iv.n, level=iv.level, method=iv.method,
+                                              note=iv.note)
+            elif (group_by == "stage" or row.group == OVERALL) and (row.stage, o.name) in sets:
+                got[o.name] = replace(sets[(row.stage, o.name)], level=level)
         rows.append(row)
-    used = [o for o in outputs if any(o.name in r for r in rows)]
-    return ScoreTable(rows, used, group_by, unit, level, stages[0] if group_by == "category" else None)
+        values[row.group] = got
+    used = [o for o in outputs if any(o.name in v for v in values.values())]
+    table = ResultTable(group_by, stages[0] if group_by == "category" else None, unit, level,
+                        tuple(o.name for o in used), tuple(rows))
+    return ScoreTable(table, values, used)
 
 
 def _sample_rows(records: list[ImageRecord], stages: Sequence[str], per_image: dict, details: dict) -> list[dict]:
@@ -172,7 +161,7 @@ def score_run(plan: MetricPlan, env: MetricEnv, run_dir: str | Path, records: li
               category_order: Sequence[str] | None = None) -> ScoredRun:
     """Every active metric on every stage in ``stages``, then :func:`aggregate` and per-image sample rows."""
     per_image: dict[str, dict] = defaultdict(dict)
-    sets: dict[tuple[str, str], Any] = {}
+    sets: dict[tuple[str, str], MetricValue] = {}
     details: dict[tuple[str, SampleKey], dict] = defaultdict(dict)
     timings: dict[str, float] = {}
     run_details: dict[str, Any] = {}

@@ -59,10 +59,10 @@ def summary_rows(sweep_dir: Path, keys: list[str]) -> list[dict[str, Any]]:
             row["run_id"] = r.run_id
             for group, metrics in r.metrics.items():
                 for name, v in metrics.items():
-                    if name in r.metric_info and isinstance(v, dict):
-                        row[f"{name}[{group}]"] = v.get("value")
-                        row[f"{name}[{group}].ci_low"] = v.get("ci_low")
-                        row[f"{name}[{group}].ci_high"] = v.get("ci_high")
+                    if name in r.metric_info:
+                        row[f"{name}[{group}]"] = v.value
+                        row[f"{name}[{group}].ci_low"] = v.ci_low
+                        row[f"{name}[{group}].ci_high"] = v.ci_high
         rows.append(row)
     return rows
 

@@ -136,7 +136,7 @@ def stages_until(names: list[str], stop_at: str | None) -> list[str]:
 class Stage:
     """A stage's U-Net with its schedule and sampling settings."""
 
-    def __init__(self, spec: StageSpec, unet: nn.Module):
+    def __init__(self, spec: StageSpec, unet: nn.Module) -> None:
         self.spec, self.unet = spec, unet
         self.schedule: NoiseSchedule = build_schedule(**spec.schedule)
         self.threshold = build_thresholder(spec.thresholding, spec.percentile)
@@ -164,7 +164,7 @@ def derive_seed(seed: int, stage_index: int, purpose: str = "sample") -> int:
 class NoiseSource:
     """Per-sample generators: sample i's noise comes only from its own generator."""
 
-    def __init__(self, seeds: list[int], stage_index: int, device: torch.device):
+    def __init__(self, seeds: list[int], stage_index: int, device: torch.device) -> None:
         self.gens = [torch.Generator().manual_seed(derive_seed(s, stage_index)) for s in seeds]
         self.device = device
 
@@ -191,7 +191,7 @@ class UNetCall:
     (oneDNN's native layout); the output comes back in the default layout.
     """
 
-    def __init__(self, unet: nn.Module, precision: str = "float32", channels_last: bool = False):
+    def __init__(self, unet: nn.Module, precision: str = "float32", channels_last: bool = False) -> None:
         self.unet, self.precision, self.channels_last = unet, check_precision(precision), channels_last
 
     def __call__(self, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
@@ -212,7 +212,7 @@ class Cascade:
     """
 
     def __init__(self, stages: list[Stage], text_encoder: Any | None, sampler: SamplerConfig,
-                 device: str | torch.device = "cpu", precision: str = "float32", channels_last: bool = False):
+                 device: str | torch.device = "cpu", precision: str = "float32", channels_last: bool = False) -> None:
         if not stages:
             raise UserError("a cascade needs at least one stage")
         self.stages, self.text_encoder, self.sampler = stages, text_encoder, sampler

@@ -11,8 +11,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagen.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 @contextmanager
@@ -49,7 +53,7 @@ def _unreadable(label: str, err: BaseException) -> UserError:
     return UserError(f"cannot read image: {label} is not a readable image ({type(err).__name__}: {detail})")
 
 
-def open_rgb(path: str | Path, label: str | None = None):  # -> PIL.Image.Image (PIL imported lazily)
+def open_rgb(path: str | Path, label: str | None = None) -> Image.Image:  # PIL is imported lazily
     """The fully decoded image at ``path`` as RGB, or a :class:`UserError` naming it (``label``, else the path).
 
     The image is decoded here (not lazily), so a truncated file fails now with one line rather

@@ -5,6 +5,7 @@ Altair chart spec); the page itself is :mod:`raters_ui.admin_view`."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import func, select
@@ -13,6 +14,9 @@ from raters_ui import analysis, stats, theme
 from raters_ui.db import Assignment, Item, Rater, StudyDB, System
 from raters_ui.quality import QualityRules, SpeedFloor, rater_quality
 from raters_ui.studies import get_study
+
+if TYPE_CHECKING:
+    from altair import FacetChart
 
 QUESTION_NAMES = {"fidelity": "quality", "alignment": "caption"}
 
@@ -136,7 +140,7 @@ def preference_bars(ratings: pd.DataFrame, overview: dict, *, exclude: bool = Tr
     return pd.DataFrame(rows, columns=cols)
 
 
-def preference_chart(bars: pd.DataFrame, level: float = 0.95):
+def preference_chart(bars: pd.DataFrame, level: float = 0.95) -> FacetChart:
     """Grouped horizontal bars of one pair (outcome per category, "overall" last), one panel per
     question, with interval lines; colours of :mod:`raters_ui.theme` (AA contrast on white)."""
     import altair as alt

@@ -379,12 +379,11 @@ def run_scores(folder: str) -> tuple[pd.DataFrame, dict[str, bool], str]:
         samples = pd.DataFrame(read_samples(path))
     except (OSError, ValueError) as err:
         raise UserError(f"{folder}/samples.jsonl is unreadable ({err})") from None
-    directions = {o: bool(i.get("higher_is_better")) for o, i in results.metric_info.items()
-                  if isinstance(i, dict) and i.get("per_image")}
+    directions = {o: i.higher_is_better for o, i in results.metric_info.items() if i.per_image}
     if samples.empty or "stage" not in samples.columns or not directions:
         raise UserError(f"{folder} has no per-image scores in samples.jsonl")
     present = list(dict.fromkeys(samples["stage"].astype(str)))
-    stage = str((results.benchmark.get("table") or {}).get("stage") or "")
+    stage = str(results.table.stage or "")
     if stage not in present:
         ordered = [s for s in results.benchmark.get("stages") or [] if s in present]
         stage = ordered[-1] if ordered else present[-1]

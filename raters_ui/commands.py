@@ -32,7 +32,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -41,6 +41,11 @@ from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pair
 from harness.hydra_app import command, positional_to_overrides
 from harness.registry import Registry
 from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
+
+if TYPE_CHECKING:
+    from raters_ui.db import StudyDB
+    from raters_ui.simulate import SimulationSpec
+    from raters_ui.tokens import Tokens, TokenSink
 
 CLUSTER_COLUMNS = ("prompt_id", "rater")
 
@@ -100,7 +105,7 @@ def tokens_path(cfg: DictConfig, location: str) -> Path:
     return home_folder(cfg, location) / "tokens.csv"
 
 
-def _print_tokens(tokens, path: Path) -> None:
+def _print_tokens(tokens: Tokens, path: Path) -> None:
     if tokens.admin:
         print(f"admin link:  ?admin={tokens.admin}")
     for label, tok in tokens.raters.items():
@@ -225,7 +230,7 @@ def create(cfg: DictConfig) -> None:
     _print_tokens(result.tokens, sink.path)
 
 
-def _with_sink(cfg: DictConfig, location: str, fn):
+def _with_sink(cfg: DictConfig, location: str, fn: Callable[[TokenSink], Tokens]) -> None:
     """Run ``fn(sink)`` (a transaction writing tokens) with the tokens file opened first."""
     from raters_ui.tokens import TokenSink
 
@@ -239,7 +244,7 @@ def _with_sink(cfg: DictConfig, location: str, fn):
     _print_tokens(tokens, sink.path)
 
 
-def export(cfg: DictConfig, db) -> None:
+def export(cfg: DictConfig, db: StudyDB) -> None:
     from raters_ui.studies import export_ratings
 
     if not cfg.out:
@@ -282,7 +287,7 @@ def quality_options(cfg: DictConfig) -> dict:
             "min_items": as_int(q.get("min_items", 3), "quality.min_items", 1, INT32)}
 
 
-def analyze(cfg: DictConfig, db) -> None:
+def analyze(cfg: DictConfig, db: StudyDB) -> None:
     from raters_ui import analysis
     from raters_ui.admin import progress_by_category, study_overview
     from raters_ui.quality import QualityRules
@@ -311,7 +316,7 @@ def analyze(cfg: DictConfig, db) -> None:
             print(f"wrote {written}")
 
 
-def study_run_folders(db, study: str, names: dict[str, str]) -> dict[str, str]:
+def study_run_folders(db: StudyDB, study: str, names: dict[str, str]) -> dict[str, str]:
     """System name (its run id) -> the run folder the study-pairs file recorded for it."""
     from sqlalchemy import select
 
@@ -342,7 +347,7 @@ def sample_size(cfg: DictConfig) -> None:
           f"power {power:g}, design effect {deff:g} (simulated power without clustering: {check:.3f})")
 
 
-def rotate_tokens(cfg: DictConfig, db, location: str) -> None:
+def rotate_tokens(cfg: DictConfig, db: StudyDB, location: str) -> None:
     from raters_ui.studies import rotate_rater_tokens
 
     wanted = as_list(cfg.rater)
@@ -352,7 +357,7 @@ def rotate_tokens(cfg: DictConfig, db, location: str) -> None:
     _with_sink(cfg, location, lambda sink: rotate_rater_tokens(db, str(cfg.study), labels, sink))
 
 
-def simulation_spec(cfg: DictConfig):
+def simulation_spec(cfg: DictConfig) -> SimulationSpec:
     """``simulate.*`` checked before the database is opened."""
     from raters_ui.simulate import SimulationSpec
 
@@ -368,7 +373,7 @@ def simulation_spec(cfg: DictConfig):
                           seed=as_int(node.seed, "simulate.seed", 0, 2**31 - 1))
 
 
-def _simulate(cfg: DictConfig, db, location: str, sim) -> None:
+def _simulate(cfg: DictConfig, db: StudyDB, location: str, sim: SimulationSpec) -> None:
     from raters_ui.simulate import simulate_raters
 
     done = simulate_raters(db, str(cfg.study), sim)
@@ -376,20 +381,20 @@ def _simulate(cfg: DictConfig, db, location: str, sim) -> None:
           + ", ".join(f"{k} rated {v}" for k, v in done.items()))
 
 
-def _configure(cfg: DictConfig, db, location: str, text: str | None) -> None:
+def _configure(cfg: DictConfig, db: StudyDB, location: str, text: str | None) -> None:
     from raters_ui.studies import configure_study
 
     print(configure_study(db, str(cfg.study), instructions=text,
                           consent=None if cfg.consent is None else str(cfg.consent)))
 
 
-def _add_raters(cfg: DictConfig, db, location: str, n: int) -> None:
+def _add_raters(cfg: DictConfig, db: StudyDB, location: str, n: int) -> None:
     from raters_ui.studies import add_raters
 
     _with_sink(cfg, location, lambda sink: add_raters(db, str(cfg.study), n, sink))
 
 
-def _rotate_admin(cfg: DictConfig, db, location: str, _: None) -> None:
+def _rotate_admin(cfg: DictConfig, db: StudyDB, location: str, _: None) -> None:
     from raters_ui.studies import Tokens, rotate_admin_token
 
     _with_sink(cfg, location, lambda sink: Tokens(str(cfg.study), rotate_admin_token(db, str(cfg.study), sink), {}))

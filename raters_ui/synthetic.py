@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFilter, PngImagePlugin
 
 from harness.formats.study_pairs import StudyItem, StudyPairs, StudySystem, write_pairs
+
+if TYPE_CHECKING:
+    from raters_ui.controls import ControlSpec
+    from raters_ui.db import StudyDB
+    from raters_ui.studies import CreatedStudy
 
 CATEGORIES = ("Colors", "Counting", "Positional", "Text")
 PROMPTS = (
@@ -68,8 +74,9 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
 
 def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = None, n_prompts: int = 8,
                systems: tuple[str, ...] = ("sys1", "sys2"), n_images: int = 8, raters: int = 3,
-               ratings_per_item: int = 2, controls=None, items_per_rater: int | None = None,
-               seed: int = 0, sizes: dict[str, int] | None = None, practice: int = 0, **spec_options):
+               ratings_per_item: int = 2, controls: ControlSpec | None = None,
+               items_per_rater: int | None = None, seed: int = 0, sizes: dict[str, int] | None = None,
+               practice: int = 0, **spec_options) -> tuple[StudyDB, CreatedStudy]:
     """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy).
 
     No practice items unless asked (``practice=``), so tests reach the items at once; other
@@ -89,7 +96,7 @@ def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = N
     return db, create_study(db, pairs, spec, folder / "store")
 
 
-def side_of(db, assignment_id: int, system: str) -> str | None:
+def side_of(db: StudyDB, assignment_id: int, system: str) -> str | None:
     """Server-side oracle for simulated raters: the screen side ("A"/"B") showing ``system`` (for
     a control item, ``"good"`` names its right slot), or None if the item does not show it."""
     from raters_ui.db import Assignment, Item, System

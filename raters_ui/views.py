@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
@@ -36,6 +37,9 @@ from raters_ui.admin_view import admin_page
 from raters_ui.db import Study, StudyDB, open_db
 from raters_ui.studies import store_of
 from raters_ui.telemetry import parse_client
+
+if TYPE_CHECKING:
+    from raters_ui.storage import ImageStore
 
 TITLE = "Image preference study"
 Q_FIDELITY = "Which set of images is of higher quality?"
@@ -280,7 +284,7 @@ def _screen(db: StudyDB, rater: assign.RaterRef, shown: _Shown, handled: str | N
     _questions(shown, handled, record)
 
 
-def _grid(store, name: str, files: list[str]) -> None:
+def _grid(store: ImageStore, name: str, files: list[str]) -> None:
     for start in range(0, len(files), COLUMNS):
         cols = st.columns(COLUMNS, gap="small")
         for k, f in enumerate(files[start:start + COLUMNS]):

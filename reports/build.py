@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.formats.values import MetricValue, OutputInfo
 from harness.formats.verdict import Verdict
-from harness.scoring import format_value
 from reports import plots
 from reports.collect import (
     SHORT,
@@ -33,8 +33,6 @@ from reports.document import Bullets, Cell, Document, Figure, Paragraph, Section
 from reports.grids import cell_size, choose_prompts, render_grid
 from reports.study import StudyData, StudyOptions, load_study
 from reports.study_sections import study_section
-
-COUNT_OUTPUTS = ("n_prompts", "n_images")
 
 
 @dataclass
@@ -75,23 +73,27 @@ def by_suite(runs: list[Run]) -> dict[str, list[Run]]:
     return out
 
 
-def metric_info(runs: list[Run]) -> dict[str, dict]:
-    info: dict[str, dict] = {}
+def metric_info(runs: list[Run]) -> dict[str, OutputInfo]:
+    info: dict[str, OutputInfo] = {}
     for r in runs:
         for k, v in r.results.metric_info.items():
-            info.setdefault(k, v if isinstance(v, dict) else {})
+            info.setdefault(k, v)
     return info
 
 
-def value_cell(v: dict[str, Any] | None) -> Cell:
-    if not v:
+def info_of(info: dict[str, OutputInfo], output: str) -> OutputInfo:
+    """The output's recorded info; an output no run describes is labelled by its name (lower is better)."""
+    return info.get(output) or OutputInfo(metric=output, version="", higher_is_better=False, label=output)
+
+
+def value_cell(v: MetricValue | None) -> Cell:
+    if v is None:
         return Cell("–")
-    n = v.get("n")
-    return Cell(format_value(v), note=f"n={n}" if n is not None else None)
+    return Cell(v.format(), note=f"n={v.n}" if v.n is not None else None)
 
 
-def direction(info: dict) -> str:
-    return "↑" if info.get("higher_is_better") else "↓"
+def direction(info: OutputInfo) -> str:
+    return info.arrow
 
 
 # --- verdict ------------------------------------------------------------------------------------
@@ -104,8 +106,8 @@ def verdict_section(verdict: Verdict, path: Any) -> Section:
                      css=f"verdict-{verdict.overall}")
     rows = []
     for r in verdict.rows:
-        imp = format_value({"value": r.improvement, "ci_low": r.ci_low, "ci_high": r.ci_high,
-                            "note": r.note or ("undefined" if r.ci_low is None else None)})
+        imp = MetricValue(r.improvement, r.ci_low, r.ci_high,
+                          note=r.note or ("undefined" if r.ci_low is None else None)).format()
         rows.append([r.output, r.group, f"{r.baseline:.4g}", f"{r.candidate:.4g}", f"{r.delta:+.4g}", imp,
                      f"{r.max_worse:g}", Cell(r.verdict.upper(), css=f"verdict-{r.verdict}"),
                      "–" if r.prompts_to_decide is None else str(r.prompts_to_decide), str(r.n_prompts)])
@@ -134,9 +136,10 @@ def runs_table(suite: str, runs: list[Run]) -> Table:
         keys = [k for k in keys if not (is_guidance_key(k) and k.startswith("guidance."))]  # not their overrides
     info = metric_info(runs)
     cols = metric_columns(runs)
-    level = next((r.value(g, o) or {}).get("level", 0.95) for r in runs for g, o in cols[:1]) if cols else 0.95
+    first = next((r.value(g, o) for r in runs for g, o in cols[:1]), None)
+    level = first.level if first is not None and first.level is not None else 0.95
     headers = ["run id", "model", "checkpoint sha256", "fingerprint", *keys]
-    headers += [f"{info.get(o, {}).get('label') or o} {direction(info.get(o, {}))} {g} [{level:.0%} CI]"
+    headers += [f"{info_of(info, o).label or o} {direction(info_of(info, o))} {g} [{level:.0%} CI]"
                 for g, o in cols]
     rows = []
     for r in runs:
@@ -181,14 +184,14 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
                     vx, vy = (r.value(group, x), r.value(group, y)) if group else (None, None)
                     if vx and vy:
                         order = [r.guidance.get(s, 0.0) for s in fam.varying_stages()]
-                        curve.points.append(plots.Point(vx["value"], vy["value"], fam.point_label(r),
-                                                        vx.get("ci_low"), vx.get("ci_high"), vy.get("ci_low"),
-                                                        vy.get("ci_high"), order=order[0] if order else 0.0))
+                        curve.points.append(plots.Point(vx.value, vy.value, fam.point_label(r), vx.ci_low,
+                                                        vx.ci_high, vy.ci_low, vy.ci_high,
+                                                        order=order[0] if order else 0.0))
                 if curve.points:
                     panels[stage].append(curve)
         info = metric_info(staged)
-        xi, yi = info.get(x, {"label": x}), info.get(y, {"label": y})
-        title = f"{suite}: {yi.get('label', y)} vs {xi.get('label', x)} over guidance"
+        xi, yi = info_of(info, x), info_of(info, y)
+        title = f"{suite}: {yi.label or y} vs {xi.label or x} over guidance"
         png = plots.pareto_plot(panels, xi, yi, title)
         used = [r for f in fams for r in f.runs]
         fam_lines = [f"family “{f.label}”: {', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}"
@@ -213,7 +216,7 @@ def _pareto_groups(run: Run, x: str, y: str) -> dict[str, str]:
         return {g: g for g in run.groups() if run.value(g, x) and run.value(g, y)}
     if not (run.value("overall", x) and run.value("overall", y)):
         return {}
-    stage = run.table.get("stage") or run.final_stage() or "?"
+    stage = run.table.stage or run.final_stage() or "?"
     return {f"{stage} (all prompts)": "overall"}
 
 
@@ -231,29 +234,27 @@ def suites_section(runs: list[Run]) -> Section | None:
             continue
         categories = list(dict.fromkeys(g for r in cat for g in r.groups() if g != "overall")) + ["overall"]
         info = metric_info(cat)
-        outputs = list(dict.fromkeys(o for r in cat for o in r.outputs() if o not in COUNT_OUTPUTS))
+        outputs = list(dict.fromkeys(o for r in cat for o in r.outputs()))
         for o in outputs:
-            oi = info.get(o, {"label": o})
+            oi = info_of(info, o)
             cats = [c for c in categories if any(r.value(c, o) for r in cat)]
             series = []
             for r in cat:
                 vals = [r.value(c, o) for c in cats]
-                series.append(plots.Bars(r.run_id, [v["value"] if v else math.nan for v in vals],
-                                         [v.get("ci_low") if v else None for v in vals],
-                                         [v.get("ci_high") if v else None for v in vals]))
-            bounds = oi.get("bounds")
-            title = f"{suite}: {oi.get('label') or o} per category"
-            png = plots.category_bars(cats, series, oi, title,
-                                      tuple(bounds) if isinstance(bounds, list) and len(bounds) == 2 else None)
+                series.append(plots.Bars(r.run_id, [v.value if v and v.value is not None else math.nan for v in vals],
+                                         [v.ci_low if v else None for v in vals],
+                                         [v.ci_high if v else None for v in vals]))
+            title = f"{suite}: {oi.label or o} per category"
+            png = plots.category_bars(cats, series, oi, title, oi.bounds)
             blocks.append(Figure(
                 f"categories-{_slug(suite)}-{_slug(o)}", "plots", png, title,
                 alt=f"{title}: bars for {len(cat)} run(s) over {len(cats)} groups, with intervals",
-                caption=f"{oi.get('label') or o} per prompt category and overall, one bar per run (legend: run ids); "
+                caption=f"{oi.label or o} per prompt category and overall, one bar per run (legend: run ids); "
                         "error bars are the recorded intervals (missing where undefined: one observation or "
                         "no spread).", provenance=provenance(cat)))
             rows = [[c, *[value_cell(r.value(c, o)) for r in cat]] for c in cats]
             blocks.append(Table(["category", *[r.run_id for r in cat]], rows,
-                                caption=f"{oi.get('label') or o} {direction(oi)} per category: value [interval], n",
+                                caption=f"{oi.label or o} {direction(oi)} per category: value [interval], n",
                                 numeric=set(range(1, len(cat) + 1))))
     if not blocks:
         return None

@@ -21,6 +21,7 @@ import pandas as pd
 
 from harness.errors import UserError
 from harness.formats.results import RESULTS_NAME, Results, read_results
+from harness.formats.values import MetricValue, ResultTable
 from harness.formats.verdict import VERDICT_NAME, Verdict, read_verdict
 
 GLOB_CHARS = "*?["
@@ -131,25 +132,19 @@ class Run:
         return out
 
     @property
-    def table(self) -> dict[str, Any]:
-        t = (self.results.benchmark or {}).get("table")
-        return t if isinstance(t, dict) else {}
+    def table(self) -> ResultTable:
+        return self.results.table
 
     @property
     def group_by(self) -> str:
         """"stage" (COCO: one row per cascade stage) or "category" (prompt suites)."""
-        if self.table.get("group_by") in ("stage", "category"):
-            return str(self.table["group_by"])
-        return "stage" if set(self.results.metrics) <= set(self.stages) else "category"
+        return self.table.group_by
 
     def groups(self) -> list[str]:
-        return list(self.results.metrics)
+        return self.results.groups()
 
-    def value(self, group: str, output: str) -> dict[str, Any] | None:
-        v = (self.results.metrics.get(group) or {}).get(output)
-        if isinstance(v, (int, float)):
-            return {"value": v}
-        return v if isinstance(v, dict) and v.get("value") is not None else None
+    def value(self, group: str, output: str) -> MetricValue | None:
+        return self.results.value(group, output)
 
     def outputs(self) -> list[str]:
         """Outputs with metric_info, in the order the run lists them."""
@@ -174,14 +169,14 @@ class Run:
         if samples.empty:
             return None
         present = list(dict.fromkeys(samples["stage"].astype(str)))
-        if self.table.get("stage") in present:
-            return str(self.table["stage"])
+        if self.table.stage in present:
+            return str(self.table.stage)
         ordered = [s for s in self.stages if s in present]
         return ordered[-1] if ordered else present[-1]
 
 
 def per_image_outputs(run: Run) -> list[str]:
-    return [o for o, info in run.results.metric_info.items() if isinstance(info, dict) and info.get("per_image")]
+    return [o for o, info in run.results.metric_info.items() if info.per_image]
 
 
 def read_sample_frame(path: Path, outputs: Iterable[str]) -> pd.DataFrame:
@@ -258,11 +253,7 @@ def read_run(path: Path) -> Run:
         data = path.read_bytes()
     except OSError as err:
         raise UserError(f"cannot read {path}: {err.strerror or err}") from None
-    results = read_results(path)
-    if not isinstance(results.metrics, dict) or not isinstance(results.metric_info, dict) \
-            or not isinstance(results.model, dict):
-        raise UserError(f"{path}: metrics, metric_info and model must be JSON objects")
-    return Run(results, path, hashlib.sha256(data).hexdigest())
+    return Run(read_results(path), path, hashlib.sha256(data).hexdigest())
 
 
 def load_runs(specs: Iterable[str]) -> list[Run]:

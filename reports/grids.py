@@ -94,7 +94,8 @@ def _fit(img: Image.Image, side: int) -> Image.Image:
     return out
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int, lines: int) -> list[str]:
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+          width: int, lines: int) -> list[str]:
     chars = max(4, int(width / max(1.0, draw.textlength("M", font=font) * 0.62)))
     wrapped = textwrap.wrap(text, chars, break_long_words=True, break_on_hyphens=False) or [""]
     if len(wrapped) > lines:

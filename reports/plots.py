@@ -21,6 +21,8 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure
 
+from harness.formats.values import OutputInfo
+
 # Okabe–Ito colours ordered so that neighbours differ in lightness too.
 COLOURS = ("#1a1a1a", "#e69f00", "#0072b2", "#a6a6a6", "#d55e00", "#56b4e9", "#009e73", "#cc79a7")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -34,11 +36,11 @@ def style(k: int) -> dict[str, Any]:
             "linestyle": LINES[(k // len(COLOURS) + k) % len(LINES)], "hatch": HATCHES[k % len(HATCHES)]}
 
 
-def axis_label(info: dict[str, Any], axis: str) -> str:
+def axis_label(info: OutputInfo, axis: str) -> str:
     """``FID (lower is better ↓)``; the unit in brackets when the metric states one."""
-    label = str(info.get("label") or info.get("metric") or "value")
-    unit = f" [{info['unit']}]" if info.get("unit") else ""
-    higher = bool(info.get("higher_is_better"))
+    label = str(info.label or info.metric or "value")
+    unit = f" [{info.unit}]" if info.unit else ""
+    higher = info.higher_is_better
     arrow = {("x", True): "→", ("x", False): "←", ("y", True): "↑", ("y", False): "↓"}[(axis, higher)]
     return f"{label}{unit} ({'higher' if higher else 'lower'} is better {arrow})"
 
@@ -76,7 +78,7 @@ class Curve:
     points: list[Point] = field(default_factory=list)
 
 
-def pareto_plot(panels: dict[str, list[Curve]], x_info: dict, y_info: dict, title: str) -> bytes:
+def pareto_plot(panels: dict[str, list[Curve]], x_info: OutputInfo, y_info: OutputInfo, title: str) -> bytes:
     """One panel per stage: each family a curve through its guidance weights, points labelled."""
     n = len(panels)
     fig = Figure(figsize=(5.2 * n, 4.4), layout="constrained")
@@ -136,7 +138,7 @@ class Bars:
     highs: list[float | None]
 
 
-def category_bars(categories: Sequence[str], series: list[Bars], info: dict, title: str,
+def category_bars(categories: Sequence[str], series: list[Bars], info: OutputInfo, title: str,
                   bounds: tuple[float, float] | None = None) -> bytes:
     """Grouped bars: one group per category (the "overall" group last, set apart), one bar per run."""
     n_cat, n_ser = len(categories), max(1, len(series))

@@ -110,7 +110,7 @@ def pair_agreement(ratings: pd.DataFrame, run_a: Run, run_b: Run, options: Study
     stage_a, stage_b = run_a.final_stage(), run_b.final_stage()
     sa, sb = run_a.samples(), run_b.samples()
     sa, sb = sa[sa["stage"] == stage_a], sb[sb["stage"] == stage_b]
-    directions = {o: bool(run_a.results.metric_info[o].get("higher_is_better"))
+    directions = {o: run_a.results.metric_info[o].higher_is_better
                   for o in per_image_outputs(run_a) if o in per_image_outputs(run_b)}
     diffs = prompt_score_differences(sa, sb, directions)
     tables = []

@@ -38,7 +38,7 @@ def test_subset_run_writes_images_grids_manifest_and_category_table(tmp_path, as
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
         "drawbench-0001.png", "drawbench-0002.png", "drawbench-0180.png", "drawbench-0181.png"]
     r = read_results(run)
-    assert set(r.metrics) == {"Colors", "Text", "overall"} and r.metrics["overall"]["n_images"]["value"] == 32
+    assert set(r.metrics) == {"Colors", "Text", "overall"} and r.table.row("overall").n_images == 32
     assert "ocr_char_similarity" in r.metrics["Text"] and "ocr_char_similarity" not in r.metrics["Colors"]
     assert r.seeds["image_seeds"] == list(range(8)) and r.benchmark["subset"] is True
     samples = read_samples(run)

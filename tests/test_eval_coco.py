@@ -38,9 +38,9 @@ def test_coco_eval_writes_results_with_provenance_and_reuses_caches(tmp_path, co
     r = read_results(tmp_path / "runs" / "first")
     for stage in ("base16", "sr32"):  # FID, KID and CLIP at every stage of the cascade
         m = r.metrics[stage]
-        assert m["fid"]["value"] > 0 and m["fid"]["n"] == 12 and m["fid"]["n_reference"] == 24
-        assert m["kid"]["value"] is not None and m["clip_score"]["n"] == 12
-        assert m["clip_score"]["ci_low"] <= m["clip_score"]["value"] <= m["clip_score"]["ci_high"]
+        assert m["fid"].value > 0 and m["fid"].n == 12 and m["fid"].extra["n_reference"] == 24
+        assert m["kid"].value is not None and m["clip_score"].n == 12
+        assert m["clip_score"].ci_low <= m["clip_score"].value <= m["clip_score"].ci_high
     assert r.benchmark["caption_source"] == "random-draw" and r.benchmark["caption_seed"] == 0
     assert r.benchmark["stop_at"] == "sr32" and r.benchmark["reference"]["count"] == 24
     assert r.extractors["fid"]["sha256"] and r.extractors["fid"]["mode"] == "clean"
@@ -54,7 +54,7 @@ def test_coco_eval_writes_results_with_provenance_and_reuses_caches(tmp_path, co
     second = read_results(tmp_path / "runs" / "second")
     assert second.caches["reference_stats_hit"] is True  # reference statistics read back, not recomputed
     assert second.caches["text_embeddings"] == {"hits": 12, "misses": 0}  # nothing re-encoded
-    assert second.metrics["sr32"]["fid"]["value"] == pytest.approx(r.metrics["sr32"]["fid"]["value"])
+    assert second.metrics["sr32"]["fid"].value == pytest.approx(r.metrics["sr32"]["fid"].value)
     frame = load_results(tmp_path / "runs")
     assert set(frame.run_id) == {"first", "second"} and {"fid", "kid", "clip_score"} <= set(frame.metric)
 

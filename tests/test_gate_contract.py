@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from harness.cli import main as cli
 from harness.formats.manifest import ImageRecord
 from harness.formats.results import Results, write_results
+from harness.formats.values import OutputInfo
 from harness.formats.verdict import read_verdict
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic, SetValue
 from harness.metrics.feature_spaces import save_features
@@ -96,30 +97,30 @@ def _degraded(o: Output, base: np.ndarray) -> np.ndarray:
     return base - sign * 0.2 * (hi - lo)
 
 
-def _info(metric_name: str, o: Output, ref_key: StatsKey) -> dict[str, Any]:
+def _info(metric_name: str, o: Output, ref_key: StatsKey) -> OutputInfo:
     cls = get_metric(metric_name)
     info = {"metric": cls.name, "entry": metric_name, "version": cls.version, **o.describe()}
     if not o.per_image:
         options = cls.from_config(MetricEnv(OmegaConf.create({}), progress=False)).set_options(o.name)
         info["set"] = {"features": FEATURES, "reference": ref_key.as_dict(), "options": options}
-    return info
+    return OutputInfo.from_json(info)
 
 
-def _write_run(run_dir: Path, o: Output, info: dict[str, Any], values: np.ndarray | None,
+def _write_run(run_dir: Path, o: Output, info: OutputInfo, values: np.ndarray | None,
                feats: np.ndarray | None, ref: FeatureStats) -> None:
     records, per_image, sets = _records(), {}, {}
     if o.per_image:
         per_image = {o.name: {(STAGE, r.sample_key): float(v) for r, v in zip(records, values)}}
     else:
         save_features(ImageSet(run_dir, STAGE, records), feats, FEATURES, "f" * 64)
-        stat = get_metric(info["entry"]).set_statistic(o.name, feats, ref, info["set"]["options"])
+        stat = get_metric(info.registry_name).set_statistic(o.name, feats, ref, info.set.options)
         sets = {(STAGE, o.name): SetValue(stat.value(), n=len(records))}
     table = aggregate(records, [STAGE], [o], per_image, sets, group_by="category", category_order=CATEGORIES)
     samples = [{"prompt_id": r.prompt_id, "seed": r.seed, "stage": STAGE, "category": r.category,
                 **({o.name: float(v)} if o.per_image else {})} for r, v in zip(records, values if o.per_image
                                                                                else [None] * len(records))]
-    results = Results(run_id=run_dir.name, task="eval", suite="world",
-                      benchmark={"stages": [STAGE], "table": table.to_json()}, metrics=table.metrics_json(),
+    results = Results(run_id=run_dir.name, task="eval", suite="world", benchmark={"stages": [STAGE]},
+                      table=table.table, metrics=table.values,
                       model={}, seeds={"image_seeds": list(range(SEEDS))}, prompts={"sha256": "synthetic"},
                       extractors={}, config={}, environment={}, metric_info={o.name: info})
     write_results(run_dir, results, samples)
@@ -187,7 +188,7 @@ def test_a_user_set_metric_needs_no_report_change(tmp_path):
     _, base, _, worse = _runs(tmp_path, "test_mean_shift", MeanShift.outputs[0])
     written = make_report([str(base), str(worse)], tmp_path / "report")
     md = written.markdown.read_text(encoding="utf-8")
-    values = [read_results(d).metrics["overall"]["mean_shift"]["value"] for d in (base, worse)]
+    values = [read_results(d).metrics["overall"]["mean_shift"].value for d in (base, worse)]
     assert "| run id | model | checkpoint sha256 | fingerprint | mean_shift ↓ overall [95% CI] |" in md
     for run, value in zip(("baseline", "degraded"), values):
         assert f"| {run} | ? | — | — | {value:.3f} (n=32) |" in md  # the summary row of each run

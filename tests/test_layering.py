@@ -25,7 +25,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "raters_ui": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
                   "harness.registry"),
     "reports": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
-                "harness.scoring", "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
+                "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
                 "raters_ui.stats", "raters_ui.studies"),
 }
 MODEL_LIBRARIES = ("torch", "torchvision", "open_clip", "transformers")

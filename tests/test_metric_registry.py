@@ -54,14 +54,14 @@ def test_a_metric_registered_in_a_test_lands_in_results_with_direction_and_versi
     run_dir = tmp_path / "runs" / "toy"
     run_benchmark(cfg, run_dir, task="eval")
     r = read_results(run_dir)
-    assert r.metric_info["brightness"] == {"metric": "toy_brightness", "entry": "toy_brightness",
-                                           "version": "toy-brightness/3",
-                                           "higher_is_better": False, "kind": "bounded", "per_image": True,
-                                           "bounds": [0.0, 1.0], "label": "brightness", "unit": None}
-    assert r.metric_info["ocr_exact_match"]["higher_is_better"] is True
+    assert r.metric_info["brightness"].to_json() == {"metric": "toy_brightness", "entry": "toy_brightness",
+                                                     "version": "toy-brightness/3",
+                                                     "higher_is_better": False, "kind": "bounded", "per_image": True,
+                                                     "bounds": [0.0, 1.0], "label": "brightness", "unit": None}
+    assert r.metric_info["ocr_exact_match"].higher_is_better is True
     colors = r.metrics["Colors"]["brightness"]
-    assert 0 < colors["value"] < 1 and colors["method"] == "bootstrap" and colors["n"] == 16
-    assert colors["ci_low"] <= colors["value"] <= colors["ci_high"]
+    assert 0 < colors.value < 1 and colors.method == "bootstrap" and colors.n == 16
+    assert colors.ci_low <= colors.value <= colors.ci_high
     assert "ocr_exact_match" in r.metrics["Text"] and "ocr_exact_match" not in r.metrics["Colors"]
     samples = read_samples(run_dir)
     assert len(samples) == 32 and all(0 < s["brightness"] < 1 for s in samples)

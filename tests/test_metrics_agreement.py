@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from harness.formats.results import Results, write_results
+from harness.formats.values import OutputInfo, ResultTable
 from raters_ui import analysis, assign
 from raters_ui.db import Assignment, Item
 from raters_ui.studies import load_ratings
@@ -43,9 +44,10 @@ def _score_runs(src: Path, n_prompts: int, categories: list[str]) -> None:
                              "category": categories[p], "follows": follows, "reversed": -follows,
                              "follows_low": -follows, "constant": 3.0})
         results = Results(run_id=f"drawbench-run-{system}", task="drawbench", suite="drawbench",
-                          benchmark={"stages": ["external"], "table": {"stage": "external"}}, metrics={}, model={},
+                          benchmark={"stages": ["external"]}, metrics={}, model={},
+                          table=ResultTable("category", "external", "image", 0.95, (), ()),
                           seeds={}, prompts={}, extractors={}, config={}, environment={},
-                          metric_info={m: {"higher_is_better": h, "per_image": True} for m, h in info.items()})
+                          metric_info={m: OutputInfo(m, "test/1", h) for m, h in info.items()})
         write_results(src / f"drawbench-run-{system}", results, rows)
 
 

@@ -399,9 +399,10 @@ def test_kid_has_no_spread_when_every_subset_is_both_whole_sets(monkeypatch, n_g
     result = {"kid": 0.0123, "kid_std": 8e-17, "kid_subset_size": min(n_gen, n_ref, 1000), "kid_subsets": 100}
     monkeypatch.setattr(Kid, "_compare", lambda self, images, env: (
         SimpleNamespace(count=n_gen), SimpleNamespace(count=n_ref), result))
-    value = Kid.__new__(Kid).compute(None, None).sets["kid"].as_dict()
+    value = Kid.__new__(Kid).compute(None, None).sets["kid"]
     if spread:  # the reference's subsets vary: the standard deviation means something
-        assert value["std"] == 8e-17 and "note" not in value and format_value(value) == "0.012 ± 8e-17 (sd)"
+        assert value.std == 8e-17 and value.note is None and format_value(value) == "0.012 ± 8e-17 (sd)"
+        assert value.to_json()["std"] == 8e-17 and "note" not in value.to_json()
     else:  # n = m on both sides: the "sd" would be rounding noise, so none is printed
-        assert value["std"] is None and value["note"].startswith("undefined: every subset is the whole")
+        assert value.std is None and value.note.startswith("undefined: every subset is the whole")
         assert format_value(value) == "0.012 [undefined]"

@@ -83,13 +83,13 @@ def test_the_offline_world_runs_cmmd_and_precision_recall_on_a_tiny_clip(referen
     run_benchmark(cfg, run_dir)
     r = read_results(run_dir)
     overall = r.metrics["overall"]
-    assert overall["cmmd"]["n"] == 32 and overall["cmmd"]["n_reference"] == 24 and overall["cmmd"]["ci_low"] is not None
+    assert overall["cmmd"].n == 32 and overall["cmmd"].extra["n_reference"] == 24 and overall["cmmd"].ci_low is not None
     for name in ("recall_clip", "coverage_clip"):
-        assert 0 <= overall[name]["value"] <= 1 and overall[name]["ci_low"] <= overall[name]["ci_high"]
+        assert 0 <= overall[name].value <= 1 and overall[name].ci_low <= overall[name].ci_high
     for cat in ("colors", "counting"):  # per-image precision and density are reported per category
-        assert r.metrics[cat]["precision_clip"]["method"] in ("wilson", "bootstrap")
-        assert r.metrics[cat]["density_clip"]["n"] == 16
-    assert r.metric_info["cmmd"]["higher_is_better"] is False and r.metric_info["recall_clip"]["per_image"] is False
+        assert r.metrics[cat]["precision_clip"].method in ("wilson", "bootstrap")
+        assert r.metrics[cat]["density_clip"].n == 16
+    assert r.metric_info["cmmd"].higher_is_better is False and r.metric_info["recall_clip"].per_image is False
     assert r.extractors["cmmd"]["sigma"] == 10.0 and r.extractors["prdc_clip"]["k"] == 5
     assert all("precision_clip" in s and "density_clip" in s for s in read_samples(run_dir))
 

@@ -125,7 +125,7 @@ def test_max_reference_subsamples_and_max_pairs_turns_the_interval_off(clip_ref,
     scores = metric.compute(images, env)
     assert metric.identity()["n_reference_used"] == 10
     cov = scores.sets["coverage_clip"]
-    assert cov.ci_low is None and cov.extra["note"].startswith("undefined: more than prdc.max_pairs=1")
+    assert cov.ci_low is None and cov.note.startswith("undefined: more than prdc.max_pairs=1")
 
 
 def test_a_registered_user_space_gets_prdc(clip_ref, tmp_path):

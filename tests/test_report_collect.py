@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import UserError
+from harness.formats.values import OutputInfo
 from reports import grids, plots
 from reports.collect import differing_keys, families, find_results, load_runs, read_sample_frame
 from tests.helpers.report_runs import DRAWBENCH, write_coco_run, write_drawbench_run
@@ -92,8 +93,8 @@ def test_cell_size_keeps_grids_within_the_pixel_budget():
 def test_series_differ_by_more_than_colour():
     styles = [plots.style(k) for k in range(8)]
     assert len({s["marker"] for s in styles}) == 8 and len({s["hatch"] for s in styles}) == 8
-    assert plots.axis_label({"label": "FID", "higher_is_better": False}, "y") == "FID (lower is better ↓)"
-    assert plots.axis_label({"label": "CLIP score", "higher_is_better": True, "unit": "×100 cos"}, "x") == \
+    assert plots.axis_label(OutputInfo("fid", "1", False, label="FID"), "y") == "FID (lower is better ↓)"
+    assert plots.axis_label(OutputInfo("clip_score", "1", True, label="CLIP score", unit="×100 cos"), "x") == \
         "CLIP score [×100 cos] (higher is better →)"
 
 

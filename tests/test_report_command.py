@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli
+from harness.formats.values import MetricValue
 from harness.scoring import format_value
 from raters_ui.stats import wilson_interval
 from tests.helpers.report_runs import SYS1, SYS2, coco_id, fid_value, make_assets
@@ -80,8 +81,8 @@ def test_runs_table_shows_differing_config_and_recorded_numbers(report, assets):
     assert "model.stages.base16.guidance" in header and "| checkpoint |" in header
     assert "guidance.base" not in header and "paths." not in header and "run_id" not in header
     results = json.loads((assets.sweep / "ckpt1" / "guidance.base=4" / "results.json").read_text())
-    fid = results["metrics"]["base16"]["fid"]
-    assert fid["value"] == fid_value(1, 4.0, "base16")
+    fid = MetricValue.from_json(results["metrics"]["base16"]["fid"])
+    assert fid.value == fid_value(1, 4.0, "base16")
     row = md_rows(md, coco_id(1, 4.0).replace("|", "\\|"))[0]
     assert f"{format_value(fid)} (n=4)" in row and "4" in row and "/ckpt/model1" in row
 

@@ -64,8 +64,8 @@ def test_coco_rerun_with_another_checkpoint_is_refused(tmp_path, capsys, assets)
     assert r.model["fingerprint"] and r.model["checkpoint_sha256"] == {"base16": "random", "sr32": "random"}
     assert "RANDOM WEIGHTS" in r.model["warning"]
     fid = r.metrics["sr32"]["fid"]
-    assert fid["ci_low"] <= fid["value"] <= fid["ci_high"] and fid["n"] == 10 and "bootstrap" in fid["method"]
-    assert any("singular" in w for w in fid["warnings"])  # the small-n warning is in results.json
+    assert fid.ci_low <= fid.value <= fid.ci_high and fid.n == 10 and "bootstrap" in fid.method
+    assert any("singular" in w for w in fid.extra["warnings"])  # the small-n warning is in results.json
     manifest = [json.loads(ln) for ln in (runs / "c" / "manifest.jsonl").read_text().splitlines()]
     assert {m["generator"] for m in manifest} == {r.model["fingerprint"]}
     before = snapshot(runs / "c")
@@ -208,7 +208,11 @@ def test_truncated_prompts_are_counted_and_warned(tmp_path, capsys, assets):
 
 
 def test_nan_never_reaches_a_json_file_and_imported_rows_name_their_source(tmp_path):
-    r = Results(run_id="x", task="eval", suite="s", benchmark={}, metrics={"overall": {"m": {"value": float("nan")}}},
+    from harness.formats.values import MetricValue, ResultTable, TableRow
+
+    table = ResultTable("category", "b", "image", 0.95, ("m",), (TableRow("overall", "b", 1, 1),))
+    r = Results(run_id="x", task="eval", suite="s", benchmark={}, table=table,
+                metrics={"overall": {"m": MetricValue(float("nan"))}},
                 model={"kind": "folder", "folder": "/elsewhere/images"}, seeds={}, prompts={}, extractors={},
                 config={"sampler": {"name": "ddpm", "steps": 250}, "model": {"stages": {"b": {"guidance": 3}}}},
                 environment={}, timings={"total": float("inf")})

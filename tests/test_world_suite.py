@@ -83,8 +83,8 @@ def test_world_benchmark_runs_end_to_end_on_ground_truth_images(tmp_path):
     saved = read_results(tmp_path / "runs" / "world-gt")
     for cat in ("counting", "text"):
         acc = saved.metrics[cat]["world_accuracy"]
-        assert acc["value"] == 1.0 and acc["n"] == 8 and acc["ci_low"] < 1.0  # Wilson interval, n images
-    assert saved.metrics["text"]["world_text"]["value"] == 1.0
+        assert acc.value == 1.0 and acc.n == 8 and acc.ci_low < 1.0  # Wilson interval, n images
+    assert saved.metrics["text"]["world_text"].value == 1.0
     assert "world_relation" not in saved.metrics["counting"]
-    assert saved.metric_info["world_accuracy"]["higher_is_better"] is True
+    assert saved.metric_info["world_accuracy"].higher_is_better is True
     assert results is not None

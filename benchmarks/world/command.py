@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from harness.errors import UserError
 from harness.hydra_app import command, positional_to_overrides
+
+if TYPE_CHECKING:
+    from benchmarks.world.dataset import WorldSettings
 
 DATASETS = ("world",)
 
@@ -44,7 +47,7 @@ def _rate(block: DictConfig, key: str) -> float:
     return float(value)
 
 
-def settings_from_config(cfg: DictConfig):
+def settings_from_config(cfg: DictConfig) -> WorldSettings:
     """The validated :class:`~benchmarks.world.dataset.WorldSettings` of the command's config."""
     from benchmarks.world.dataset import WorldSettings
 

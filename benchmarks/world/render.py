@@ -71,7 +71,8 @@ def _draw_sign(draw: ImageDraw.ImageDraw, sign: Sign, side: int) -> None:
     draw.text(origin, sign.text, font=font, fill=SIGN_INK, anchor="lt", stroke_width=stroke, stroke_fill=SIGN_INK)
 
 
-def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], fill) -> None:
+def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float],
+               fill: int | tuple[int, int, int]) -> None:
     """Draw ``shape`` filling the box (x0, y0, x1, y1) in pixels of the drawing (no antialiasing)."""
     x0, y0, x1, y1 = box
     # Pillow's boxes include their last pixel: shrink by one so the drawn extent is exactly x1 - x0.

@@ -25,10 +25,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from harness.metrics.clip_score import ClipScorer
 
 TINY_CLIP_DIR = Path(__file__).resolve().parent / "data" / "tiny_clip"
 MODEL_NAME = f"local-dir:{TINY_CLIP_DIR}"
@@ -85,7 +88,7 @@ def export(model: torch.nn.Module, folder: str | Path, used_tokens: Sequence[int
     return folder / WEIGHTS_NAME
 
 
-def load_scorer(folder: str | Path = TINY_CLIP_DIR, device: str = "cpu"):
+def load_scorer(folder: str | Path = TINY_CLIP_DIR, device: str = "cpu") -> ClipScorer:
     """The shipped tiny CLIP through the harness's CLIP-score loader (``local-dir:``), as eval runs it."""
     from harness.metrics.clip_score import load_clip_scorer
 

@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> dict | None:
     results = run_benchmark(cfg, run_dir, task="eval")
     if results is None:
         return None
-    summary = {"run_dir": run_dir, "suite": results.suite, "metrics": results.metrics}
+    summary = {"run_dir": run_dir, "suite": results.suite, "metrics": results.metrics_json()}
     print(json.dumps(summary, default=float))
     return summary
 

@@ -9,8 +9,8 @@ from typing import Any
 from harness.errors import UserError
 
 
-def read_versioned_json(path: Path, fmt: str, version: int, what: str) -> dict[str, Any]:
-    """The JSON object at ``path`` after checking its ``format`` and ``version`` fields."""
+def read_versioned_json(path: Path, fmt: str, version: int | tuple[int, ...], what: str) -> dict[str, Any]:
+    """The JSON object at ``path`` after checking its ``format`` and ``version`` (one, or the ones still read)."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -19,6 +19,8 @@ def read_versioned_json(path: Path, fmt: str, version: int, what: str) -> dict[s
         raise UserError(f"{path} is not a valid {what} ({err})") from None
     if not isinstance(raw, dict) or raw.get("format") != fmt:
         raise UserError(f"{path} is not a {what} (format must be {fmt!r})")
-    if raw.get("version") != version:
-        raise UserError(f"{path} has {what} version {raw.get('version')!r}; this build reads {version}")
+    versions = version if isinstance(version, tuple) else (version,)
+    if raw.get("version") not in versions:
+        readable = " and ".join(str(v) for v in versions)
+        raise UserError(f"{path} has {what} version {raw.get('version')!r}; this build reads {readable}")
     return raw

@@ -33,6 +33,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from harness.formats.manifest import ImageRecord
+from harness.formats.values import MetricValue, SetInputs
 from harness.metrics.intervals import KINDS, Kind
 from harness.metrics.reference_stats import FeatureStats, StatsKey
 
@@ -74,30 +75,6 @@ class Output:
         return {"higher_is_better": self.higher_is_better, "kind": self.kind, "per_image": self.per_image,
                 "bounds": list(self.bounds) if self.bounds else None, "label": self.label or self.name,
                 "unit": self.unit}
-
-
-@dataclass(frozen=True)
-class SetInputs:
-    """What a set output was computed from, recorded in ``results.json`` (``metric_info.<output>.set``) so
-    the regression gate can recompute it on resampled prompts without loading the metric's network.
-
-    ``features``: the key of the generated features kept in the run folder
-    (``features/<features>-<stage>.npz``, rows keyed by prompt id and seed); ``reference``: the cache key
-    (:class:`~harness.metrics.reference_stats.StatsKey` fields) of the reference features; ``options``:
-    whatever else changes the value (KID's subsets, CMMD's estimator, PRDC's k), handed back to
-    :meth:`Metric.set_statistic`. Two runs are comparable on the output only if all three agree.
-    """
-
-    features: str
-    reference: dict[str, Any]
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"features": self.features, "reference": dict(self.reference), "options": dict(self.options)}
-
-    @staticmethod
-    def from_dict(d: dict[str, Any]) -> SetInputs:
-        return SetInputs(str(d["features"]), dict(d["reference"]), dict(d.get("options") or {}))
 
 
 class SetStatistic(ABC):
@@ -151,22 +128,9 @@ class ReferenceSet:
     split: str = ""
 
 
-@dataclass
-class SetValue:
-    """A set-level value with its uncertainty (e.g. FID with a bootstrap interval over generated images)."""
-
-    value: float
-    ci_low: float | None = None
-    ci_high: float | None = None
-    n: int | None = None
-    method: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
-        if self.method:
-            out["method"] = self.method
-        return {**out, **self.extra}
+#: A set-level value with its uncertainty (e.g. FID with a bootstrap interval over generated images): the
+#: same typed value results.json stores.
+SetValue = MetricValue
 
 
 @dataclass

@@ -24,7 +24,7 @@ class ClipScore(Metric):
     needs = frozenset({"images", "prompts"})
     config_key = "clip"
 
-    def __init__(self, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED, batch_size: int = 16):
+    def __init__(self, model: str = DEFAULT_MODEL, pretrained: str = DEFAULT_PRETRAINED, batch_size: int = 16) -> None:
         self.model, self.pretrained, self.batch_size = model, pretrained, int(batch_size)
         self.scorer: ClipScorer | None = None
 

@@ -49,7 +49,8 @@ def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
-def _check_stats(mu1, sigma1, mu2, sigma2) -> tuple[np.ndarray, ...]:
+def _check_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                 sigma2: np.ndarray) -> tuple[np.ndarray, ...]:
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape:

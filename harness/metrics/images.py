@@ -112,7 +112,7 @@ class ImageFiles(Dataset):
     reaches the main process wrapped in a traceback dump).
     """
 
-    def __init__(self, files: Sequence[Path], mode: str):
+    def __init__(self, files: Sequence[Path], mode: str) -> None:
         self.files, self.mode = list(files), check_mode(mode)
 
     def __len__(self) -> int:

@@ -75,7 +75,7 @@ EAGER_TOLERANCE = 1e-4  # max |Δfeature| / max |feature| allowed between the ea
 class _FoldedConv(nn.Module):
     """A TF-FID ``Conv2dLayer`` (conv, batch norm without scale, ReLU) as one biased convolution + ReLU."""
 
-    def __init__(self, layer: torch.jit.ScriptModule):
+    def __init__(self, layer: torch.jit.ScriptModule) -> None:
         super().__init__()
         inv = 1.0 / torch.sqrt(layer.var.double() + BN_EPS)
         weight = (layer.weight.double() * inv[:, None, None, None]).float()
@@ -98,7 +98,7 @@ class _Chain(nn.Sequential):
 class _Branches(nn.Module):
     """``InceptionA``–``D``: every child sees the input; outputs concatenated in child order."""
 
-    def __init__(self, children: list[nn.Module]):
+    def __init__(self, children: list[nn.Module]) -> None:
         super().__init__()
         self.branches = nn.ModuleList(children)
 
@@ -112,7 +112,7 @@ class _InceptionE(nn.Module):
     PARTS = ("conv", "tower_conv", "tower_mixed_conv", "tower_mixed_conv_1", "tower_1_conv", "tower_1_conv_1",
              "tower_1_mixed_conv", "tower_1_mixed_conv_1", "tower_2_pool", "tower_2_conv")
 
-    def __init__(self, module: torch.jit.ScriptModule):
+    def __init__(self, module: torch.jit.ScriptModule) -> None:
         super().__init__()
         for name in self.PARTS:
             self.add_module(name, _mirror(getattr(module, name)))

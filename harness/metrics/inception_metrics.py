@@ -15,7 +15,7 @@ whole of both sets: the spread would be rounding noise).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,8 +184,8 @@ class Fid(_InceptionMetric):
         interval = bootstrap_set_value(FrechetStatistic(gen.stats.feats, ref.stats), images, n_boot=self.opts.n_boot
                                        if gen.count >= 2 else 0, seed=self.opts.seed, level=self.opts.level,
                                        n=gen.count)
-        value = SetValue(result["fid"], interval.ci_low, interval.ci_high, gen.count, interval.method,
-                         {"n_reference": result["count_reference"], "warnings": result["warnings"]})
+        value = replace(interval, value=result["fid"], extra={"n_reference": result["count_reference"],
+                                                              "warnings": result["warnings"]})
         return Scores(sets={"fid": value}, details={"fid": {"warnings": result["warnings"],
                                                            "generated": result["generated"]}})
 
@@ -211,10 +211,11 @@ class Kid(_InceptionMetric):
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)
-        extra = {"std": result["kid_std"], "subset_size": result["kid_subset_size"], "subsets": result["kid_subsets"]}
+        value = SetValue(result["kid"], n=gen.count, method="subsets", std=result["kid_std"],
+                         extra={"subset_size": result["kid_subset_size"], "subsets": result["kid_subsets"]})
         if result["kid_subset_size"] == gen.count == ref.count:
             # every "random subset" is then the whole of both sets, so their spread is rounding noise (1e-17),
             # not an uncertainty: say so rather than print it as a standard deviation
-            extra.update(std=None, note=f"undefined: every subset is the whole of both sets ({gen.count} images), "
-                                         "so there is no spread to report")
-        return Scores(sets={"kid": SetValue(result["kid"], None, None, gen.count, "subsets", extra)})
+            value = replace(value, std=None, note=f"undefined: every subset is the whole of both sets ({gen.count} "
+                                                  "images), so there is no spread to report")
+        return Scores(sets={"kid": value})

@@ -271,8 +271,7 @@ class PrdcMetric(Metric):
         for part in PrdcStatistic.PARTS:
             value = bootstrap_set_value(PrdcStatistic(res, part, self.max_pairs), images,
                                         n_boot=self.n_boot if resample else 0, seed=self.seed, level=self.level,
-                                        n=len(images), extra={"n_reference": n_real, "k": self.k,
-                                                              **({"note": note} if note else {})},
+                                        n=len(images), extra={"n_reference": n_real, "k": self.k}, note=note,
                                         fixed="reference and fake radii", bounds=(0.0, 1.0))
             out[self._out(part)] = value
         return out

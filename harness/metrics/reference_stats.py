@@ -74,7 +74,7 @@ class FeatureStats:
 class ReferenceStatsCache:
     """``get``/``put``/``get_or_compute`` over ``<cache_dir>/fid-stats``."""
 
-    def __init__(self, cache_dir: str | Path | None = None):
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
         self.cache_dir = Path(cache_dir or default_cache_dir())
         self.root = self.cache_dir / STATS_DIR
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from harness.errors import UserError
+from harness.formats.values import OutputInfo
 from harness.metrics.base import NEEDS, Metric, MetricEnv
 from harness.registry import Registry
 
@@ -66,14 +67,14 @@ class MetricPlan:
     skipped: dict[str, str]
     entries: dict[str, str] = field(default_factory=dict)  # metric name → how the benchmark named it
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, OutputInfo]:
         """``results.json`` → ``metric_info``: each output's metric (and the registry entry that finds it
-        again), version, direction, default tolerance and, for set outputs, what they were computed from."""
-        info: dict[str, Any] = {}
+        again), version, direction and, for set outputs, what they were computed from."""
+        info: dict[str, OutputInfo] = {}
         for m in self.active:
             for out in m.outputs:
-                info[out.name] = {"metric": m.name, "entry": self.entries.get(m.name, m.name), "version": m.version,
-                                  **m.describe_output(out)}
+                info[out.name] = OutputInfo.from_json({"metric": m.name, "entry": self.entries.get(m.name, m.name),
+                                                       "version": m.version, **m.describe_output(out)})
         return info
 
 
@@ -87,7 +88,10 @@ def plan_metrics(names: Iterable[str], env: MetricEnv, provides: Iterable[str]) 
     if len(set(names)) != len(names):
         raise UserError(f"benchmark.metrics lists a metric twice: {names}")
     have = set(provides)
-    active, skipped, seen_outputs, entries = [], {}, {}, {}
+    active: list[Metric] = []
+    skipped: dict[str, str] = {}
+    seen_outputs: dict[str, str] = {}
+    entries: dict[str, str] = {}
     for name in names:
         cls = get_metric(str(name))
         entries[cls.name] = str(name)

@@ -53,7 +53,7 @@ class FrechetStatistic(SetStatistic):
 
 
 def bootstrap_set_value(statistic: SetStatistic, images: ImageSet, *, n_boot: int, seed: int, level: float,
-                        n: int, extra: dict | None = None, fixed: str = "reference",
+                        n: int, extra: dict | None = None, note: str | None = None, fixed: str = "reference",
                         bounds: tuple[float, float] | None = None) -> SetValue:
     """The statistic's value with a bootstrap interval over the generated images (prompts when a prompt has
     several seeds), ``fixed`` (the reference) held: the percentile interval of the replicates re-centred on
@@ -67,7 +67,7 @@ def bootstrap_set_value(statistic: SetStatistic, images: ImageSet, *, n_boot: in
         if bounds is not None and low is not None:
             low, high = max(low, bounds[0]), min(high, bounds[1])
         method = f"bootstrap over generated {unit} ({n_boot} replicates, {fixed} fixed, re-centred on the value)"
-    return SetValue(value, low, high, n, method, dict(extra or {}))
+    return SetValue(value, low, high, n=n, method=method, note=note, extra=dict(extra or {}))
 
 
 def singular_warning(n: int, dims: int) -> list[str]:

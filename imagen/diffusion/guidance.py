@@ -88,7 +88,9 @@ def guided_eps(
     return x0, eps
 
 
-def per_sample(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], microbatch: int | None):
+def per_sample(
+    fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], microbatch: int | None,
+) -> Callable[[torch.Tensor, torch.Tensor, Conditioning], tuple[torch.Tensor, torch.Tensor]]:
     """Evaluate ``fn(z, t, cond)`` in chunks of ``microbatch`` samples.
 
     CPU (and GPU) kernels pick different blockings for different batch sizes, so the same

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -23,7 +23,8 @@ import torch
 class NoiseSchedule(Protocol):
     """What samplers and the training loss need from a schedule."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def alpha_bar(self, t: torch.Tensor) -> torch.Tensor:
         """ᾱ(t) = α_t² in float64."""
@@ -84,7 +85,7 @@ def log_snr(schedule: NoiseSchedule, t: torch.Tensor) -> torch.Tensor:
     return torch.log(abar) - torch.log1p(-abar)
 
 
-def build_schedule(name: str, **kwargs: float) -> NoiseSchedule:
+def build_schedule(name: str, **kwargs: Any) -> NoiseSchedule:
     """Schedule from its config name: ``cosine`` or ``linear``."""
     if name == "cosine":
         return CosineSchedule(**kwargs)

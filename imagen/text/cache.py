@@ -24,9 +24,16 @@ from imagen.hashing import default_cache_dir
 
 
 class TextEncoder(Protocol):
-    identity: str
-    dim: int
-    max_length: int
+    @property
+    def identity(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_length(self) -> int: ...
+
+    def token_counts(self, texts: list[str]) -> list[int] | None: ...
 
     def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
@@ -35,7 +42,7 @@ class EmbeddingCache:
     """Embeddings of one encoder at one maximum length."""
 
     def __init__(self, identity: str, max_length: int, store_dtype: torch.dtype = torch.float32,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None) -> None:
         self.identity, self.max_length, self.store_dtype = identity, max_length, store_dtype
         key = hashlib.sha256(f"{identity}|{max_length}".encode()).hexdigest()[:20]
         self.root = Path(cache_dir or default_cache_dir()) / "text-emb" / key
@@ -73,7 +80,7 @@ class EmbeddingCache:
 class CachedTextEncoder:
     """A text encoder that reads and fills an :class:`EmbeddingCache`; counts hits and misses."""
 
-    def __init__(self, encoder: TextEncoder, cache: EmbeddingCache | None):
+    def __init__(self, encoder: TextEncoder, cache: EmbeddingCache | None) -> None:
         self.encoder, self.cache = encoder, cache
         self.hits = self.misses = 0
 

@@ -13,13 +13,16 @@ import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
 
 from imagen.errors import MissingWeightsError, UserError
 from imagen.hashing import files_sha256, state_dict_sha256
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -119,7 +122,9 @@ def _hf_tokenizer(cfg: TextEncoderConfig, source: Path | None):
     return AutoTokenizer.from_pretrained(str(tok_path), local_files_only=True)
 
 
-def _hf_tokenize(tok, max_length: int) -> Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]:
+def _hf_tokenize(
+    tok: PreTrainedTokenizerBase, max_length: int,
+) -> Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]:
     def tokenize(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = tok(texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
         return enc["input_ids"], enc["attention_mask"].bool()
@@ -127,7 +132,7 @@ def _hf_tokenize(tok, max_length: int) -> Callable[[list[str]], tuple[torch.Tens
     return tokenize
 
 
-def _hf_count(tok) -> Callable[[list[str]], list[int]]:
+def _hf_count(tok: PreTrainedTokenizerBase) -> Callable[[list[str]], list[int]]:
     def count(texts: list[str]) -> list[int]:
         return [len(ids) for ids in tok(list(texts), truncation=False, verbose=False)["input_ids"]]
 
@@ -241,7 +246,7 @@ class FrozenTextEncoder:
     computed or read back (trimmed) from the embedding cache.
     """
 
-    def __init__(self, cfg: TextEncoderConfig, device: str | torch.device = "cpu"):
+    def __init__(self, cfg: TextEncoderConfig, device: str | torch.device = "cpu") -> None:
         self.cfg = cfg
         loaded = _load_clip(cfg) if cfg.kind == "clip" else _load_hf(cfg)
         self.model = loaded.model.to(device=device, dtype=DTYPES[cfg.dtype]).eval().requires_grad_(False)

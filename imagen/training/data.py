@@ -88,7 +88,7 @@ def load_image(path: Path, resolution: int) -> torch.Tensor:
     im = open_rgb(path, label=f"training image {path}")
     w, h = im.size
     scale = resolution / min(w, h)
-    im = im.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.BICUBIC)
+    im = im.resize((max(resolution, round(w * scale)), max(resolution, round(h * scale))), Image.Resampling.BICUBIC)
     w, h = im.size
     left, top = (w - resolution) // 2, (h - resolution) // 2
     arr = np.asarray(im.crop((left, top, left + resolution, top + resolution)), dtype=np.float32)
@@ -103,7 +103,7 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
 class ImageCaptionSet:
     """Examples with images decoded lazily at one resolution (memoised: tiny sets fit in memory)."""
 
-    def __init__(self, root: str | Path, resolution: int, captions: str | None = None, cache_images: bool = True):
+    def __init__(self, root: str | Path, resolution: int, captions: str | None = None, cache_images: bool = True) -> None:
         self.examples = read_examples(root, captions)
         self.resolution, self.cache_images = resolution, cache_images
         self._images: dict[int, torch.Tensor] = {}
@@ -138,7 +138,8 @@ def batch_indices(n: int, seed: int, step: int, batch_size: int) -> list[int]:
     Indices are the ``batch_size`` items at positions [step·B, (step+1)·B) of the stream formed by
     concatenating one seeded permutation per epoch.
     """
-    out, pos = [], step * batch_size
+    out: list[int] = []
+    pos = step * batch_size
     while len(out) < batch_size:
         epoch, offset = divmod(pos, n)
         perm = epoch_permutation(n, seed, epoch)

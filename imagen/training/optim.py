@@ -47,7 +47,7 @@ class EMA:
     models) get a usable average instead of one dominated by the initial weights.
     """
 
-    def __init__(self, model: nn.Module, decay: float = 0.9999):
+    def __init__(self, model: nn.Module, decay: float = 0.9999) -> None:
         self.decay = decay
         self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
         self.updates = 0

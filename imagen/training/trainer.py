@@ -108,7 +108,7 @@ class Draws:
     """Per-sample random draws: sample k of a global batch uses its own generator, seeded by
     (seed, step, k), so a data-parallel run draws exactly what a single process would."""
 
-    def __init__(self, seed: int, step: int, positions: range):
+    def __init__(self, seed: int, step: int, positions: range) -> None:
         self.gens = [torch.Generator().manual_seed(derive_seed(seed, step, f"train-sample{k}")) for k in positions]
 
     def rand(self) -> torch.Tensor:
@@ -152,7 +152,7 @@ def stage_loss(stage: Stage, model: nn.Module, x0: torch.Tensor, cond: Condition
 class LossLog:
     """CSV loss log (rows past a resume point are dropped) plus TensorBoard when installed."""
 
-    def __init__(self, run_dir: Path, start_step: int, enabled: bool):
+    def __init__(self, run_dir: Path, start_step: int, enabled: bool) -> None:
         self.path, self.enabled = run_dir / "train_log.csv", enabled
         self.tb = None
         if not enabled:
@@ -216,7 +216,7 @@ def prepare(cfg: DictConfig, ctx: DistContext) -> TrainSetup:
 
 
 def export_checkpoints(run_dir: Path, setup: TrainSetup, ema: EMA, step: int) -> Path:
-    common = dict(stage=setup.spec.name, unet=setup.spec.unet, spec=setup.spec.as_record(), step=step,
+    common: dict[str, Any] = dict(stage=setup.spec.name, unet=setup.spec.unet, spec=setup.spec.as_record(), step=step,
                   text_encoder=setup.te_record)
     path = run_dir / "checkpoints" / f"{setup.spec.name}.safetensors"
     save_stage(path, ema.state_dict(), ema=True, **common)

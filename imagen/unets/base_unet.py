@@ -9,6 +9,7 @@ embedding. The network predicts; it knows nothing about noise schedules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,7 +22,7 @@ class _Layers:
     """Makes the attention and resampling layers of one U-Net configuration."""
 
     def __init__(self, block: dict, head_channels: int, cond_dim: int, attn_res: Sequence[int],
-                 cross_res: Sequence[int], resblock_updown: bool):
+                 cross_res: Sequence[int], resblock_updown: bool) -> None:
         self.block, self.head_channels, self.cond_dim = block, head_channels, cond_dim
         self.attn_res, self.cross_res, self.resblock_updown = attn_res, cross_res, resblock_updown
 
@@ -56,13 +57,13 @@ class UNet(nn.Module):
         text_pooling: str = "attention",
         dropout: float = 0.0, scale_shift: bool = True, resblock_updown: bool = True,
         lowres_cond: bool = False, norm_groups: int = 32,
-    ):
+    ) -> None:
         super().__init__()
         self.image_size, self.lowres_cond = image_size, lowres_cond
         self.in_channels = in_channels * (2 if lowres_cond else 1)
         emb_dim, cond_dim = 4 * channels, cond_dim or channels
         self.cond = ConditionEmbedding(channels, emb_dim, text_dim, cond_dim, text_pooling, noise_aug=lowres_cond)
-        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, norm_groups=norm_groups)
+        block: dict[str, Any] = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, norm_groups=norm_groups)
         make = _Layers(block, head_channels, cond_dim, attn_resolutions, cross_attn_resolutions, resblock_updown)
         self.conv_in = nn.Conv2d(self.in_channels, channels, 3, padding=1)
         skip_channels, ch, res = self._build_down(make, channels, channel_mult, num_res_blocks, image_size)

@@ -15,7 +15,7 @@ from imagen.unets.layers import CrossAttention, ResBlock, ScalarEmbedding, SelfA
 
 class ConditionEmbedding(nn.Module):
     def __init__(self, base_channels: int, emb_dim: int, text_dim: int, cond_dim: int, text_pooling: str,
-                 noise_aug: bool):
+                 noise_aug: bool) -> None:
         super().__init__()
         self.text_dim = text_dim
         self.text_proj = nn.Linear(text_dim, cond_dim)
@@ -42,7 +42,7 @@ class ConditionEmbedding(nn.Module):
 class Stack(nn.Module):
     """A sequence of res blocks and (cross-)attention layers that routes each its inputs."""
 
-    def __init__(self, *layers: nn.Module):
+    def __init__(self, *layers: nn.Module) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -56,7 +57,7 @@ class EfficientUNet(nn.Module):
         text_pooling: str = "attention",
         emb_dim: int | None = None, skip_scale: float = 1 / math.sqrt(2), scale_shift: bool = True,
         dropout: float = 0.0, lowres_cond: bool = True, lowres_skip: bool = False, norm_groups: int = 32,
-    ):
+    ) -> None:
         super().__init__()
         n = len(block_channels)
         for name, seq in [("block_res_blocks", block_res_blocks), ("block_strides", block_strides),
@@ -69,7 +70,7 @@ class EfficientUNet(nn.Module):
         self.in_channels = in_channels * (2 if lowres_cond else 1)
         emb_dim, cond_dim = emb_dim or 4 * stem_channels, cond_dim or 4 * stem_channels
         self.cond = ConditionEmbedding(stem_channels, emb_dim, text_dim, cond_dim, text_pooling, noise_aug=lowres_cond)
-        block = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, skip_scale=skip_scale,
+        block: dict[str, Any] = dict(emb_dim=emb_dim, scale_shift=scale_shift, dropout=dropout, skip_scale=skip_scale,
                      norm_groups=norm_groups)
 
         self.conv_in = nn.Conv2d(self.in_channels, stem_channels, 3, padding=1)
@@ -119,4 +120,5 @@ class EfficientUNet(nn.Module):
             return out
         # The noise-augmented low-res image as given (at aug level 0 the correction is the detail alone),
         # added in its own precision: under bf16 autocast only the small correction is rounded.
+        assert lowres is not None  # check_inputs refused a missing one (lowres_skip implies lowres_cond)
         return out.to(lowres.dtype) + lowres

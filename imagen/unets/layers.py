@@ -53,7 +53,7 @@ def sinusoidal_embedding(x: torch.Tensor, dim: int, scale: float = 1000.0, max_p
 class ScalarEmbedding(nn.Module):
     """Sinusoidal features → MLP, as ADM embeds the timestep."""
 
-    def __init__(self, in_dim: int, emb_dim: int):
+    def __init__(self, in_dim: int, emb_dim: int) -> None:
         super().__init__()
         self.in_dim = in_dim
         self.mlp = nn.Sequential(nn.Linear(in_dim, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
@@ -71,7 +71,7 @@ class ResBlock(nn.Module):
     """
 
     def __init__(self, in_ch: int, out_ch: int, emb_dim: int, *, resample: str | None = None,
-                 scale_shift: bool = True, dropout: float = 0.0, skip_scale: float = 1.0, norm_groups: int = 32):
+                 scale_shift: bool = True, dropout: float = 0.0, skip_scale: float = 1.0, norm_groups: int = 32) -> None:
         super().__init__()
         self.resample, self.scale_shift, self.skip_scale = resample, scale_shift, skip_scale
         self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
@@ -105,7 +105,7 @@ class ResBlock(nn.Module):
 class SelfAttention(nn.Module):
     """Multi-head self-attention over the pixels of a feature map."""
 
-    def __init__(self, channels: int, heads: int, inner_dim: int | None = None, norm_groups: int = 32):
+    def __init__(self, channels: int, heads: int, inner_dim: int | None = None, norm_groups: int = 32) -> None:
         super().__init__()
         inner = inner_dim or channels
         if inner % heads:
@@ -132,7 +132,7 @@ class CrossAttention(nn.Module):
     """
 
     def __init__(self, channels: int, text_dim: int, heads: int, inner_dim: int | None = None,
-                 norm_groups: int = 32):
+                 norm_groups: int = 32) -> None:
         super().__init__()
         inner = inner_dim or channels
         if inner % heads:
@@ -166,7 +166,7 @@ class AttentionPool(nn.Module):
     projected to the conditioning-embedding width and added to the timestep embedding.
     """
 
-    def __init__(self, text_dim: int, emb_dim: int, heads: int = 8):
+    def __init__(self, text_dim: int, emb_dim: int, heads: int = 8) -> None:
         super().__init__()
         width = heads * max(8, text_dim // heads)
         self.heads = heads
@@ -191,7 +191,7 @@ class AttentionPool(nn.Module):
 class MeanPool(nn.Module):
     """Mean of the LayerNorm'd valid tokens, projected to the embedding width (the ablation baseline)."""
 
-    def __init__(self, text_dim: int, emb_dim: int):
+    def __init__(self, text_dim: int, emb_dim: int) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(text_dim)
         self.proj = nn.Linear(text_dim, emb_dim)

@@ -1,9 +1,9 @@
-"""Finished runs written straight to disk for report tests: results.json v2, samples.jsonl and PNGs,
+"""Finished runs written straight to disk for report tests: results.json, samples.jsonl and PNGs,
 plus :func:`make_assets`: a guidance sweep over two checkpoints (COCO-style), two DrawBench-style runs, a
 synthetic study whose systems are those two runs (simulated raters) and a regression verdict.
 
 Their numbers are simple functions of the checkpoint and guidance weight, so tests can pin what the
-report shows; their structure (config, model, metric_info, benchmark.table) is what ``eval`` and
+report shows; their structure (config, model, metric_info, table) is what ``eval`` and
 ``drawbench`` write.
 """
 
@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from harness.formats.results import Results, write_results
+from harness.formats.values import MetricValue, OutputInfo, ResultTable, TableRow
 from harness.formats.verdict import Verdict, VerdictRow, write_verdict
 from raters_ui.synthetic import CATEGORIES, PROMPTS
 
@@ -60,10 +61,17 @@ def _model(checkpoint: str, guidance: float, ckpt: int) -> dict:
 
 
 def _results(run_id: str, task: str, suite: str, benchmark: dict, metrics: dict, info: dict, config: dict,
-             model: dict, n_prompts: int) -> Results:
-    return Results(run_id=run_id, task=task, suite=suite, benchmark=benchmark, metrics=metrics, model=model,
-                   seeds={"image_seeds": [0, 1]}, prompts={"count": n_prompts, "sha256": "0" * 64},
-                   extractors={}, config=config, environment={"git": "abc1234+dirty"}, metric_info=info)
+             model: dict, n_prompts: int, layout: tuple[str, str | None], prompts: dict | None = None) -> Results:
+    """Typed results from plain per-group values (``n_prompts``/``n_images`` among them, as the rows' counts)."""
+    group_by, stage = layout
+    rows = tuple(TableRow(g, stage or g, int(m.pop("n_prompts")["value"]), int(m.pop("n_images")["value"]),
+                          (prompts or {}).get(g)) for g, m in metrics.items())
+    table = ResultTable(group_by, stage, "image", 0.95, tuple(info), rows)
+    return Results(run_id=run_id, task=task, suite=suite, benchmark=benchmark, table=table,
+                   metrics={g: {o: MetricValue.from_json(v) for o, v in m.items()} for g, m in metrics.items()},
+                   model=model, seeds={"image_seeds": [0, 1]}, prompts={"count": n_prompts, "sha256": "0" * 64},
+                   extractors={}, config=config, environment={"git": "abc1234+dirty"},
+                   metric_info={o: OutputInfo.from_json(i) for o, i in info.items()})
 
 
 def fid_value(ckpt: int, guidance: float, stage: str) -> float:
@@ -90,11 +98,10 @@ def write_coco_run(folder: Path, run_id: str, *, ckpt: int, guidance: float, n_p
         metrics[stage] = {"n_prompts": {"value": n_prompts}, "n_images": {"value": n_prompts},
                           "fid": {"value": f, "ci_low": f - 5, "ci_high": f + 7, "n": n_prompts, "level": 0.95},
                           "clip_score": {"value": c, "ci_low": c - 1, "ci_high": c + 1, "n": n_prompts, "level": 0.95}}
-    bench = {"name": "coco_fid30k", "table": {"group_by": "stage", "stage": None, "level": 0.95}}
     info = {k: INFO[k] for k in ("fid", "clip_score")}
-    res = _results(run_id, "eval", "coco_fid30k", bench, metrics, info,
+    res = _results(run_id, "eval", "coco_fid30k", {"name": "coco_fid30k"}, metrics, info,
                    _config(run_id, checkpoint, guidance, "coco_fid30k", 3), _model(checkpoint, guidance, ckpt),
-                   n_prompts)
+                   n_prompts, ("stage", None))
     return write_results(folder, res, samples)
 
 
@@ -123,10 +130,11 @@ def write_drawbench_run(folder: Path, run_id: str, *, ckpt: int, guidance: float
         if group in ("Text", "overall"):
             metrics[group]["ocr_exact_match"] = {"value": 0.0, "ci_low": 0.0, "ci_high": 0.49, "n": 4, "level": 0.95,
                                                  "method": "wilson"}
-    bench = {"name": "drawbench", "table": {"group_by": "category", "stage": "sr32", "level": 0.95}}
     info = {k: INFO[k] for k in ("clip_score", "ocr_exact_match")}
-    res = _results(run_id, "drawbench", "drawbench", bench, metrics, info,
-                   _config(run_id, checkpoint, guidance, "drawbench", 3), _model(checkpoint, guidance, ckpt), 8)
+    prompts = {c: tuple(pid for pid, _, cat in DRAWBENCH if cat == c) for _, _, c in DRAWBENCH}
+    res = _results(run_id, "drawbench", "drawbench", {"name": "drawbench"}, metrics, info,
+                   _config(run_id, checkpoint, guidance, "drawbench", 3), _model(checkpoint, guidance, ckpt), 8,
+                   ("category", "sr32"), prompts)
     return write_results(folder, res, samples)
 
 
