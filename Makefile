@@ -60,7 +60,7 @@ test-fast: $(STAMP)
 test-stress: $(STAMP) system-deps
 	bash .ci/stress $(PYTEST)
 
-# The speed benchmarks' anchor (benchmarks/anchor.py): imagen-pytorch's model code only; its full dependency
+# The speed benchmarks' anchor (benchmarks/scripts/anchor.py): imagen-pytorch's model code only; its full dependency
 # list pulls training frameworks the benchmarks never import, hence --no-deps and the four it does import.
 bench-setup: $(STAMP)
 	$(PIP) install -q --no-deps imagen-pytorch==2.1.0 einops beartype kornia kornia-rs

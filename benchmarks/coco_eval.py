@@ -3,7 +3,7 @@
 30K captions drawn at random (seed recorded) from the val2014 annotations, one image per caption with
 seed ``image_seed_offset + index``, generated up to the first stage at ≥ 256 px (the paper evaluates at
 256×256), and FID/KID against the val2014 images plus CLIP score, at every stage. The metrics are the
-config's ``benchmark.metrics``; the pipeline is :func:`harness.evaluate.run_benchmark`.
+config's ``benchmark.metrics``; the pipeline is :func:`harness.evaluation.evaluate.run_benchmark`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from omegaconf import DictConfig, open_dict
 
 from benchmarks import coco
 from harness.errors import UserError
-from harness.evaluate import Benchmark
+from harness.evaluation.evaluate import Benchmark
 from harness.formats.files import prompts_sha256
-from harness.generate import generator_name
+from harness.generation.generate import generator_name
+from harness.generation.runner import RunResult, WorkItem, plan_work
 from harness.metrics.base import ReferenceSet
-from harness.runner import RunResult, WorkItem, plan_work
 from imagen.validation import SEED_LIMIT, non_negative_int
 
 

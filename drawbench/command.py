@@ -1,6 +1,6 @@
 """``imagen-bench drawbench model=... checkpoint=...``: DrawBench (or any prompt suite) end to end.
 
-The same pipeline as ``imagen-bench eval benchmark=drawbench`` (:func:`harness.evaluate.run_benchmark`),
+The same pipeline as ``imagen-bench eval benchmark=drawbench`` (:func:`harness.evaluation.evaluate.run_benchmark`),
 recorded with ``task: drawbench``.
 """
 
@@ -11,8 +11,8 @@ import json
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from harness.evaluate import run_benchmark
-from harness.hydra_app import command
+from harness.cli.hydra_app import command
+from harness.evaluation.evaluate import run_benchmark
 
 
 @command("drawbench")

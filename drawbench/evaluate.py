@@ -5,7 +5,7 @@ DrawBench, PartiPrompts, GenEval, T2I-CompBench and any suite described by a ``c
 from ``images_from``), one 2×4 grid per prompt, and the config's metrics per category at the scored
 stage (the final one by default) with an overall row. A suite may name a ``reference`` image folder,
 which makes set-level metrics (FID/KID) available on its overall row. The pipeline is
-:func:`harness.evaluate.run_benchmark`.
+:func:`harness.evaluation.evaluate.run_benchmark`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from drawbench.grids import write_grids
 from drawbench.suites import PromptSuite, load_suite
 from harness.errors import UserError
-from harness.evaluate import Benchmark
+from harness.evaluation.evaluate import Benchmark
 from harness.formats.files import prompts_sha256
 from harness.formats.manifest import verified_records
 from harness.formats.runs import select_stage
+from harness.generation.grids import write_grids
+from harness.generation.provenance import write_resolved_config
+from harness.generation.runner import RunResult, WorkItem, plan_work
 from harness.metrics.base import ReferenceSet
-from harness.metrics.images import list_images
-from harness.provenance import write_resolved_config
-from harness.runner import RunResult, WorkItem, plan_work
+from harness.metrics.extractors.images import list_images
 
 
 def suite_seeds(suite: PromptSuite) -> list[int]:

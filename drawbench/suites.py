@@ -30,8 +30,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from drawbench.ocr_judge import extract_quoted_text
+from harness.cli.hydra_app import CONF_DIR as HYDRA_CONF_DIR
 from harness.errors import UserError
-from harness.hydra_app import CONF_DIR as HYDRA_CONF_DIR
 from imagen.validation import seed_list
 
 DATA_DIR = Path(__file__).resolve().parent / "data"

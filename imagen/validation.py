@@ -1,18 +1,24 @@
-"""Checks of configuration values, shared by the stage, sampler and training settings.
+"""Checks of configuration values: the one validation module of the project.
 
-Each helper raises a :class:`UserError` naming the key (``where``) and the value, so a bad value is one
-line before any work starts rather than a NaN image or a traceback much later. Booleans are refused
+The model's stage, sampler and training settings, the harness's commands, the study commands and the report
+use these (above the model as :mod:`harness.validation`, as the errors and the registry are). Two families:
+the strict ones (:func:`positive_int`, :func:`finite_number`, :func:`seed_list`, ...) take values already
+typed by Hydra; :func:`as_int`, :func:`as_float` and :func:`as_bool` also accept the string a user typed
+(``raters=12``), for options that may come quoted. Each helper raises a :class:`UserError` naming the key
+(``where``) and the value, so a bad value is one line before any work starts rather than a NaN image or a traceback much later. Booleans are refused
 where numbers are wanted (``True`` is an ``int`` to Python, never to a user).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from imagen.errors import UserError
 
 SEED_LIMIT = 2**63  # seeds feed 64-bit generators; derive_seed hashes them to 63 bits
+INT32 = 2**31 - 1  # INTEGER columns on PostgreSQL
 
 
 def positive_int(value: Any, where: str) -> int:
@@ -61,3 +67,52 @@ def known_keys(given: dict[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(given) - known)
     if unknown:
         raise UserError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+
+
+def _describe(value: Any) -> str:
+    return "null" if value is None else repr(value)
+
+
+def as_int(value: Any, key: str, lo: int | None = None, hi: int | None = None, *,
+           nullable: bool = False) -> int | None:
+    """``value`` as an int in [lo, hi]; ints only (no bools, no 2.5, strings of digits accepted)."""
+    if value is None and nullable:
+        return None
+    out = None
+    if (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)) or \
+            (isinstance(value, float) and value.is_integer()):
+        out = int(value)
+    if out is None or (lo is not None and out < lo) or (hi is not None and out > hi):
+        span = (f"in [{lo}, {hi}]" if lo is not None and hi is not None
+                else f">= {lo}" if lo is not None else f"<= {hi}" if hi is not None else "")
+        raise UserError(f"{key} must be an integer {span}{' or null' if nullable else ''}, "
+                        f"got {_describe(value)}".replace("  ", " "))
+    return out
+
+
+def as_float(value: Any, key: str, lo: float, hi: float, *, open_lo: bool = False,
+             open_hi: bool = False) -> float:
+    """``value`` as a finite float in the interval [lo, hi] (ends excluded as asked)."""
+    out = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        out = float(value)
+    elif isinstance(value, str):
+        try:
+            out = float(value)
+        except ValueError:
+            out = None
+    ok = out is not None and math.isfinite(out) and (out > lo if open_lo else out >= lo) \
+        and (out < hi if open_hi else out <= hi)
+    if not ok:
+        span = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
+        raise UserError(f"{key} must be a number in {span}, got {_describe(value)}")
+    return out  # type: ignore[return-value]
+
+
+def as_bool(value: Any, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+        return value.lower() in ("true", "yes", "1")
+    raise UserError(f"{key} must be true or false, got {_describe(value)}")

@@ -17,7 +17,7 @@ Actions (the first positional argument; the second, if any, is the study name):
   from an automatic per-prompt score of each system's run (demos; never mistaken for people).
 * ``sample-size``: ``rate_a=0.45 rate_b=0.35`` -> ratings needed (no study needed).
 
-Every value is checked before anything is written (:mod:`raters_ui.inputs`), and a ``create``
+Every value is checked before anything is written (:mod:`harness.validation`, :mod:`raters_ui.inputs`), and a ``create``
 that fails removes what it made (database file, tokens file, image store, study folder), so bad
 input is one line, exit 2 and nothing on disk. The Python entry points are in
 ``raters_ui.studies`` and ``raters_ui.analysis``.
@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from harness.cli.hydra_app import command, positional_to_overrides
 from harness.errors import UserError
 from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pairs
-from harness.hydra_app import command, positional_to_overrides
 from harness.registry import Registry
-from raters_ui.inputs import INT32, as_bool, as_float, as_int, check_study_name
+from harness.validation import INT32, as_bool, as_float, as_int
+from raters_ui.inputs import check_study_name
 
 if TYPE_CHECKING:
     from raters_ui.db import StudyDB

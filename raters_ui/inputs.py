@@ -1,8 +1,8 @@
 """Checks of everything a study command is given, done once and before anything is written.
 
 * :func:`check_study_name`: a study name is a name, never a path (it becomes a folder name).
-* :func:`as_int`, :func:`as_float`, :func:`as_bool`: typed, range-checked config values, so
-  ``raters=abc`` or ``port=70000`` is one line, not a traceback.
+* typed, range-checked config values (``raters=abc`` or ``port=70000`` is one line, not a traceback) come
+  from the one validation module, :mod:`harness.validation` (``as_int``, ``as_float``, ``as_bool``).
 * :func:`check_pairs_fit`: every text of a study-pairs file fits the database, checked against
   the column sizes of :mod:`raters_ui.db` and the characters PostgreSQL refuses (NUL) or no UTF-8
   database can store (lone surrogates). SQLite would accept what PostgreSQL refuses, so the
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from typing import Any
@@ -20,7 +19,6 @@ from harness.errors import UserError
 from harness.formats.study_pairs import StudyPairs
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-INT32 = 2**31 - 1  # INTEGER columns on PostgreSQL
 
 
 def check_study_name(name: Any) -> str:
@@ -31,55 +29,6 @@ def check_study_name(name: Any) -> str:
         raise UserError(f"a study name is 1-100 letters, digits, '.', '_' or '-' starting with a letter "
                         f"or digit, got {text!r}")
     return text
-
-
-def _describe(value: Any) -> str:
-    return "null" if value is None else repr(value)
-
-
-def as_int(value: Any, key: str, lo: int | None = None, hi: int | None = None, *,
-           nullable: bool = False) -> int | None:
-    """``value`` as an int in [lo, hi]; ints only (no bools, no 2.5, strings of digits accepted)."""
-    if value is None and nullable:
-        return None
-    out = None
-    if (isinstance(value, int) and not isinstance(value, bool)) or \
-            (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)) or \
-            (isinstance(value, float) and value.is_integer()):
-        out = int(value)
-    if out is None or (lo is not None and out < lo) or (hi is not None and out > hi):
-        span = (f"in [{lo}, {hi}]" if lo is not None and hi is not None
-                else f">= {lo}" if lo is not None else f"<= {hi}" if hi is not None else "")
-        raise UserError(f"{key} must be an integer {span}{' or null' if nullable else ''}, "
-                        f"got {_describe(value)}".replace("  ", " "))
-    return out
-
-
-def as_float(value: Any, key: str, lo: float, hi: float, *, open_lo: bool = False,
-             open_hi: bool = False) -> float:
-    """``value`` as a finite float in the interval [lo, hi] (ends excluded as asked)."""
-    out = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        out = float(value)
-    elif isinstance(value, str):
-        try:
-            out = float(value)
-        except ValueError:
-            out = None
-    ok = out is not None and math.isfinite(out) and (out > lo if open_lo else out >= lo) \
-        and (out < hi if open_hi else out <= hi)
-    if not ok:
-        span = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
-        raise UserError(f"{key} must be a number in {span}, got {_describe(value)}")
-    return out  # type: ignore[return-value]
-
-
-def as_bool(value: Any, key: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
-        return value.lower() in ("true", "yes", "1")
-    raise UserError(f"{key} must be true or false, got {_describe(value)}")
 
 
 def _bad_text(value: str, *, allow_controls: bool) -> str | None:

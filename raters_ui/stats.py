@@ -14,7 +14,7 @@ Methods (each chosen so that it can be checked by hand):
     correlated, so an i.i.d. interval would be too narrow; this one generalises over prompts
     and treats the raters as the study's one rater pool (each rates many prompts, the A/B
     placement is randomised). In simulation it covers at its nominal level
-    (``python -m benchmarks.raters_coverage``; table in ``benchmarks/README.md``).
+    (``python -m benchmarks.scripts.raters_coverage``; table in ``benchmarks/README.md``).
   - ``("prompt_id", "rater")`` (:data:`TWO_WAY`), the conservative option: prompts and raters
     resampled independently (Owen 2007, "the pigeonhole bootstrap"); a rating's weight is (times
     its prompt was drawn) × (times its rater was drawn). It also generalises over raters, but it

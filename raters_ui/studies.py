@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, aliased
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
 from harness.formats.study_pairs import StudyItem, StudyPairs, validate
+from harness.validation import INT32
 from raters_ui.controls import ControlPlan, ControlSpec, degrade, plan_controls
 from raters_ui.db import (
     Assignment,
@@ -52,7 +53,7 @@ from raters_ui.db import (
     System,
     hash_token,
 )
-from raters_ui.inputs import INT32, check_pairs_fit, check_study_name
+from raters_ui.inputs import check_pairs_fit, check_study_name
 from raters_ui.onboarding import MAX_PRACTICE, add_practice, check_text, plan_practice
 from raters_ui.storage import MAX_SIDE, MIN_SIDE, ImageStore, SizePlan, StoreWriter, common_size, native_sizes
 from raters_ui.tokens import Tokens, TokenSink, read_tokens_file, write_tokens_file

@@ -24,8 +24,9 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
+from harness.cli.hydra_app import HYDRA_FLAGS_WITH_VALUE, command
 from harness.errors import UserError
-from harness.hydra_app import HYDRA_FLAGS_WITH_VALUE, command
+from harness.validation import as_float, as_int
 from reports.build import ReportOptions, build_document
 from reports.study import StudyOptions
 from reports.write import Staging, Written
@@ -68,18 +69,6 @@ def as_list(value: Any, key: str) -> list[str]:
     return items
 
 
-def _int(value: Any, key: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise UserError(f"{key} must be an integer from {low} to {high}, got {value!r}")
-    return value
-
-
-def _float(value: Any, key: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise UserError(f"{key} must be a number from {low} to {high}, got {value!r}")
-    return float(value)
-
-
 def options_from(cfg: DictConfig) -> ReportOptions:
     s, g, p = cfg.study_analysis, cfg.grids, cfg.pareto
     clusters = tuple(str(c) for c in (s.clusters or []))
@@ -87,15 +76,15 @@ def options_from(cfg: DictConfig) -> ReportOptions:
         raise UserError(f"study_analysis.clusters must list prompt_id and/or rater once each, got {list(clusters)}")
     if not isinstance(s.exclude, bool):
         raise UserError(f"study_analysis.exclude must be true or false, got {s.exclude!r}")
-    study = StudyOptions(exclude=s.exclude, n_boot=_int(s.n_boot, "study_analysis.n_boot", 10, 1_000_000),
-                         level=_float(s.level, "study_analysis.level", 0.5, 0.999),
-                         seed=_int(s.seed, "study_analysis.seed", 0, 2**31 - 1), clusters=clusters,
-                         tie_tolerance=_float(s.tie_tolerance, "study_analysis.tie_tolerance", 0.0, 1e9))
+    study = StudyOptions(exclude=s.exclude, n_boot=as_int(s.n_boot, "study_analysis.n_boot", 10, 1_000_000),
+                         level=as_float(s.level, "study_analysis.level", 0.5, 0.999),
+                         seed=as_int(s.seed, "study_analysis.seed", 0, 2**31 - 1), clusters=clusters,
+                         tie_tolerance=as_float(s.tie_tolerance, "study_analysis.tie_tolerance", 0.0, 1e9))
     return ReportOptions(
         title=None if cfg.title is None else str(cfg.title), pareto_x=str(p.x), pareto_y=str(p.y),
-        grid_prompts=_int(g.prompts, "grids.prompts", 0, 100), grid_seeds=_int(g.seeds, "grids.seeds", 1, 64),
-        grid_cell_px=_int(g.cell_px, "grids.cell_px", 48, 1024),
-        grid_budget_mpx=_float(g.budget_mpx, "grids.budget_mpx", 0.01, 100.0),
+        grid_prompts=as_int(g.prompts, "grids.prompts", 0, 100), grid_seeds=as_int(g.seeds, "grids.seeds", 1, 64),
+        grid_cell_px=as_int(g.cell_px, "grids.cell_px", 48, 1024),
+        grid_budget_mpx=as_float(g.budget_mpx, "grids.budget_mpx", 0.01, 100.0),
         study=None if cfg.study in (None, "") else str(cfg.study), db=None if not cfg.db else str(cfg.db),
         studies_dir=str(cfg.studies_dir), study_options=study,
         verdict=None if not cfg.verdict else str(cfg.verdict), notes=None if not cfg.get("notes") else str(cfg.notes))

@@ -9,7 +9,7 @@ import importlib
 
 import pytest
 
-from benchmarks import precision_effect, steps_to_trust
+from benchmarks.scripts import precision_effect, steps_to_trust
 
 SCRIPTS = ["sampling_speed", "profile_unet", "steps_to_trust", "pipeline_phases", "inception_throughput", "frechet_speed",
            "gpu_cost", "time_grids", "metric_costs", "raters_coverage", "rater_latency", "precision_effect",

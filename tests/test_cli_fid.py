@@ -13,9 +13,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from harness import cli
-from harness.commands.fid import hydra_quote, translate_args
-from harness.hydra_app import CONF_DIR
-from harness.metrics.inception import load_fid_extractor
+from harness.cli.commands.fid import hydra_quote, translate_args
+from harness.cli.hydra_app import CONF_DIR
+from harness.metrics.extractors.inception import load_fid_extractor
 from harness.metrics.synthetic import write_images
 
 # Spaces, '=', a comma, a quote, a backslash and '${': all legal in folder names, all special to Hydra.

@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-import harness.hydra_app  # noqa: F401  (registers the config resolvers, as the CLI does)
+import harness.cli.hydra_app  # noqa: F401  (registers the config resolvers, as the CLI does)
 from imagen.build import model_info
 from imagen.cascade import SamplerConfig
 from imagen.text.encoders import TextEncoderConfig, text_encoder_parameter_count
@@ -119,7 +119,7 @@ def test_every_benchmark_names_its_runner_and_registered_metrics(bench):
     cfg = load("eval", f"benchmark={bench}")
     module, _, cls = cfg.benchmark._target_.rpartition(".")
     runner = getattr(__import__(module, fromlist=[cls]), cls)
-    from harness.evaluate import Benchmark
+    from harness.evaluation.evaluate import Benchmark
 
     assert issubclass(runner, Benchmark)
     assert cfg.benchmark.metrics and all(get_metric(m).version for m in cfg.benchmark.metrics)
@@ -127,7 +127,7 @@ def test_every_benchmark_names_its_runner_and_registered_metrics(bench):
 
 def test_model_independent_stage_overrides_reach_the_right_stages():
     from harness.errors import UserError
-    from harness.generate import apply_stage_overrides, check_generation
+    from harness.generation.generate import apply_stage_overrides, check_generation
 
     cfg = load("sample", "model=imagen_tiny", "steps.sr=6", "guidance.base=5", "thresholding.sr=none")
     check_generation(cfg)

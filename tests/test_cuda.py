@@ -1,4 +1,4 @@
-"""The harness on a GPU (marked ``gpu``: skipped where torch sees none; ``benchmarks/gpu_check.py`` runs these).
+"""The harness on a GPU (marked ``gpu``: skipped where torch sees none; ``benchmarks/scripts/gpu_check.py`` runs these).
 
 * the starting noise of every (prompt, seed) is drawn from its own CPU generator and moved to the device,
   so it is the same on the CPU and the GPU;

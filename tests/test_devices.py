@@ -3,7 +3,7 @@ kind (a folder made on one kind refuses a resume on another) and ``results.json`
 
 The CUDA side of the same contract (noise identical on CPU and GPU, bit-exact reruns with
 ``deterministic=true``) is in ``tests/test_cuda.py``, marked ``gpu``: it runs where a GPU is visible
-(``benchmarks/gpu_check.py`` runs it there) and skips elsewhere.
+(``benchmarks/scripts/gpu_check.py`` runs it there) and skips elsewhere.
 """
 
 from __future__ import annotations

@@ -6,10 +6,10 @@ import pytest
 from PIL import Image
 
 from drawbench.fakes import write_fake_run
-from drawbench.grids import make_grid, write_grids
 from drawbench.suites import load_suite
 from harness.errors import UserError
 from harness.formats.manifest import read_manifest
+from harness.generation.grids import make_grid, write_grids
 
 SUITE = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=1)
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (9, 9, 9),

@@ -20,17 +20,17 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness.cli import main as cli
+from harness.evaluation.scoring import aggregate
 from harness.formats.manifest import ImageRecord
 from harness.formats.results import Results, write_results
 from harness.formats.values import OutputInfo
 from harness.formats.verdict import read_verdict
+from harness.gate.regress import build_verdict
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic, SetValue
-from harness.metrics.feature_spaces import save_features
-from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.extractors.feature_spaces import save_features
+from harness.metrics.extractors.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.maths.set_statistics import FrechetStatistic
 from harness.metrics.registry import METRICS, get_metric, register_metric
-from harness.metrics.set_statistics import FrechetStatistic
-from harness.regress import build_verdict
-from harness.scoring import aggregate
 
 STAGE, PROMPTS, SEEDS, CATEGORIES = "base32", 16, 2, ("Colors", "Counting")
 FEATURES = "synthetic-space"

@@ -10,11 +10,11 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from harness.errors import MissingWeightsError, UserError
-from harness.evaluate import run_benchmark
-from harness.fingerprint import fingerprint_fields
+from harness.evaluation.evaluate import run_benchmark
 from harness.formats.results import read_results, read_samples
-from harness.generate import build_generator, check_generation
-from harness.generators_diffusers import DiffusersGenerator, PipelineStage, load_pipeline
+from harness.generation.diffusers import DiffusersGenerator, PipelineStage, load_pipeline
+from harness.generation.fingerprint import fingerprint_fields
+from harness.generation.generate import build_generator, check_generation
 from tests.helpers.fixtures import tiny_clip_folder
 from tests.helpers.tiny_hf import tiny_if_folders, tiny_sd_folder
 

@@ -1,11 +1,11 @@
-"""``benchmarks/gpu_check.py --device cpu --dry``: the prepared GPU check runs end to end here, at toy size,
+"""``benchmarks/scripts/gpu_check.py --device cpu --dry``: the prepared GPU check runs end to end here, at toy size,
 so it cannot rot between the sessions that have a GPU (it proves the wiring, not the GPU's numbers)."""
 
 from __future__ import annotations
 
 import pytest
 
-from benchmarks import gpu_check
+from benchmarks.scripts import gpu_check
 
 
 @pytest.mark.slow

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from harness.metrics.images import image_list_sha256
+from harness.metrics.extractors.images import image_list_sha256
 from imagen import hashing
 
 

@@ -22,9 +22,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # the rater-app benchmarks start the app and build synthetic studies the way the tests do
     "benchmarks": ("harness", "imagen", "drawbench", "raters_ui.stats", "raters_ui.commands", "raters_ui.db",
                    "raters_ui.synthetic"),
-    "raters_ui": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
-                  "harness.registry"),
-    "reports": ("harness.errors", "harness.formats", "harness.hydra_app", "harness.metrics.intervals",
+    "raters_ui": ("harness.errors", "harness.formats", "harness.cli.hydra_app", "harness.metrics.maths.intervals",
+                  "harness.registry", "harness.validation"),
+    "reports": ("harness.errors", "harness.formats", "harness.cli.hydra_app", "harness.metrics.maths.intervals",
+                "harness.validation",
                 "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
                 "raters_ui.stats", "raters_ui.studies"),
 }
@@ -77,9 +78,9 @@ def test_a_wrong_import_is_caught(tmp_path):
     for part in PARTS:
         (tmp_path / part).mkdir()
     (tmp_path / "imagen" / "bad.py").write_text("from harness.errors import UserError\n")
-    (tmp_path / "raters_ui" / "bad.py").write_text("import torch\nfrom harness.generate import generate\n")
+    (tmp_path / "raters_ui" / "bad.py").write_text("import torch\nfrom harness.generation.generate import generate\n")
     assert violations(tmp_path) == ["imagen/bad.py imports harness.errors",
-                                    "raters_ui/bad.py imports harness.generate", "raters_ui/bad.py imports torch"]
+                                    "raters_ui/bad.py imports harness.generation.generate", "raters_ui/bad.py imports torch"]
 
 
 def test_commands_never_import_each_other():

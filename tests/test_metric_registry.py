@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 from drawbench.fakes import write_external_folder
 from drawbench.suites import load_suite
 from harness.errors import UserError
-from harness.evaluate import run_benchmark
+from harness.evaluation.evaluate import run_benchmark
 from harness.formats.files import open_rgb
 from harness.formats.results import read_results, read_samples
 from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores
@@ -93,4 +93,4 @@ def test_builtin_metrics_declare_direction_and_version():
         assert cls.version and cls.outputs
         assert all(isinstance(o.higher_is_better, bool) for o in cls.outputs)
     assert get_metric("fid").outputs[0].higher_is_better is False
-    assert get_metric("harness.metrics.clip_metric:ClipScore").name == "clip_score"
+    assert get_metric("harness.metrics.clip_score:ClipScore").name == "clip_score"

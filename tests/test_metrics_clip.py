@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 from torchmetrics.functional.multimodal.clip_score import _clip_score_update
 
 from harness.errors import MissingWeightsError, UserError
-from harness.metrics.clip_score import clip_scores_from_embeddings, load_clip_scorer
-from harness.metrics.intervals import mean_ci
+from harness.metrics.extractors.clip import clip_scores_from_embeddings, load_clip_scorer
+from harness.metrics.maths.intervals import mean_ci
 
 TINY_NAME = "imagen-bench-tiny-clip"
 TINY_CFG = {

@@ -9,6 +9,7 @@ import pytest
 from harness.errors import MissingWeightsError, UserError
 from harness.metrics import cmmd as cm
 from harness.metrics.base import MetricEnv, ReferenceSet
+from harness.metrics.maths import cmmd as cmath
 from harness.metrics.registry import get_metric
 from tests.helpers.fixtures import tiny_clip_folder
 from tests.helpers.tiny_hf import image_set, world_images
@@ -49,37 +50,37 @@ def _reference_mmd(x: np.ndarray, y: np.ndarray) -> float:
 def test_cmmd_equals_the_direct_evaluation_of_both_estimators():
     rng = np.random.default_rng(0)
     x, y = _unit(rng, 23, 12, 0.4), _unit(rng, 31, 12)
-    assert cm.cmmd(x, y) == pytest.approx(_direct(x, y, False), rel=1e-10)  # the default: the V-statistic
-    assert cm.cmmd(x, y, estimator="unbiased") == pytest.approx(_direct(x, y, True), rel=1e-10)
-    assert cm.cmmd(x, y) > 0.1  # shifted sets are apart: the check is not vacuous
+    assert cmath.cmmd(x, y) == pytest.approx(_direct(x, y, False), rel=1e-10)  # the default: the V-statistic
+    assert cmath.cmmd(x, y, estimator="unbiased") == pytest.approx(_direct(x, y, True), rel=1e-10)
+    assert cmath.cmmd(x, y) > 0.1  # shifted sets are apart: the check is not vacuous
     # unnormalised inputs are taken as given (the metric normalises its CLIP embeddings itself)
-    assert cm.cmmd(3 * x, y) == pytest.approx(_direct(3 * x, y, False), rel=1e-10)
+    assert cmath.cmmd(3 * x, y) == pytest.approx(_direct(3 * x, y, False), rel=1e-10)
 
 
 def test_the_default_estimator_is_the_reference_codes():
     rng = np.random.default_rng(5)
     x, y = _unit(rng, 64, 768, 0.05), _unit(rng, 80, 768)  # CLIP ViT-L/14@336's width
-    assert cm.cmmd(x, y) == pytest.approx(_reference_mmd(x, y), rel=1e-6)
+    assert cmath.cmmd(x, y) == pytest.approx(_reference_mmd(x, y), rel=1e-6)
     # the paper's eq. 3 is a different number at these sizes (O(1/m + 1/n)): why the default matters
-    assert abs(cm.cmmd(x, y, estimator="unbiased") / cm.cmmd(x, y) - 1) > 0.01
+    assert abs(cmath.cmmd(x, y, estimator="unbiased") / cmath.cmmd(x, y) - 1) > 0.01
     assert cm.Cmmd().estimator == "v_statistic"
 
 
 def test_blockwise_kernel_sums_equal_the_one_shot_ones(monkeypatch):
     rng = np.random.default_rng(1)
     x, y = _unit(rng, 29, 8, 0.2), _unit(rng, 17, 8)
-    whole = cm.cmmd(x, y)
+    whole = cmath.cmmd(x, y)
     monkeypatch.setattr(cm, "BLOCK", 4)
-    assert cm.cmmd(x, y) == pytest.approx(whole, rel=1e-12)
+    assert cmath.cmmd(x, y) == pytest.approx(whole, rel=1e-12)
 
 
 def test_a_set_against_itself():
     x = _unit(np.random.default_rng(2), 40, 16)
-    assert abs(cm.cmmd(x, x)) < 1e-12  # by default, the reference code's 0
+    assert abs(cmath.cmmd(x, x)) < 1e-12  # by default, the reference code's 0
     # the U-statistic compares X with itself as if it were a second sample: exactly −(2/m)·1000·(1 − mean_{i≠j} k)
-    k = cm.rbf_kernel(x, x)
+    k = cmath.rbf_kernel(x, x)
     off = (k.sum() - np.trace(k)) / (40 * 39)
-    assert cm.cmmd(x, x, estimator="unbiased") == pytest.approx(-2 / 40 * 1000 * (1 - off), rel=1e-9)
+    assert cmath.cmmd(x, x, estimator="unbiased") == pytest.approx(-2 / 40 * 1000 * (1 - off), rel=1e-9)
 
 
 def test_a_bootstrap_replicate_is_the_u_statistic_over_distinct_images_of_the_resample():
@@ -93,13 +94,13 @@ def test_a_bootstrap_replicate_is_the_u_statistic_over_distinct_images_of_the_re
     n = len(y)
     wy = sum(_k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     cross = sum(_k(r, yy) for r in rows for yy in y) / (m * n)
-    got = cm.cmmd_bootstrap(x, y, [idx, np.arange(12)], estimator="unbiased")
+    got = cmath.cmmd_bootstrap(x, y, [idx, np.arange(12)], estimator="unbiased")
     assert got[0] == pytest.approx(1000 * (within + wy - 2 * cross), rel=1e-10)
-    assert got[1] == pytest.approx(cm.cmmd(x, y, estimator="unbiased"), rel=1e-12)  # identity resample: the estimate
-    assert np.isnan(cm.cmmd_bootstrap(x, y, [np.zeros(12, dtype=int)], estimator="unbiased")[0])  # no distinct pair
+    assert got[1] == pytest.approx(cmath.cmmd(x, y, estimator="unbiased"), rel=1e-12)  # identity resample: the estimate
+    assert np.isnan(cmath.cmmd_bootstrap(x, y, [np.zeros(12, dtype=int)], estimator="unbiased")[0])  # no distinct pair
     # the V-statistic of a resample is the reference formula on the resampled rows, copies and all
-    v = cm.cmmd_bootstrap(x, y, [idx, np.arange(12)])
-    assert v[0] == pytest.approx(_reference_mmd(rows, y), rel=1e-10) and v[1] == pytest.approx(cm.cmmd(x, y), rel=1e-12)
+    v = cmath.cmmd_bootstrap(x, y, [idx, np.arange(12)])
+    assert v[0] == pytest.approx(_reference_mmd(rows, y), rel=1e-10) and v[1] == pytest.approx(cmath.cmmd(x, y), rel=1e-12)
 
 
 def test_unknown_estimator_is_one_line():
@@ -135,7 +136,7 @@ def test_cmmd_metric_on_a_tiny_clip_caches_reference_embeddings_and_saves_featur
     scores = metric.compute(images, env)
     v = scores.sets["cmmd"]
     space = metric.space
-    direct = cm.cmmd(space.extract(images.paths()), space.extract(ref.files))
+    direct = cmath.cmmd(space.extract(images.paths()), space.extract(ref.files))
     assert v.value == pytest.approx(direct, rel=1e-5)  # features are stored as float32
     assert v.n == 12 and v.extra["n_reference"] == 16 and "prompts" in v.method
     assert v.ci_low is not None and v.ci_low < v.ci_high

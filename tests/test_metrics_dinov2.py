@@ -9,10 +9,10 @@ from omegaconf import OmegaConf
 
 from harness.errors import MissingWeightsError, UserError
 from harness.formats.files import open_rgb
-from harness.metrics import dinov2 as dm
-from harness.metrics import frechet
 from harness.metrics.base import MetricEnv, ReferenceSet
-from harness.metrics.inception_metrics import Fid
+from harness.metrics.extractors import dinov2 as dm
+from harness.metrics.fid import Fid
+from harness.metrics.maths import frechet
 from harness.metrics.registry import get_metric
 from tests.helpers.tiny_hf import image_set, tiny_dinov2_folder, world_images
 

@@ -20,7 +20,10 @@ from cleanfid.utils import ResizeDataset
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from harness.errors import MissingWeightsError, UserError
-from harness.metrics import inception
+from harness.metrics.extractors import inception
+from harness.metrics.extractors.images import decode_rgb, image_list_sha256, list_images, prepare
+from harness.metrics.extractors.inception import FEATURE_DIM, load_fid_extractor, tf_bilinear_resize
+from harness.metrics.extractors.reference_stats import ReferenceStatsCache
 from harness.metrics.fid_api import (
     array_stats,
     compare_stats,
@@ -29,10 +32,7 @@ from harness.metrics.fid_api import (
     files_stats,
     folder_stats,
 )
-from harness.metrics.frechet import frechet_distance_features, kernel_inception_distance
-from harness.metrics.images import decode_rgb, image_list_sha256, list_images, prepare
-from harness.metrics.inception import FEATURE_DIM, load_fid_extractor, tf_bilinear_resize
-from harness.metrics.reference_stats import ReferenceStatsCache
+from harness.metrics.maths.frechet import frechet_distance_features, kernel_inception_distance
 from harness.metrics.synthetic import write_images
 
 N_IMAGES = 16  # per folder: enough variety for a stable comparison, few enough for CPU Inception
@@ -353,7 +353,7 @@ def test_concurrent_evaluations_compute_a_reference_once(tmp_path, monkeypatch) 
     """Two evaluations that miss the cache at the same time: one computes, the other waits and reads it."""
     import threading
 
-    from harness.metrics.reference_stats import FeatureStats, StatsKey
+    from harness.metrics.extractors.reference_stats import FeatureStats, StatsKey
 
     key = StatsKey("world", "test", "ab" * 32, 4, "128x128", "clean", "cd" * 32)
     calls: list[int] = []
@@ -393,8 +393,8 @@ def test_concurrent_evaluations_compute_a_reference_once(tmp_path, monkeypatch) 
 def test_kid_has_no_spread_when_every_subset_is_both_whole_sets(monkeypatch, n_gen, n_ref, spread) -> None:
     from types import SimpleNamespace
 
-    from harness.metrics.inception_metrics import Kid
-    from harness.scoring import format_value
+    from harness.evaluation.scoring import format_value
+    from harness.metrics.fid import Kid
 
     result = {"kid": 0.0123, "kid_std": 8e-17, "kid_subset_size": min(n_gen, n_ref, 1000), "kid_subsets": 100}
     monkeypatch.setattr(Kid, "_compare", lambda self, images, env: (

@@ -8,7 +8,7 @@ import torch
 from cleanfid.fid import kernel_distance
 from torchmetrics.image.kid import KernelInceptionDistance, poly_mmd
 
-from harness.metrics.frechet import (
+from harness.metrics.maths.frechet import (
     feature_stats,
     frechet_distance,
     frechet_distance_features,
@@ -134,7 +134,7 @@ def test_kid_is_seeded_and_separates_distributions() -> None:
 def test_resampled_frechet_equals_the_direct_distance(n: int) -> None:
     """The bootstrap path (one factor of the reference, a Gram-eigenvalue nuclear norm per replicate)
     gives the same distance as frechet_distance on the replicate's statistics."""
-    from harness.metrics.frechet import (
+    from harness.metrics.maths.frechet import (
         bootstrap_indices,
         feature_stats,
         frechet_distance,
@@ -153,7 +153,7 @@ def test_resampled_frechet_equals_the_direct_distance(n: int) -> None:
 
 def test_kid_from_precomputed_kernels_equals_kid_of_the_resampled_features():
     """The regression gate's bootstrap indexes kernels computed once: the same subsets, the same value."""
-    from harness.metrics.frechet import kernel_inception_distance, kid_from_kernels, polynomial_kernel
+    from harness.metrics.maths.frechet import kernel_inception_distance, kid_from_kernels, polynomial_kernel
 
     rng = np.random.default_rng(3)
     gen, ref = rng.normal(size=(40, 16)), rng.normal(0.3, 1.0, size=(30, 16))
@@ -167,7 +167,7 @@ def test_kid_from_precomputed_kernels_equals_kid_of_the_resampled_features():
 
 
 def test_a_reference_factor_from_features_gives_the_same_resampled_distances() -> None:
-    from harness.metrics.frechet import (
+    from harness.metrics.maths.frechet import (
         frechet_distance_resampled,
         reference_factor,
         reference_factor_from_features,

@@ -15,10 +15,10 @@ import pytest
 from cleanfid.fid import frechet_distance as cleanfid_frechet
 from prdc import compute_prdc
 
-from harness.metrics import prdc as pm
-from harness.metrics.frechet import feature_stats, frechet_distance
-from harness.metrics.reference_stats import FeatureStats
-from harness.metrics.set_statistics import FrechetStatistic
+from harness.metrics.extractors.reference_stats import FeatureStats
+from harness.metrics.maths import prdc as pm
+from harness.metrics.maths.frechet import feature_stats, frechet_distance
+from harness.metrics.maths.set_statistics import FrechetStatistic
 
 
 def _ours(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:

@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from harness.errors import MissingWeightsError
-from harness.evaluate import run_benchmark
+from harness.evaluation.evaluate import run_benchmark
 from harness.formats.results import read_results, read_samples
 from tests.helpers.fixtures import tiny_clip_folder
 from tests.helpers.tiny_hf import world_images

@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from harness.errors import UserError
 from harness.metrics import prdc as pm
 from harness.metrics.base import MetricEnv, ReferenceSet
+from harness.metrics.maths import prdc as pmath
 from harness.metrics.registry import get_metric, register_metric
 from tests.helpers.fixtures import tiny_clip_folder
 from tests.helpers.tiny_hf import image_set, world_images
@@ -31,7 +32,7 @@ def _direct(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
 def test_prdc_equals_the_direct_implementation(k):
     rng = np.random.default_rng(k)
     real, fake = rng.normal(size=(60, 7)), rng.normal(size=(45, 7)) * 1.3 + 0.4
-    got, want = pm.prdc(real, fake, k), _direct(real, fake, k)
+    got, want = pmath.prdc(real, fake, k), _direct(real, fake, k)
     for name, value in want.items():
         assert getattr(got, name) == pytest.approx(value, abs=1e-12), name
     assert 0 < got.precision < 1 and 0 < got.coverage < 1  # neither trivially 0 nor 1
@@ -41,9 +42,9 @@ def test_prdc_equals_the_direct_implementation(k):
 def test_blockwise_equals_one_block(monkeypatch):
     rng = np.random.default_rng(7)
     real, fake = rng.normal(size=(33, 5)), rng.normal(size=(29, 5)) + 0.3
-    whole = pm.prdc(real, fake, 4)
+    whole = pmath.prdc(real, fake, 4)
     monkeypatch.setattr(pm, "BLOCK", 6)
-    parts = pm.prdc(real, fake, 4)
+    parts = pmath.prdc(real, fake, 4)
     assert (parts.precision, parts.recall, parts.density, parts.coverage) == \
            (whole.precision, whole.recall, whole.density, whole.coverage)
     assert (parts.real_in_fake != whole.real_in_fake).nnz == 0
@@ -52,26 +53,26 @@ def test_blockwise_equals_one_block(monkeypatch):
 def test_resampled_recall_and_coverage_use_the_resample_members_with_full_set_radii():
     rng = np.random.default_rng(11)
     real, fake = rng.normal(size=(40, 4)), rng.normal(size=(30, 4)) + 0.2
-    res = pm.prdc(real, fake, 3)
+    res = pmath.prdc(real, fake, 3)
     idx = rng.integers(0, 30, size=30)
     recall, coverage = res.resampled([np.arange(30), idx])
     assert (recall[0], coverage[0]) == (res.recall, res.coverage)
     members = np.unique(idx)
     d = np.linalg.norm(real[:, None] - fake[None], axis=-1)
-    r_rad, f_rad = pm.knn_radii(real, 3), pm.knn_radii(fake, 3)
+    r_rad, f_rad = pmath.knn_radii(real, 3), pmath.knn_radii(fake, 3)
     assert recall[1] == pytest.approx((d[:, members] < f_rad[members][None]).any(axis=1).mean())
     assert coverage[1] == pytest.approx((d[:, members].min(axis=1) < r_rad).mean())
 
 
 def test_a_set_against_itself_is_fully_precise_and_covered():
     x = np.random.default_rng(5).normal(size=(50, 6))
-    res = pm.prdc(x, x.copy(), 5)
+    res = pmath.prdc(x, x.copy(), 5)
     assert (res.precision, res.recall, res.coverage) == (1.0, 1.0, 1.0)
 
 
 def test_too_few_images_for_k_is_one_line():
     with pytest.raises(UserError, match="k=5 nearest neighbours need more than k"):
-        pm.prdc(np.zeros((5, 3)), np.ones((20, 3)), 5)
+        pmath.prdc(np.zeros((5, 3)), np.ones((20, 3)), 5)
     with pytest.raises(UserError, match="prdc.k must be >= 1"):
         pm.PrdcMetric(k=0)
 
@@ -131,7 +132,7 @@ def test_max_reference_subsamples_and_max_pairs_turns_the_interval_off(clip_ref,
 def test_a_registered_user_space_gets_prdc(clip_ref, tmp_path):
     """PRDC runs on any registered space: a toy one (mean colour) registered in the test."""
     from harness.formats.files import open_rgb
-    from harness.metrics.feature_spaces import FEATURE_SPACES, FeatureSpace, register_feature_space
+    from harness.metrics.extractors.feature_spaces import FEATURE_SPACES, FeatureSpace, register_feature_space
     from harness.metrics.registry import METRICS
 
     class MeanColour(FeatureSpace):

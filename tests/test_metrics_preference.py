@@ -12,15 +12,15 @@ from omegaconf import OmegaConf
 
 from harness.errors import MissingWeightsError, UserError
 from harness.formats.files import open_rgb
-from harness.metrics import imagereward as irm
 from harness.metrics.base import MetricEnv
+from harness.metrics.extractors import imagereward as irm
+from harness.metrics.extractors.preference_models import load_hpsv2, load_hpsv21, load_pickscore
 from harness.metrics.preference import (
     PREFERENCE_MODELS,
     PreferenceModel,
     preference_metric,
     register_preference_model,
 )
-from harness.metrics.preference_models import load_hpsv2, load_hpsv21, load_pickscore
 from harness.metrics.registry import METRICS, get_metric, register_metric
 from tests.helpers.tiny_hf import (
     image_set,

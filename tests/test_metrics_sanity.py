@@ -3,7 +3,7 @@ as the generated set is degraded (noise, blur).
 
 Real images: rendered world scenes (deterministic, offline). Real network: the TF-FID Inception that
 ships offline (the only pretrained image network here); each distance is computed by the code the
-metrics use (Fréchet: harness.metrics.frechet; CMMD's kernel estimator on normalised features; PRDC).
+metrics use (Fréchet: harness.metrics.maths.frechet; CMMD's kernel estimator on normalised features; PRDC).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from harness.metrics.cmmd import cmmd
+from harness.metrics.extractors.images import array_batches
+from harness.metrics.extractors.inception import load_fid_extractor
 from harness.metrics.fid_api import extract_features
-from harness.metrics.frechet import frechet_distance_features
-from harness.metrics.images import array_batches
-from harness.metrics.inception import load_fid_extractor
-from harness.metrics.prdc import prdc
+from harness.metrics.maths.cmmd import cmmd
+from harness.metrics.maths.frechet import frechet_distance_features
+from harness.metrics.maths.prdc import prdc
 from tests.helpers.tiny_hf import world_images
 
 N = 12

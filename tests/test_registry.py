@@ -71,8 +71,8 @@ def test_paths_name_an_unregistered_entry_where_allowed(plugin):
 
 def test_every_registry_of_the_project_is_one_registry():
     from harness.cli import COMMANDS
-    from harness.generate import GENERATOR_CHECKS, GENERATORS
-    from harness.metrics.feature_spaces import FEATURE_SPACES
+    from harness.generation.generate import GENERATOR_CHECKS, GENERATORS
+    from harness.metrics.extractors.feature_spaces import FEATURE_SPACES
     from harness.metrics.preference import PREFERENCE_MODELS
     from harness.metrics.registry import METRICS
     from imagen.samplers.samplers import SAMPLERS

@@ -11,8 +11,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.compare import decide, paired_mean_difference, prompts_to_decide
 from harness.formats.verdict import read_verdict
+from harness.gate.compare import decide, paired_mean_difference, prompts_to_decide
 from imagen.checkpoints import read_record, save_stage
 from tests.helpers.cli import run_cli
 from tests.helpers.fixtures import mini_coco

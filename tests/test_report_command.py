@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli
+from harness.evaluation.scoring import format_value
 from harness.formats.values import MetricValue
-from harness.scoring import format_value
 from raters_ui.stats import wilson_interval
 from tests.helpers.report_runs import SYS1, SYS2, coco_id, fid_value, make_assets
 

@@ -17,10 +17,10 @@ from hydra import compose, initialize_config_dir
 from drawbench.fakes import write_external_folder
 from drawbench.suites import load_suite
 from harness.errors import UserError
-from harness.evaluate import run_benchmark
+from harness.evaluation.evaluate import run_benchmark
 from harness.formats.results import VERSION, Results, read_results, write_results
 from harness.formats.values import MetricValue, OutputInfo
-from harness.regress import build_verdict
+from harness.gate.regress import build_verdict
 
 REPO = Path(__file__).resolve().parents[1]
 V2 = REPO / "tests" / "data" / "results_v2" / "drawbench-v2"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.formats.manifest import MANIFEST_NAME, read_manifest, verified_records
-from harness.generators import ShapesGenerator
-from harness.runner import plan_work, run_generation
+from harness.generation.generators import ShapesGenerator
+from harness.generation.runner import plan_work, run_generation
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = [f"a {c} {s} number {i}" for i, (c, s) in enumerate(

@@ -79,7 +79,7 @@ def test_schedules_match_their_definitions():
 
 
 def test_logsnr_time_grid_is_uniform_in_log_snr_and_helps_dpmpp_on_the_linear_schedule():
-    from benchmarks.time_grids import solver_error
+    from benchmarks.scripts.time_grids import solver_error
     from imagen.diffusion.schedules import build_schedule, log_snr
     from imagen.samplers.samplers import time_grid
 
@@ -92,7 +92,7 @@ def test_logsnr_time_grid_is_uniform_in_log_snr_and_helps_dpmpp_on_the_linear_sc
     linear = {"name": "linear"}
     uniform_t = solver_error(linear, "dpmpp_2m", 20, "uniform_t", 0.5, 2048)
     uniform_l = solver_error(linear, "dpmpp_2m", 20, "uniform_logsnr", 0.5, 2048)
-    assert uniform_t / uniform_l > 2.5  # benchmarks/time_grids.py: 3.2x at 20 steps
+    assert uniform_t / uniform_l > 2.5  # benchmarks/scripts/time_grids.py: 3.2x at 20 steps
 
 
 def test_unknown_time_grid_is_refused():

@@ -11,10 +11,10 @@ import pytest
 from drawbench.fakes import write_fake_run
 from drawbench.suites import load_suite
 from harness.errors import UserError
+from harness.evaluation.scoring import aggregate
 from harness.formats.values import ResultTable
 from harness.metrics.base import Output, SetValue
-from harness.metrics.intervals import mean_ci, proportion_ci
-from harness.scoring import aggregate
+from harness.metrics.maths.intervals import mean_ci, proportion_ci
 
 SUITE = load_suite("drawbench", categories=["Colors", "Counting", "Text"], limit_per_category=2)
 CLIP = Output("clip_score", True, "continuous", label="CLIP score")

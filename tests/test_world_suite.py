@@ -64,7 +64,7 @@ def test_ground_truth_images_of_every_prompt_are_judged_correct(category):
 
 def test_world_benchmark_runs_end_to_end_on_ground_truth_images(tmp_path):
     """``eval benchmark=world images_from=<world>/suite_gt``: the judge is a registered metric, per category."""
-    from harness.evaluate import run_benchmark
+    from harness.evaluation.evaluate import run_benchmark
     from harness.formats.results import read_results
 
     gt = tmp_path / "gt"

@@ -24,7 +24,7 @@ from benchmarks.world.tiny_clip import (
     top1_true,
 )
 from harness.formats.files import sha256_file
-from harness.metrics.clip_score import load_clip_scorer
+from harness.metrics.extractors.clip import load_clip_scorer
 
 N = 300  # held-out images: the first of the world's test split (seed 0), never trained on
 # Measured with the shipped weights on these 300 images: top-1 0.967 (a blind ranking: 0.006); shuffled

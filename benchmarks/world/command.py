@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
+from harness.cli.hydra_app import command, positional_to_overrides
 from harness.errors import UserError
-from harness.hydra_app import command, positional_to_overrides
 
 if TYPE_CHECKING:
     from benchmarks.world.dataset import WorldSettings

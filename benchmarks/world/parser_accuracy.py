@@ -21,7 +21,7 @@ import numpy as np
 from benchmarks.world.dataset import WorldSettings, sample_item
 from benchmarks.world.judge import judge_image, judge_scene
 from benchmarks.world.render import render_scene
-from harness.metrics.intervals import wilson
+from harness.metrics.maths.intervals import wilson
 
 
 def shuffled_partners(categories: list[str], seed: int = 0) -> list[int]:

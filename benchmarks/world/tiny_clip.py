@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 if TYPE_CHECKING:
-    from harness.metrics.clip_score import ClipScorer
+    from harness.metrics.extractors.clip import ClipScorer
 
 TINY_CLIP_DIR = Path(__file__).resolve().parent / "data" / "tiny_clip"
 MODEL_NAME = f"local-dir:{TINY_CLIP_DIR}"
@@ -90,7 +90,7 @@ def export(model: torch.nn.Module, folder: str | Path, used_tokens: Sequence[int
 
 def load_scorer(folder: str | Path = TINY_CLIP_DIR, device: str = "cpu") -> ClipScorer:
     """The shipped tiny CLIP through the harness's CLIP-score loader (``local-dir:``), as eval runs it."""
-    from harness.metrics.clip_score import load_clip_scorer
+    from harness.metrics.extractors.clip import load_clip_scorer
 
     return load_clip_scorer(f"local-dir:{Path(folder).resolve()}", "", device=device)
 

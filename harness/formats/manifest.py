@@ -13,7 +13,7 @@ Record fields (version 1):
     path       file path relative to the run folder, POSIX separators
     sha256     hex digest of the file bytes
     category   optional prompt category (DrawBench "Colors", ...)
-    generator  digest of the run's generator fingerprint (harness/fingerprint.py) the image was made with
+    generator  digest of the run's generator fingerprint (harness/generation/fingerprint.py) the image was made with
 """
 
 from __future__ import annotations

@@ -97,7 +97,7 @@ class SetInputs:
 
     ``features``: the key of the generated features kept in the run folder
     (``features/<features>-<stage>.npz``, rows keyed by prompt id and seed); ``reference``: the cache key
-    (:class:`~harness.metrics.reference_stats.StatsKey` fields) of the reference features; ``options``:
+    (:class:`~harness.metrics.extractors.reference_stats.StatsKey` fields) of the reference features; ``options``:
     whatever else changes the value (KID's subsets, CMMD's estimator, PRDC's k), handed back to
     :meth:`~harness.metrics.base.Metric.set_statistic`. Two runs are comparable on the output only if all
     three agree.

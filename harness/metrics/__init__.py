@@ -1,1 +1,2 @@
-"""Automatic metrics: FID/KID on the TF-FID Inception network, CLIP score, intervals."""
+"""Automatic metrics: the contract (``base``, ``registry``), the metric classes (this folder), the networks
+and caches they read features through (``extractors/``) and their pure maths (``maths/``)."""

@@ -13,7 +13,7 @@ computes numbers from one stage's images of a run::
             return Scores(per_image={"my_score": {r.sample_key: f(r) for r in images.records}})
 
 and one line in a benchmark config (``metrics: [clip_score, my_metric]``) turns it on. The harness
-(``harness.scoring``) aggregates per-image values per group (stage or prompt category) with the
+(``harness.evaluation.scoring``) aggregates per-image values per group (stage or prompt category) with the
 interval their ``kind`` calls for, and records each output's direction and the metric's version in
 ``results.json`` so that the regression gate and the reports can read any metric without knowing it.
 
@@ -34,8 +34,8 @@ from omegaconf import DictConfig
 
 from harness.formats.manifest import ImageRecord
 from harness.formats.values import MetricValue, SetInputs
-from harness.metrics.intervals import KINDS, Kind
-from harness.metrics.reference_stats import FeatureStats, StatsKey
+from harness.metrics.extractors.reference_stats import FeatureStats, StatsKey
+from harness.metrics.maths.intervals import KINDS, Kind
 
 #: What a metric may need; the benchmark says what it can provide.
 NEEDS = frozenset({"images", "prompts", "reference", "spec"})

@@ -32,13 +32,7 @@ import torch
 from tqdm import tqdm
 
 from harness.errors import UserError
-from harness.metrics.frechet import (
-    MIN_SAMPLES,
-    frechet_distance,
-    frechet_distance_features,
-    kernel_inception_distance,
-)
-from harness.metrics.images import (
+from harness.metrics.extractors.images import (
     DEFAULT_NUM_WORKERS,
     array_batches,
     batches,
@@ -48,8 +42,14 @@ from harness.metrics.images import (
     list_images,
     resolution_label,
 )
-from harness.metrics.inception import FEATURE_DIM, FidExtractor, load_fid_extractor
-from harness.metrics.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.extractors.inception import FEATURE_DIM, FidExtractor, load_fid_extractor
+from harness.metrics.extractors.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
+from harness.metrics.maths.frechet import (
+    MIN_SAMPLES,
+    frechet_distance,
+    frechet_distance_features,
+    kernel_inception_distance,
+)
 
 METRIC_VERSION = "imagen-bench-fid/1"
 DEFAULT_MIN_IMAGES = 10

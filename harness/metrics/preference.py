@@ -10,7 +10,7 @@ harness reports it per prompt category and overall with an interval, like CLIP s
   (``xswu/HPSv2``: ``HPS_v2_compressed.pt`` / ``HPS_v2.1_compressed.pt``); score = cos(image, text), as
   ``hpsv2.score`` returns it (its leaderboard prints it × 100);
 * ``imagereward`` (Xu et al. 2023): BLIP ViT-L + a cross-attending BERT + an MLP head (``THUDM/ImageReward``),
-  z-scored as published (:mod:`harness.metrics.imagereward`).
+  z-scored as published (:mod:`harness.metrics.extractors.imagereward`).
 
 Weights come from a local path or the Hugging Face cache only; a missing one fails in ``prepare``, before
 any image is generated, with the command that fetches it. Each records the sha256 of its weights.
@@ -75,10 +75,10 @@ class PreferenceModel(ABC):
 PreferenceLoader = Callable[[MetricEnv, dict[str, Any]], PreferenceModel]
 
 PREFERENCE_MODELS: Registry[PreferenceLoader] = Registry("preference model", {
-    "pickscore": "harness.metrics.preference_models:load_pickscore",
-    "hpsv2": "harness.metrics.preference_models:load_hpsv2",
-    "hpsv21": "harness.metrics.preference_models:load_hpsv21",
-    "imagereward": "harness.metrics.imagereward:load_imagereward",
+    "pickscore": "harness.metrics.extractors.preference_models:load_pickscore",
+    "hpsv2": "harness.metrics.extractors.preference_models:load_hpsv2",
+    "hpsv21": "harness.metrics.extractors.preference_models:load_hpsv21",
+    "imagereward": "harness.metrics.extractors.imagereward:load_imagereward",
 }, check=callable, expected="a loader function (env, options) -> PreferenceModel")
 
 

@@ -18,13 +18,13 @@ from harness.metrics.base import NEEDS, Metric, MetricEnv
 from harness.registry import Registry
 
 _BUILT_IN: dict[str, str] = {
-    "fid": "harness.metrics.inception_metrics:Fid",
-    "kid": "harness.metrics.inception_metrics:Kid",
-    "clip_score": "harness.metrics.clip_metric:ClipScore",
+    "fid": "harness.metrics.fid:Fid",
+    "kid": "harness.metrics.fid:Kid",
+    "clip_score": "harness.metrics.clip_score:ClipScore",
     "ocr": "drawbench.ocr_metric:OcrJudgeMetric",
     "world_accuracy": "benchmarks.world.metric:WorldAccuracy",
     "cmmd": "harness.metrics.cmmd:Cmmd",
-    "fd_dinov2": "harness.metrics.dinov2:FdDinov2",
+    "fd_dinov2": "harness.metrics.fd_dinov2:FdDinov2",
     "prdc_inception": "harness.metrics.prdc:PrdcInception",
     "prdc_dinov2": "harness.metrics.prdc:PrdcDinov2",
     "prdc_clip": "harness.metrics.prdc:PrdcClip",

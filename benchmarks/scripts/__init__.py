@@ -1,0 +1,1 @@
+"""Speed, cost and statistics scripts: each prints one table (``python -m benchmarks.scripts.<name>``)."""
