@@ -50,6 +50,7 @@ PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --maxschedchunk=2 --durations=25
 # lint and types first: a finding fails in seconds, before the suite's minutes (mypy's files: pyproject.toml).
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PYTEST)
 

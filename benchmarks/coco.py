@@ -53,8 +53,9 @@ def draw_from_annotations(path: Path, n: int, seed: int) -> list[CocoPrompt]:
     if n > len(anns):
         raise UserError(f"{path} has {len(anns)} captions; cannot draw {n}")
     picks = np.random.default_rng(seed).choice(len(anns), size=n, replace=False)
-    return [CocoPrompt(f"coco-{anns[i]['id']}", normalize_caption(anns[i]["caption"]), anns[i]["image_id"])
-            for i in picks]
+    return [
+        CocoPrompt(f"coco-{anns[i]['id']}", normalize_caption(anns[i]["caption"]), anns[i]["image_id"]) for i in picks
+    ]
 
 
 def shipped_prompts(n: int, path: Path = SHIPPED_CSV) -> list[CocoPrompt]:
@@ -63,16 +64,20 @@ def shipped_prompts(n: int, path: Path = SHIPPED_CSV) -> list[CocoPrompt]:
         rows = list(csv.DictReader(f))
     if n > len(rows):
         raise UserError(f"the shipped caption list has {len(rows)} captions; cannot take {n}")
-    return [CocoPrompt(f"coco-img{int(r['image_id'])}", normalize_caption(r["caption"]), int(r["image_id"]))
-            for r in rows[:n]]
+    return [
+        CocoPrompt(f"coco-img{int(r['image_id'])}", normalize_caption(r["caption"]), int(r["image_id"]))
+        for r in rows[:n]
+    ]
 
 
 def resolve_annotations(coco: Any) -> Path | None:
     """The annotations file to draw from, or None for the shipped list (``annotations: auto``)."""
     root = Path(coco.root)
     if not root.is_dir():
-        raise UserError(f"COCO folder not found: {root}; set coco.root to the folder holding val2014/ "
-                        "(and annotations/captions_val2014.json), downloaded from cocodataset.org")
+        raise UserError(
+            f"COCO folder not found: {root}; set coco.root to the folder holding val2014/ "
+            "(and annotations/captions_val2014.json), downloaded from cocodataset.org"
+        )
     if coco.annotations in (None, "auto"):
         default = root / "annotations" / "captions_val2014.json"
         return default if default.exists() else None
@@ -93,8 +98,12 @@ def load_prompts(benchmark: Any, coco: Any) -> tuple[list[CocoPrompt], dict[str,
         source = {"caption_source": "random-draw", "annotations": str(ann), "caption_seed": int(benchmark.caption_seed)}
     else:
         prompts = shipped_prompts(n)
-        source = {"caption_source": "shipped-fixed-30k", "file": str(SHIPPED_CSV), "file_sha256": SHIPPED_SHA256,
-                  "note": "fixed first-30K subset used by other papers, not the paper's random draw"}
+        source = {
+            "caption_source": "shipped-fixed-30k",
+            "file": str(SHIPPED_CSV),
+            "file_sha256": SHIPPED_SHA256,
+            "note": "fixed first-30K subset used by other papers, not the paper's random draw",
+        }
     source["caption_normalization"] = "whitespace collapsed"
     source["num_prompts"] = n
     return prompts, source

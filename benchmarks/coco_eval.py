@@ -53,8 +53,11 @@ class CocoFid30k(Benchmark):
         self._reference = ReferenceSet(files, Path(cfg.coco.images), "coco2014", f"val2014-{cfg.benchmark.reference}")
 
     def work(self) -> list[WorkItem]:
-        return [w for i, p in enumerate(self.prompts) for w in plan_work([(p.prompt_id, p.caption, None)],
-                                                                         [self.offset + i])]
+        return [
+            w
+            for i, p in enumerate(self.prompts)
+            for w in plan_work([(p.prompt_id, p.caption, None)], [self.offset + i])
+        ]
 
     def reference(self) -> ReferenceSet:
         return self._reference
@@ -63,12 +66,19 @@ class CocoFid30k(Benchmark):
         return list(result.stages)
 
     def describe(self) -> dict[str, Any]:
-        return {**self.source, "kind": "coco", "stop_at": self.cfg.get("stop_at"),
-                "reference": {"set": self.cfg.benchmark.reference, "count": len(self._reference.files)}}
+        return {
+            **self.source,
+            "kind": "coco",
+            "stop_at": self.cfg.get("stop_at"),
+            "reference": {"set": self.cfg.benchmark.reference, "count": len(self._reference.files)},
+        }
 
     def prompts_info(self) -> dict[str, Any]:
-        return {"count": len(self.prompts), "source": self.source["caption_source"],
-                "sha256": prompts_sha256((p.prompt_id, p.caption) for p in self.prompts)}
+        return {
+            "count": len(self.prompts),
+            "source": self.source["caption_source"],
+            "sha256": prompts_sha256((p.prompt_id, p.caption) for p in self.prompts),
+        }
 
     def seeds_info(self) -> dict[str, Any]:
         return {"image_seeds": f"{self.offset} + caption index", "caption_seed": self.source.get("caption_seed")}

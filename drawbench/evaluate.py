@@ -31,8 +31,9 @@ from harness.metrics.extractors.images import list_images
 def suite_seeds(suite: PromptSuite) -> list[int]:
     seeds = list(suite.seeds)[: int(suite.images_per_prompt)]
     if len(seeds) < int(suite.images_per_prompt):
-        raise UserError(f"suite {suite.name} wants {suite.images_per_prompt} images per prompt "
-                        f"but lists {len(seeds)} seeds")
+        raise UserError(
+            f"suite {suite.name} wants {suite.images_per_prompt} images per prompt but lists {len(seeds)} seeds"
+        )
     return seeds
 
 
@@ -53,8 +54,9 @@ class PromptSuiteBenchmark(Benchmark):
         root = Path(str(ref.get("root")))
         if not root.is_dir():
             raise UserError(f"benchmark.reference.root {root} is not a folder of reference images")
-        return ReferenceSet(list_images(root), root, str(ref.get("dataset") or self.suite.name),
-                            str(ref.get("split") or ""))
+        return ReferenceSet(
+            list_images(root), root, str(ref.get("dataset") or self.suite.name), str(ref.get("split") or "")
+        )
 
     @property
     def name(self) -> str:
@@ -88,15 +90,24 @@ class PromptSuiteBenchmark(Benchmark):
         return list(self.suite.categories)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "suite", "prompts": len(self.suite.items), "images_per_prompt": len(self.seeds),
-                "subset": self.suite.is_subset, "ci_unit": str(self.cfg.get("ci_unit", "image")),
-                "sources": {s.path.name: s.sha256 for s in self.suite.sources},
-                "reference": None if self._reference is None else
-                {"root": str(self._reference.root), "count": len(self._reference.files)}}
+        return {
+            "kind": "suite",
+            "prompts": len(self.suite.items),
+            "images_per_prompt": len(self.seeds),
+            "subset": self.suite.is_subset,
+            "ci_unit": str(self.cfg.get("ci_unit", "image")),
+            "sources": {s.path.name: s.sha256 for s in self.suite.sources},
+            "reference": None
+            if self._reference is None
+            else {"root": str(self._reference.root), "count": len(self._reference.files)},
+        }
 
     def prompts_info(self) -> dict[str, Any]:
-        return {"count": len(self.suite.items), "source": self.suite.name,
-                "sha256": prompts_sha256((i.prompt_id, i.prompt) for i in self.suite.items)}
+        return {
+            "count": len(self.suite.items),
+            "source": self.suite.name,
+            "sha256": prompts_sha256((i.prompt_id, i.prompt) for i in self.suite.items),
+        }
 
     def seeds_info(self) -> dict[str, Any]:
         return {"image_seeds": self.seeds}

@@ -44,8 +44,10 @@ def _detect_layout(folder: Path, suite: PromptSuite) -> Layout:
         return "by_id"
     if any(n.isdigit() for n in names):
         return "by_index"
-    raise UserError(f"{folder} has neither <prompt_id>/ folders (e.g. {suite.items[0].prompt_id}/) nor "
-                    f"<index>/ folders (e.g. {suite.items[0].index}/); see drawbench/README.md")
+    raise UserError(
+        f"{folder} has neither <prompt_id>/ folders (e.g. {suite.items[0].prompt_id}/) nor "
+        f"<index>/ folders (e.g. {suite.items[0].index}/); see drawbench/README.md"
+    )
 
 
 def _subdirs(folder: Path, layout: Layout) -> dict[str, Path]:
@@ -59,8 +61,7 @@ def _subdirs(folder: Path, layout: Layout) -> dict[str, Path]:
                 continue
             key = str(int(p.name))
             if key in out:
-                raise UserError(f"{folder} has two folders for prompt index {key}: "
-                                f"{out[key].name}/ and {p.name}/")
+                raise UserError(f"{folder} has two folders for prompt index {key}: {out[key].name}/ and {p.name}/")
         else:
             key = p.name
         out[key] = p
@@ -83,8 +84,9 @@ def _check_readable(path: Path, item: PromptItem, seed: int) -> tuple[int, int]:
     return image_size(path, label=f"{path} ({item.prompt_id}, seed {seed})")
 
 
-def load_external_images(folder: str | Path, suite: PromptSuite, seeds: Sequence[int] | None = None,
-                         layout: Layout = "auto") -> list[ExternalImage]:
+def load_external_images(
+    folder: str | Path, suite: PromptSuite, seeds: Sequence[int] | None = None, layout: Layout = "auto"
+) -> list[ExternalImage]:
     """Every (prompt, seed) image of ``suite``'s selection in ``folder``, in suite order then seed order.
 
     Refuses, in one line, a folder with any image missing, naming the first missing prompt (id and
@@ -111,10 +113,12 @@ def load_external_images(folder: str | Path, suite: PromptSuite, seeds: Sequence
     if missing:
         item, seed = missing[0]
         where = item.prompt_id if layout == "by_id" else str(item.index)
-        raise UserError(f"{folder} is missing the image for prompt {item.prompt_id} {item.prompt!r} "
-                        f"seed {seed} "
-                        f"(expected {folder / where / f'{seed}.png'}; {len(missing)} of "
-                        f"{len(suite) * len(seeds)} images missing)")
+        raise UserError(
+            f"{folder} is missing the image for prompt {item.prompt_id} {item.prompt!r} "
+            f"seed {seed} "
+            f"(expected {folder / where / f'{seed}.png'}; {len(missing)} of "
+            f"{len(suite) * len(seeds)} images missing)"
+        )
     for img in found:
         _check_readable(img.path, img.item, img.seed)
     return found
@@ -123,13 +127,21 @@ def load_external_images(folder: str | Path, suite: PromptSuite, seeds: Sequence
 def _refuse_generation_run(run_dir: Path, stage: str) -> None:
     stages = {r.stage for r in read_manifest(run_dir)}
     if stages - {stage}:
-        raise UserError(f"{run_dir} already holds a generation run (stages {', '.join(sorted(stages))}); "
-                        f"import external images into a new run folder")
+        raise UserError(
+            f"{run_dir} already holds a generation run (stages {', '.join(sorted(stages))}); "
+            f"import external images into a new run folder"
+        )
 
 
-def import_external_run(folder: str | Path, suite: PromptSuite, seeds: Sequence[int] | None,
-                        run_dir: str | Path, run_id: str, stage: str = "external",
-                        layout: Layout = "auto") -> Path:
+def import_external_run(
+    folder: str | Path,
+    suite: PromptSuite,
+    seeds: Sequence[int] | None,
+    run_dir: str | Path,
+    run_id: str,
+    stage: str = "external",
+    layout: Layout = "auto",
+) -> Path:
     """Copy a validated external folder into ``run_dir`` as a run: images, manifest, external.json.
 
     Images keep their bytes and format, under ``images/<stage>/<prompt_id>/<seed><ext>``. Each
@@ -147,15 +159,29 @@ def import_external_run(folder: str | Path, suite: PromptSuite, seeds: Sequence[
         dest = run_dir / rel
         atomic_write_bytes(dest, img.path.read_bytes())  # a killed import never leaves half an image
         side = max(image_size(dest))
-        records.append(ImageRecord(prompt_id=img.item.prompt_id, prompt=img.item.prompt, seed=img.seed,
-                                   stage=stage, resolution=side, path=rel.as_posix(),
-                                   sha256=sha256_file(dest), category=img.item.category))
+        records.append(
+            ImageRecord(
+                prompt_id=img.item.prompt_id,
+                prompt=img.item.prompt,
+                seed=img.seed,
+                stage=stage,
+                resolution=side,
+                path=rel.as_posix(),
+                sha256=sha256_file(dest),
+                category=img.item.category,
+            )
+        )
     lines = "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in records)
     atomic_write_bytes(run_dir / MANIFEST_NAME, lines.encode("utf-8"))
-    meta = {"run_id": run_id, "suite": suite.name, "source": str(Path(folder).resolve()), "stage": stage,
-            "seeds": seeds, "n_images": len(records),
-            "suite_files": {s.path.name: s.sha256 for s in suite.sources},
-            "imported_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    atomic_write_bytes(run_dir / EXTERNAL_META,
-                       json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
+    meta = {
+        "run_id": run_id,
+        "suite": suite.name,
+        "source": str(Path(folder).resolve()),
+        "stage": stage,
+        "seeds": seeds,
+        "n_images": len(records),
+        "suite_files": {s.path.name: s.sha256 for s in suite.sources},
+        "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    atomic_write_bytes(run_dir / EXTERNAL_META, json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
     return run_dir

@@ -28,9 +28,14 @@ def fake_png(key: str, size: int = 16) -> bytes:
     return buf.getvalue()
 
 
-def write_fake_run(run_dir: str | Path, items: Iterable[PromptItem], seeds: Sequence[int] = tuple(range(8)),
-                   stages: Sequence[tuple[str, int]] = (("base64", 16), ("sr256", 32)),
-                   run_id: str | None = None, suite: str | None = None) -> list[ImageRecord]:
+def write_fake_run(
+    run_dir: str | Path,
+    items: Iterable[PromptItem],
+    seeds: Sequence[int] = tuple(range(8)),
+    stages: Sequence[tuple[str, int]] = (("base64", 16), ("sr256", 32)),
+    run_id: str | None = None,
+    suite: str | None = None,
+) -> list[ImageRecord]:
     """A run folder as the generation runner writes it: ``images/<stage>/<prompt_id>/<seed>.png`` + manifest.
 
     ``stages`` are (name, resolution); the PNGs are ``resolution`` pixels square. With ``run_id``,
@@ -44,8 +49,9 @@ def write_fake_run(run_dir: str | Path, items: Iterable[PromptItem], seeds: Sequ
                 rel = f"images/{stage}/{item.prompt_id}/{seed}.png"
                 data = fake_png(f"{run_dir.name}/{stage}/{item.prompt_id}/{seed}", res)
                 atomic_write_bytes(run_dir / rel, data)
-                records.append(ImageRecord(item.prompt_id, item.prompt, seed, stage, res, rel,
-                                           sha256_bytes(data), item.category))
+                records.append(
+                    ImageRecord(item.prompt_id, item.prompt, seed, stage, res, rel, sha256_bytes(data), item.category)
+                )
     run_dir.mkdir(parents=True, exist_ok=True)
     append_records(run_dir, records)
     if run_id is not None:
@@ -54,10 +60,15 @@ def write_fake_run(run_dir: str | Path, items: Iterable[PromptItem], seeds: Sequ
     return records
 
 
-def write_external_folder(folder: str | Path, items: Iterable[PromptItem],
-                          seeds: Sequence[int] = tuple(range(8)),
-                          layout: Literal["by_id", "by_index"] = "by_id", size: int = 16,
-                          ext: str = ".png", index_width: int = 0) -> list[Path]:
+def write_external_folder(
+    folder: str | Path,
+    items: Iterable[PromptItem],
+    seeds: Sequence[int] = tuple(range(8)),
+    layout: Literal["by_id", "by_index"] = "by_id",
+    size: int = 16,
+    ext: str = ".png",
+    index_width: int = 0,
+) -> list[Path]:
     """Another system's images in the documented layout (``index_width`` zero-pads index folders)."""
     folder = Path(folder)
     fmt = "JPEG" if ext in (".jpg", ".jpeg") else "PNG"

@@ -129,8 +129,7 @@ class OcrJudge:
                 if len(got) > len(want) and len(want) / len(got) <= best:
                     break  # similarity ≤ len(want)/len(got): longer runs cannot beat `best`
                 best = max(best, char_similarity(want, got))
-        return OcrScore(target=target, read=" ".join(boxes), exact_match=best == 1.0,
-                        char_similarity=best)
+        return OcrScore(target=target, read=" ".join(boxes), exact_match=best == 1.0, char_similarity=best)
 
     def score(self, image: Image.Image | str | Path, prompt: str) -> OcrScore:
         """Score one image against the text quoted in ``prompt`` (ValueError when it quotes none)."""
@@ -139,9 +138,13 @@ class OcrJudge:
             raise ValueError(f"prompt quotes no text to read: {prompt!r}")
         return self.score_text(target, self.read_boxes(image))
 
-    def score_records(self, run_dir: str | Path, records: Iterable[ImageRecord],
-                      categories: Sequence[str] = ("Text",),
-                      stage: str | None = None) -> list[dict[str, Any]]:
+    def score_records(
+        self,
+        run_dir: str | Path,
+        records: Iterable[ImageRecord],
+        categories: Sequence[str] = ("Text",),
+        stage: str | None = None,
+    ) -> list[dict[str, Any]]:
         """OCR rows (prompt_id, seed, category + :class:`OcrScore`) for the records in ``categories``.
 
         Only ``stage`` is read (default: the final, highest-resolution stage), so that each

@@ -20,10 +20,22 @@ class OcrJudgeMetric(Metric):
     version = "imagen-bench-ocr/1"
     outputs = (
         # max_worse 0.02: two points of a [0, 1] rate / similarity
-        Output("ocr_exact_match", higher_is_better=True, kind="binary", bounds=(0.0, 1.0), label="OCR exact match",
-               max_worse=0.02),
-        Output("ocr_char_similarity", higher_is_better=True, kind="bounded", bounds=(0.0, 1.0),
-               label="OCR char similarity", max_worse=0.02),
+        Output(
+            "ocr_exact_match",
+            higher_is_better=True,
+            kind="binary",
+            bounds=(0.0, 1.0),
+            label="OCR exact match",
+            max_worse=0.02,
+        ),
+        Output(
+            "ocr_char_similarity",
+            higher_is_better=True,
+            kind="bounded",
+            bounds=(0.0, 1.0),
+            label="OCR char similarity",
+            max_worse=0.02,
+        ),
     )
     needs = frozenset({"images", "prompts"})
     config_key = "ocr"
@@ -44,8 +56,11 @@ class OcrJudgeMetric(Metric):
     def identity(self) -> dict[str, Any]:
         from importlib.metadata import version
 
-        return {"engine": "rapidocr-onnxruntime", "engine_version": version("rapidocr-onnxruntime"),
-                "categories": self.categories}
+        return {
+            "engine": "rapidocr-onnxruntime",
+            "engine_version": version("rapidocr-onnxruntime"),
+            "categories": self.categories,
+        }
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         scored = [r for r in images.records if r.category in self.categories]

@@ -97,11 +97,24 @@ class PromptSuite:
 # --------------------------------------------------------------------------- configuration
 
 _DEFAULTS: dict[str, Any] = {
-    "file": None, "files": None, "sha256": None, "format": None, "prompt_column": "prompt",
-    "category_column": None, "category": None, "id_column": None, "id_prefix": None,
-    "expected_total": None, "expected_counts": None, "images_per_prompt": 8, "seeds": None,
-    "ocr_categories": [], "grid": {"rows": 2, "cols": 4},
-    "categories": None, "limit_per_category": None, "prompt_ids": None,
+    "file": None,
+    "files": None,
+    "sha256": None,
+    "format": None,
+    "prompt_column": "prompt",
+    "category_column": None,
+    "category": None,
+    "id_column": None,
+    "id_prefix": None,
+    "expected_total": None,
+    "expected_counts": None,
+    "images_per_prompt": 8,
+    "seeds": None,
+    "ocr_categories": [],
+    "grid": {"rows": 2, "cols": 4},
+    "categories": None,
+    "limit_per_category": None,
+    "prompt_ids": None,
 }
 
 
@@ -128,8 +141,9 @@ def _as_dict(cfg: Mapping[str, Any] | DictConfig | str, overrides: Mapping[str, 
     if not conf.get("name"):
         raise UserError("benchmark config has no 'name'")
     if conf["format"] not in FORMATS:
-        raise UserError(f"benchmark {conf['name']!r}: format must be one of {', '.join(FORMATS)}, "
-                        f"got {conf['format']!r}")
+        raise UserError(
+            f"benchmark {conf['name']!r}: format must be one of {', '.join(FORMATS)}, got {conf['format']!r}"
+        )
     if bool(conf["file"]) == bool(conf["files"]):
         raise UserError(f"benchmark {conf['name']!r}: give exactly one of 'file' or 'files'")
     conf["id_prefix"] = conf["id_prefix"] or conf["name"]
@@ -162,12 +176,14 @@ def _sources(conf: dict[str, Any]) -> list[SourceFile]:
             raise UserError(
                 f"{path.name} has sha256 {digest[:12]}…, benchmark {conf['name']!r} expects "
                 f"{str(expected)[:12]}…: prompt ids are tied to that exact file; restore it or, if the "
-                f"change is deliberate, update sha256 in the benchmark config")
+                f"change is deliberate, update sha256 in the benchmark config"
+            )
         out.append(SourceFile(path, digest, cat))
     return out
 
 
 # --------------------------------------------------------------------------- reading rows
+
 
 @dataclass(frozen=True)
 class _Row:
@@ -187,8 +203,9 @@ def _read_table(path: Path, delimiter: str, needed: list[str]) -> list[_Row]:
     text = _decode(path)
     # PartiPrompts is TSV without quoting and one prompt starts with a literal '"': QUOTE_NONE keeps it.
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
-                        strict=quoting != csv.QUOTE_NONE)
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting, strict=quoting != csv.QUOTE_NONE
+    )
     try:
         header = next(reader)
     except StopIteration:
@@ -196,8 +213,9 @@ def _read_table(path: Path, delimiter: str, needed: list[str]) -> list[_Row]:
     header = [h.strip() for h in header]
     missing = [c for c in needed if c not in header]
     if missing:
-        raise UserError(f"{path.name} row 0 (header) has no column {', '.join(map(repr, missing))} "
-                        f"(columns: {', '.join(header)})")
+        raise UserError(
+            f"{path.name} row 0 (header) has no column {', '.join(map(repr, missing))} (columns: {', '.join(header)})"
+        )
     rows, n = [], 0
     while True:
         try:
@@ -205,15 +223,15 @@ def _read_table(path: Path, delimiter: str, needed: list[str]) -> list[_Row]:
         except StopIteration:
             return rows
         except csv.Error as err:
-            raise UserError(f"{path.name} row {n + 1} (line {reader.line_num}): malformed CSV "
-                            f"({err})") from None
+            raise UserError(f"{path.name} row {n + 1} (line {reader.line_num}): malformed CSV ({err})") from None
         if not values:  # a blank line, not a row
             continue
         n += 1
         where = f"{path.name} row {n} (line {reader.line_num})"
         if len(values) != len(header):
-            raise UserError(f"{where} has {len(values)} fields, the header has {len(header)}: "
-                            f"{delimiter.join(values)[:80]!r}")
+            raise UserError(
+                f"{where} has {len(values)} fields, the header has {len(header)}: {delimiter.join(values)[:80]!r}"
+            )
         rows.append(_Row(where, dict(zip(header, values))))
 
 
@@ -254,6 +272,7 @@ def _read_rows(src: SourceFile, conf: dict[str, Any]) -> list[_Row]:
 
 # --------------------------------------------------------------------------- validation
 
+
 def _field(row: _Row, column: str) -> Any:
     if column not in row.fields:
         raise UserError(f"{row.where} has no field {column!r}")
@@ -272,8 +291,9 @@ def _make_items(conf: dict[str, Any], sources: list[SourceFile]) -> list[PromptI
                 raise UserError(f"{row.where}: empty prompt")
             category = _row_category(row, conf, src)
             if known and category not in known:
-                raise UserError(f"{row.where}: unknown category {category!r} "
-                                f"(expected one of: {', '.join(sorted(known))})")
+                raise UserError(
+                    f"{row.where}: unknown category {category!r} (expected one of: {', '.join(sorted(known))})"
+                )
             pid = _row_id(row, conf, src, n)
             if pid in seen:
                 raise UserError(f"{row.where}: duplicate prompt id {pid!r} (first at {seen[pid]})")
@@ -310,23 +330,24 @@ def _check_counts(conf: dict[str, Any], items: list[PromptItem], counts: Counter
     total = conf["expected_total"]
     if total is not None and len(items) != int(total):
         last = f"; last prompt read: {items[-1].prompt_id} {items[-1].prompt[:60]!r}" if items else ""
-        raise UserError(f"benchmark {name!r} has {len(items)} prompts, expected {total}: the file is "
-                        f"incomplete or has extra rows{last}")
+        raise UserError(
+            f"benchmark {name!r} has {len(items)} prompts, expected {total}: the file is "
+            f"incomplete or has extra rows{last}"
+        )
     for cat, n in (conf["expected_counts"] or {}).items():
         if counts.get(cat, 0) != int(n):
-            raise UserError(f"benchmark {name!r}: category {cat!r} has {counts.get(cat, 0)} prompts, "
-                            f"expected {n}")
+            raise UserError(f"benchmark {name!r}: category {cat!r} has {counts.get(cat, 0)} prompts, expected {n}")
 
 
 def _check_ocr_prompts(conf: dict[str, Any], items: list[PromptItem]) -> None:
     # Fail at load time, not after hours of generation, when an OCR-scored prompt quotes nothing.
     for item in items:
         if item.category in conf["ocr_categories"] and extract_quoted_text(item.prompt) is None:
-            raise UserError(f"{item.prompt_id} ({item.category}) quotes no text for the OCR judge: "
-                            f"{item.prompt!r}")
+            raise UserError(f"{item.prompt_id} ({item.category}) quotes no text for the OCR judge: {item.prompt!r}")
 
 
 # --------------------------------------------------------------------------- subsetting
+
 
 def _select(conf: dict[str, Any], items: list[PromptItem]) -> list[PromptItem]:
     name = conf["name"]
@@ -335,8 +356,9 @@ def _select(conf: dict[str, Any], items: list[PromptItem]) -> list[PromptItem]:
         by_id = {i.prompt_id: i for i in items}
         unknown = [p for p in ids if p not in by_id]
         if unknown:
-            raise UserError(f"benchmark {name!r} has no prompt id {unknown[0]!r} "
-                            f"(ids look like {items[0].prompt_id!r})")
+            raise UserError(
+                f"benchmark {name!r} has no prompt id {unknown[0]!r} (ids look like {items[0].prompt_id!r})"
+            )
         wanted = set(ids)
         items = [i for i in items if i.prompt_id in wanted]
     if conf["categories"]:
@@ -344,8 +366,10 @@ def _select(conf: dict[str, Any], items: list[PromptItem]) -> list[PromptItem]:
         present = list(dict.fromkeys(i.category for i in items))
         unknown = [c for c in cats if c not in present]
         if unknown:
-            raise UserError(f"benchmark {name!r} has no category {unknown[0]!r} in the selection "
-                            f"(categories: {', '.join(map(str, present))})")
+            raise UserError(
+                f"benchmark {name!r} has no category {unknown[0]!r} in the selection "
+                f"(categories: {', '.join(map(str, present))})"
+            )
         items = [i for i in items if i.category in cats]
     limit = conf["limit_per_category"]
     if limit is not None:
@@ -367,8 +391,9 @@ def _seeds(conf: dict[str, Any]) -> list[int]:
     n = int(conf["images_per_prompt"])
     seeds = list(range(n)) if conf["seeds"] is None else seed_list(conf["seeds"], "benchmark.seeds")
     if n < 1 or len(seeds) != n:
-        raise UserError(f"benchmark {conf['name']!r}: seeds {seeds} must be {n} distinct integers "
-                        f"(images_per_prompt={n})")
+        raise UserError(
+            f"benchmark {conf['name']!r}: seeds {seeds} must be {n} distinct integers (images_per_prompt={n})"
+        )
     return seeds
 
 
@@ -388,10 +413,18 @@ def load_suite(cfg: Mapping[str, Any] | DictConfig | str, **overrides: Any) -> P
     grid = conf["grid"] or {}
     rows, cols = int(grid.get("rows", 2)), int(grid.get("cols", 4))
     if rows * cols < int(conf["images_per_prompt"]):
-        raise UserError(f"benchmark {conf['name']!r}: a {rows}×{cols} grid cannot hold "
-                        f"{conf['images_per_prompt']} images per prompt")
+        raise UserError(
+            f"benchmark {conf['name']!r}: a {rows}×{cols} grid cannot hold "
+            f"{conf['images_per_prompt']} images per prompt"
+        )
     return PromptSuite(
-        name=conf["name"], items=selected, total=len(items), counts=dict(counts), sources=sources,
-        images_per_prompt=int(conf["images_per_prompt"]), seeds=_seeds(conf),
+        name=conf["name"],
+        items=selected,
+        total=len(items),
+        counts=dict(counts),
+        sources=sources,
+        images_per_prompt=int(conf["images_per_prompt"]),
+        seeds=_seeds(conf),
         ocr_categories=[str(c) for c in conf["ocr_categories"] or []],
-        grid=(rows, cols))
+        grid=(rows, cols),
+    )

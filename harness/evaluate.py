@@ -7,5 +7,8 @@ import warnings
 from harness.evaluation.evaluate import *
 from harness.evaluation.evaluate import Benchmark, run_benchmark  # noqa: F401
 
-warnings.warn("harness.evaluate moved to harness.evaluation.evaluate; the alias goes in the next release",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "harness.evaluate moved to harness.evaluation.evaluate; the alias goes in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)

@@ -6,5 +6,8 @@ import warnings
 from harness.generation.generate import *
 from harness.generation.generate import generate  # noqa: F401
 
-warnings.warn("harness.generate moved to harness.generation.generate; the alias goes in the next release",
-              DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "harness.generate moved to harness.generation.generate; the alias goes in the next release",
+    DeprecationWarning,
+    stacklevel=2,
+)

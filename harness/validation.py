@@ -16,5 +16,15 @@ from imagen.validation import (
     seed_list,
 )
 
-__all__ = ["INT32", "SEED_LIMIT", "as_bool", "as_float", "as_int", "finite_number", "known_keys",
-           "non_negative_int", "positive_int", "seed_list"]
+__all__ = [
+    "INT32",
+    "SEED_LIMIT",
+    "as_bool",
+    "as_float",
+    "as_int",
+    "finite_number",
+    "known_keys",
+    "non_negative_int",
+    "positive_int",
+    "seed_list",
+]

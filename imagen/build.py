@@ -30,8 +30,9 @@ def stage_specs(model_cfg: Mapping[str, Any]) -> list[StageSpec]:
     return [StageSpec.from_config(name, s) for name, s in stages.items()]
 
 
-def build_stages(model_cfg: Mapping[str, Any], device: str | torch.device = "cpu",
-                 only: list[str] | None = None) -> list[Stage]:
+def build_stages(
+    model_cfg: Mapping[str, Any], device: str | torch.device = "cpu", only: list[str] | None = None
+) -> list[Stage]:
     stages = []
     for spec in stage_specs(model_cfg):
         if only is not None and spec.name not in only:
@@ -44,8 +45,12 @@ def text_encoder_config(cfg: Mapping[str, Any]) -> TextEncoderConfig:
     return TextEncoderConfig.from_dict(plain(cfg))
 
 
-def build_text_encoder(te_cfg: Mapping[str, Any], cache_dir: str | Path | None = None, use_cache: bool = True,
-                       device: str | torch.device = "cpu") -> CachedTextEncoder:
+def build_text_encoder(
+    te_cfg: Mapping[str, Any],
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    device: str | torch.device = "cpu",
+) -> CachedTextEncoder:
     cfg = text_encoder_config(te_cfg)
     encoder = FrozenTextEncoder(cfg, device=device)
     cache = EmbeddingCache(encoder.identity, cfg.max_length, DTYPES[cfg.dtype], cache_dir) if use_cache else None
@@ -62,19 +67,28 @@ def stage_checkpoint_path(checkpoint: str | Path, stage: str, n_stages: int) -> 
     if path.is_dir():
         found = path / f"{stage}.safetensors"
         if not found.exists():
-            raise UserError(f"checkpoint folder {path} has no weights for stage {stage!r} (expected {found}); "
-                            "pass stop_at=<an earlier stage> to sample only the stages you have")
+            raise UserError(
+                f"checkpoint folder {path} has no weights for stage {stage!r} (expected {found}); "
+                "pass stop_at=<an earlier stage> to sample only the stages you have"
+            )
         return found
     if not path.exists():
         raise UserError(f"checkpoint not found: {path}")
     if n_stages > 1:
-        raise UserError(f"checkpoint {path} is one file but {n_stages} stages are needed; "
-                        "give a folder with <stage>.safetensors per stage, or stop_at=<stage>")
+        raise UserError(
+            f"checkpoint {path} is one file but {n_stages} stages are needed; "
+            "give a folder with <stage>.safetensors per stage, or stop_at=<stage>"
+        )
     return path
 
 
-def load_cascade(cfg: DictConfig, checkpoint: str | Path | None, stop_at: str | None = None,
-                 device: str | torch.device = "cpu", text_encoder: CachedTextEncoder | None = None) -> Cascade:
+def load_cascade(
+    cfg: DictConfig,
+    checkpoint: str | Path | None,
+    stop_at: str | None = None,
+    device: str | torch.device = "cpu",
+    text_encoder: CachedTextEncoder | None = None,
+) -> Cascade:
     """Build the model from ``cfg.model``/``cfg.text_encoder``/``cfg.sampler`` and load its weights.
 
     ``checkpoint=None`` keeps random weights (only for tests and smoke runs).
@@ -89,8 +103,10 @@ def load_cascade(cfg: DictConfig, checkpoint: str | Path | None, stop_at: str | 
             record = load_stage(path, stage.unet, stage=stage.name, unet=stage.spec.unet)
             trained_with = record.text_encoder.get("identity")
             if trained_with and trained_with != encoder.identity:
-                raise UserError(f"stage {stage.name!r} was trained with text encoder {trained_with}, "
-                                f"but the config gives {encoder.identity}; set text_encoder=<the one it was trained with>")
+                raise UserError(
+                    f"stage {stage.name!r} was trained with text encoder {trained_with}, "
+                    f"but the config gives {encoder.identity}; set text_encoder=<the one it was trained with>"
+                )
     return Cascade(stages, encoder, SamplerConfig.from_config(plain(cfg.sampler)), device)
 
 
@@ -101,21 +117,28 @@ def model_info(cfg: DictConfig) -> dict[str, Any]:
     for spec in stage_specs(cfg.model):
         with torch.device("meta"):
             unet = build_unet(spec)
-        stages.append({
-            "name": spec.name,
-            "input_resolution": spec.lowres_resolution or spec.resolution,
-            "output_resolution": spec.resolution,
-            "unet": str(spec.unet.get("_target_", "")).rsplit(".", 1)[-1],
-            "parameters": sum(p.numel() for p in unet.parameters()),
-            "schedule": spec.schedule.get("name"),
-            "prediction": spec.prediction,
-            "guidance": spec.guidance,
-            "thresholding": spec.thresholding,
-        })
+        stages.append(
+            {
+                "name": spec.name,
+                "input_resolution": spec.lowres_resolution or spec.resolution,
+                "output_resolution": spec.resolution,
+                "unet": str(spec.unet.get("_target_", "")).rsplit(".", 1)[-1],
+                "parameters": sum(p.numel() for p in unet.parameters()),
+                "schedule": spec.schedule.get("name"),
+                "prediction": spec.prediction,
+                "guidance": spec.guidance,
+                "thresholding": spec.thresholding,
+            }
+        )
     return {
         "model": plain(cfg.model).get("name"),
         "stages": stages,
-        "text_encoder": {"name": te.name, "kind": te.kind, "dim": te.dim, "max_length": te.max_length,
-                         "parameters": text_encoder_parameter_count(te) if te.arch else None},
+        "text_encoder": {
+            "name": te.name,
+            "kind": te.kind,
+            "dim": te.dim,
+            "max_length": te.max_length,
+            "parameters": text_encoder_parameter_count(te) if te.arch else None,
+        },
         "total_parameters": sum(s["parameters"] for s in stages),
     }

@@ -91,8 +91,10 @@ class StageSpec:
         if self.steps is not None:
             positive_int(self.steps, f"{where}.steps")
         if self.unet.get("lowres_skip") and self.prediction != "x0":
-            raise UserError(f"{where}.unet.lowres_skip makes the U-Net output the upsampled low-res image plus a "
-                            f"correction, which is an x0 prediction; set {where}.prediction=x0 (got {self.prediction!r})")
+            raise UserError(
+                f"{where}.unet.lowres_skip makes the U-Net output the upsampled low-res image plus a "
+                f"correction, which is an x0 prediction; set {where}.prediction=x0 (got {self.prediction!r})"
+            )
 
     @property
     def is_super_resolution(self) -> bool:
@@ -194,8 +196,15 @@ class UNetCall:
     def __init__(self, unet: nn.Module, precision: str = "float32", channels_last: bool = False) -> None:
         self.unet, self.precision, self.channels_last = unet, check_precision(precision), channels_last
 
-    def __call__(self, z: torch.Tensor, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
-                 lowres: torch.Tensor | None = None, aug_level: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        z: torch.Tensor,
+        t: torch.Tensor,
+        text: torch.Tensor,
+        mask: torch.Tensor,
+        lowres: torch.Tensor | None = None,
+        aug_level: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.channels_last:
             z = z.contiguous(memory_format=torch.channels_last)
             lowres = None if lowres is None else lowres.contiguous(memory_format=torch.channels_last)
@@ -211,8 +220,15 @@ class Cascade:
     (:class:`UNetCall`); both are plain attributes and may be changed on a built cascade.
     """
 
-    def __init__(self, stages: list[Stage], text_encoder: Any | None, sampler: SamplerConfig,
-                 device: str | torch.device = "cpu", precision: str = "float32", channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        stages: list[Stage],
+        text_encoder: Any | None,
+        sampler: SamplerConfig,
+        device: str | torch.device = "cpu",
+        precision: str = "float32",
+        channels_last: bool = False,
+    ) -> None:
         if not stages:
             raise UserError("a cascade needs at least one stage")
         self.stages, self.text_encoder, self.sampler = stages, text_encoder, sampler
@@ -225,9 +241,14 @@ class Cascade:
     def _stages_until(self, stop_at: str | None) -> list[Stage]:
         return self.stages[: len(stages_until(self.stage_names(), stop_at))]
 
-    def sample(self, prompts: list[str], seeds: list[int], stop_at: str | None = None,
-               text: tuple[torch.Tensor, torch.Tensor] | None = None,
-               progress: Callable[[str, int, int], None] | None = None) -> dict[str, torch.Tensor]:
+    def sample(
+        self,
+        prompts: list[str],
+        seeds: list[int],
+        stop_at: str | None = None,
+        text: tuple[torch.Tensor, torch.Tensor] | None = None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> dict[str, torch.Tensor]:
         """Images of every stage up to ``stop_at``: {stage name: (B, 3, H, W) in [-1, 1]}."""
         if len(prompts) != len(seeds):
             raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
@@ -245,8 +266,16 @@ class Cascade:
         return out
 
     @torch.inference_mode()
-    def sample_stage(self, index: int, stage: Stage, emb: torch.Tensor, mask: torch.Tensor, seeds: list[int],
-                     lowres: torch.Tensor | None, progress: Callable[[str, int, int], None] | None = None) -> torch.Tensor:
+    def sample_stage(
+        self,
+        index: int,
+        stage: Stage,
+        emb: torch.Tensor,
+        mask: torch.Tensor,
+        seeds: list[int],
+        lowres: torch.Tensor | None,
+        progress: Callable[[str, int, int], None] | None = None,
+    ) -> torch.Tensor:
         """Run one stage's sampler; ``lowres`` is the previous stage's output for SR stages."""
         spec, n, res = stage.spec, len(seeds), stage.spec.resolution
         noise = NoiseSource(seeds, index, self.device)
@@ -273,5 +302,13 @@ class Cascade:
         steps = spec.steps or self.sampler.steps
         kwargs = {"eta": self.sampler.eta} if self.sampler.name == "ddim" else {}
         callback = (lambda i, *_: progress(spec.name, i + 1, steps)) if progress else None
-        z = SAMPLERS[self.sampler.name](denoise, z, stage.schedule, time_grid(steps, stage.schedule, self.sampler.grid), noise.like, callback, **kwargs)
+        z = SAMPLERS[self.sampler.name](
+            denoise,
+            z,
+            stage.schedule,
+            time_grid(steps, stage.schedule, self.sampler.grid),
+            noise.like,
+            callback,
+            **kwargs,
+        )
         return z.clamp(-1.0, 1.0)

@@ -66,12 +66,29 @@ def code_version() -> str:
     return f"{v}+{rev}" if rev else v
 
 
-def save_stage(path: str | Path, state: Mapping[str, torch.Tensor], *, stage: str, unet: dict[str, Any],
-               spec: dict[str, Any], step: int, ema: bool, text_encoder: dict[str, Any]) -> StageRecord:
+def save_stage(
+    path: str | Path,
+    state: Mapping[str, torch.Tensor],
+    *,
+    stage: str,
+    unet: dict[str, Any],
+    spec: dict[str, Any],
+    step: int,
+    ema: bool,
+    text_encoder: dict[str, Any],
+) -> StageRecord:
     """Write weights + record atomically (temporary file, then rename)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    record = StageRecord(stage=stage, unet=unet, spec=spec, step=step, ema=ema, text_encoder=text_encoder,
-                         content_sha256=state_dict_sha256(tensors), code_version=code_version())
+    record = StageRecord(
+        stage=stage,
+        unet=unet,
+        spec=spec,
+        step=step,
+        ema=ema,
+        text_encoder=text_encoder,
+        content_sha256=state_dict_sha256(tensors),
+        code_version=code_version(),
+    )
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: record.to_json()})
     return record
@@ -86,7 +103,9 @@ def read_record(path: str | Path) -> StageRecord:
     except (SafetensorError, OSError, ValueError) as err:
         raise UserError(f"checkpoint {path} is unreadable or truncated ({_short(err)})") from None
     if META_KEY not in meta:
-        raise UserError(f"{path} is a safetensors file but not an imagen-bench stage checkpoint (no '{META_KEY}' record)")
+        raise UserError(
+            f"{path} is a safetensors file but not an imagen-bench stage checkpoint (no '{META_KEY}' record)"
+        )
     try:
         raw = json.loads(meta[META_KEY])
         record = StageRecord(**raw)
@@ -120,8 +139,10 @@ def load_stage(path: str | Path, model: nn.Module, *, stage: str, unet: dict[str
     got = {k: tuple(v.shape) for k, v in tensors.items()}
     missing, unexpected = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
     if missing or unexpected:
-        raise UserError(f"checkpoint {path} does not match the model: {len(missing)} missing tensors "
-                        f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}")
+        raise UserError(
+            f"checkpoint {path} does not match the model: {len(missing)} missing tensors "
+            f"{missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}"
+        )
     bad = [k for k in expected if expected[k] != got[k]]
     if bad:
         raise UserError(f"checkpoint {path} has wrong shapes, e.g. {bad[0]}: {got[bad[0]]} vs model {expected[bad[0]]}")
@@ -135,8 +156,11 @@ def config_diff(saved: Mapping[str, Any], current: Mapping[str, Any]) -> str:
     """Human-readable differences between two U-Net configs ('' when equal)."""
     norm = lambda v: list(v) if isinstance(v, (list, tuple)) else v
     keys = sorted(set(saved) | set(current))
-    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}"
-             for k in keys if norm(saved.get(k)) != norm(current.get(k))]
+    diffs = [
+        f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}"
+        for k in keys
+        if norm(saved.get(k)) != norm(current.get(k))
+    ]
     return "; ".join(diffs[:4]) + (f" (+{len(diffs) - 4} more)" if len(diffs) > 4 else "")
 
 
@@ -147,8 +171,10 @@ def _check_file(path: str | Path) -> Path:
     if path.is_dir():
         raise UserError(f"checkpoint {path} is a folder; expected a .safetensors file")
     if path.suffix in PICKLE_SUFFIXES:
-        raise UserError(f"refusing to unpickle {path} (pickle can run arbitrary code); convert it to a "
-                        "safetensors stage checkpoint (imagen.checkpoints.save_stage)")
+        raise UserError(
+            f"refusing to unpickle {path} (pickle can run arbitrary code); convert it to a "
+            "safetensors stage checkpoint (imagen.checkpoints.save_stage)"
+        )
     return path
 
 

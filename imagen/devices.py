@@ -62,9 +62,17 @@ def device_identity(device: torch.device | str) -> dict[str, Any]:
         return {"kind": "cpu", "name": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
     index = dev.index if dev.index is not None else torch.cuda.current_device()
     props = torch.cuda.get_device_properties(index)
-    return {"kind": "cuda", "name": props.name, "index": index, "memory_gib": round(props.total_memory / 2**30, 1),
-            "capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda,
-            "cudnn": torch.backends.cudnn.version(), "driver": _nvidia_driver(), "count": torch.cuda.device_count()}
+    return {
+        "kind": "cuda",
+        "name": props.name,
+        "index": index,
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "capability": f"{props.major}.{props.minor}",
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version(),
+        "driver": _nvidia_driver(),
+        "count": torch.cuda.device_count(),
+    }
 
 
 def device_kind(device: torch.device | str) -> str:

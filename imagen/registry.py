@@ -47,8 +47,15 @@ class Registry(Mapping[str, T], Generic[T]):
     own metric class without a registration line).
     """
 
-    def __init__(self, what: str, entries: Mapping[str, T | str] | None = None, *,
-                 check: Callable[[Any], bool] | None = None, expected: str = "", paths: bool = False) -> None:
+    def __init__(
+        self,
+        what: str,
+        entries: Mapping[str, T | str] | None = None,
+        *,
+        check: Callable[[Any], bool] | None = None,
+        expected: str = "",
+        paths: bool = False,
+    ) -> None:
         self.what, self._check, self._expected, self._paths = what, check, expected, paths
         self._entries: dict[str, T | str] = dict(entries or {})
 

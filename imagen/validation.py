@@ -33,8 +33,9 @@ def non_negative_int(value: Any, where: str) -> int:
     return value
 
 
-def finite_number(value: Any, where: str, *, minimum: float | None = None, strict: bool = False,
-                  maximum: float | None = None) -> float:
+def finite_number(
+    value: Any, where: str, *, minimum: float | None = None, strict: bool = False, maximum: float | None = None
+) -> float:
     """A finite real number, optionally bounded (``strict``: the minimum itself is refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise UserError(f"{where} must be a finite number, got {value!r}")
@@ -73,26 +74,36 @@ def _describe(value: Any) -> str:
     return "null" if value is None else repr(value)
 
 
-def as_int(value: Any, key: str, lo: int | None = None, hi: int | None = None, *,
-           nullable: bool = False) -> int | None:
+def as_int(value: Any, key: str, lo: int | None = None, hi: int | None = None, *, nullable: bool = False) -> int | None:
     """``value`` as an int in [lo, hi]; ints only (no bools, no 2.5, strings of digits accepted)."""
     if value is None and nullable:
         return None
     out = None
-    if (isinstance(value, int) and not isinstance(value, bool)) or \
-            (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value)) or \
-            (isinstance(value, float) and value.is_integer()):
+    if (
+        (isinstance(value, int) and not isinstance(value, bool))
+        or (isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value))
+        or (isinstance(value, float) and value.is_integer())
+    ):
         out = int(value)
     if out is None or (lo is not None and out < lo) or (hi is not None and out > hi):
-        span = (f"in [{lo}, {hi}]" if lo is not None and hi is not None
-                else f">= {lo}" if lo is not None else f"<= {hi}" if hi is not None else "")
-        raise UserError(f"{key} must be an integer {span}{' or null' if nullable else ''}, "
-                        f"got {_describe(value)}".replace("  ", " "))
+        span = (
+            f"in [{lo}, {hi}]"
+            if lo is not None and hi is not None
+            else f">= {lo}"
+            if lo is not None
+            else f"<= {hi}"
+            if hi is not None
+            else ""
+        )
+        raise UserError(
+            f"{key} must be an integer {span}{' or null' if nullable else ''}, got {_describe(value)}".replace(
+                "  ", " "
+            )
+        )
     return out
 
 
-def as_float(value: Any, key: str, lo: float, hi: float, *, open_lo: bool = False,
-             open_hi: bool = False) -> float:
+def as_float(value: Any, key: str, lo: float, hi: float, *, open_lo: bool = False, open_hi: bool = False) -> float:
     """``value`` as a finite float in the interval [lo, hi] (ends excluded as asked)."""
     out = None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -102,8 +113,12 @@ def as_float(value: Any, key: str, lo: float, hi: float, *, open_lo: bool = Fals
             out = float(value)
         except ValueError:
             out = None
-    ok = out is not None and math.isfinite(out) and (out > lo if open_lo else out >= lo) \
+    ok = (
+        out is not None
+        and math.isfinite(out)
+        and (out > lo if open_lo else out >= lo)
         and (out < hi if open_hi else out <= hi)
+    )
     if not ok:
         span = f"{'(' if open_lo else '['}{lo:g}, {hi:g}{')' if open_hi else ']'}"
         raise UserError(f"{key} must be a number in {span}, got {_describe(value)}")

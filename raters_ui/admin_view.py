@@ -15,7 +15,7 @@ import streamlit as st
 
 from raters_ui import admin, analysis, assign
 from raters_ui.db import StudyDB
-from raters_ui.studies import load_image_views, load_ratings
+from raters_ui.ratings import load_image_views, load_ratings
 
 REFRESH = timedelta(seconds=15)
 N_BOOT = 1000  # the page's bootstrap; `study analyze` uses n_boot (2000 by default)
@@ -33,17 +33,21 @@ def admin_page(db: StudyDB, token: str, study: str | None) -> None:
         return
     info = admin.study_overview(db, name)
     st.title(f"Study administration: {name}")
-    st.write(f"Systems: {', '.join(info['names'].values())} · {info['items']} items, {info['controls']} controls · "
-             f"{info['ratings_per_item']} ratings per item · {info['raters']} raters · "
-             f"{info['practice_items']} practice item{'' if info['practice_items'] == 1 else 's'}")
+    st.write(
+        f"Systems: {', '.join(info['names'].values())} · {info['items']} items, {info['controls']} controls · "
+        f"{info['ratings_per_item']} ratings per item · {info['raters']} raters · "
+        f"{info['practice_items']} practice item{'' if info['practice_items'] == 1 else 's'}"
+    )
     _live(db, name, info)
 
 
 @st.fragment(run_every=REFRESH)
 def _live(db: StudyDB, name: str, info: dict) -> None:
     ratings = load_ratings(db, name)
-    st.caption(f"Updated {datetime.now().strftime('%H:%M:%S')}; refreshes every {REFRESH.seconds} s. "
-               f"{len(ratings)} answers so far.")
+    st.caption(
+        f"Updated {datetime.now().strftime('%H:%M:%S')}; refreshes every {REFRESH.seconds} s. "
+        f"{len(ratings)} answers so far."
+    )
     _exports(db, name, ratings)
     progress, floor = admin.rater_table(admin.progress_by_rater(db, name, ratings), ratings, admin.quality_rules(info))
     st.subheader("Preferences per category (95% intervals)")
@@ -58,8 +62,9 @@ def _live(db: StudyDB, name: str, info: dict) -> None:
             st.markdown("\n".join(f"- **{r.rater}**: {r.reason}" for r in flagged.itertuples()))
     else:
         st.success("No rater flagged.")
-    st.caption(f"Speed floor: {floor.rule}. Times are the server's; browser times and image opens are shown "
-               "for reference.")
+    st.caption(
+        f"Speed floor: {floor.rule}. Times are the server's; browser times and image opens are shown for reference."
+    )
     st.dataframe(progress, hide_index=True, key="raters", width="stretch")
     st.subheader("Progress per category")
     st.dataframe(admin.progress_by_category(db, name), hide_index=True, key="categories")
@@ -79,17 +84,30 @@ def _preferences(ratings: pd.DataFrame, info: dict) -> None:
     for pair, part in bars.groupby("pair", sort=False):
         st.altair_chart(admin.preference_chart(part.reset_index(drop=True)), key=f"chart-{pair}")
         with st.expander(f"{pair}: the numbers"):
-            st.dataframe(part.drop(columns=["pair", "slot"]), hide_index=True,
-                         column_config={c: st.column_config.NumberColumn(format="percent")
-                                        for c in ("rate", "ci_low", "ci_high")})
+            st.dataframe(
+                part.drop(columns=["pair", "slot"]),
+                hide_index=True,
+                column_config={
+                    c: st.column_config.NumberColumn(format="percent") for c in ("rate", "ci_low", "ci_high")
+                },
+            )
 
 
 def _exports(db: StudyDB, name: str, ratings: pd.DataFrame) -> None:
     left, right = st.columns(2)
     with left:
-        st.download_button("Download ratings (CSV)", ratings.to_csv(index=False).encode("utf-8"),
-                           file_name=f"{name}-ratings.csv", mime="text/csv", key="export-ratings")
+        st.download_button(
+            "Download ratings (CSV)",
+            ratings.to_csv(index=False).encode("utf-8"),
+            file_name=f"{name}-ratings.csv",
+            mime="text/csv",
+            key="export-ratings",
+        )
     with right:
-        st.download_button("Download image-view events (CSV)",
-                           load_image_views(db, name).to_csv(index=False).encode("utf-8"),
-                           file_name=f"{name}-image-views.csv", mime="text/csv", key="export-views")
+        st.download_button(
+            "Download image-view events (CSV)",
+            load_image_views(db, name).to_csv(index=False).encode("utf-8"),
+            file_name=f"{name}-image-views.csv",
+            mime="text/csv",
+            key="export-views",
+        )

@@ -34,8 +34,20 @@ from raters_ui.stats import wilson_interval
 PREFERENCES = ("A", "B", "tie")
 OVERALL = "overall"
 NO_CATEGORY = "(none)"
-AGREEMENT_COLUMNS = ("metric", "category", "items", "decided", "agree", "rate", "ci_low", "ci_high",
-                     "human_ties", "metric_ties", "no_score", "level")
+AGREEMENT_COLUMNS = (
+    "metric",
+    "category",
+    "items",
+    "decided",
+    "agree",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "human_ties",
+    "metric_ties",
+    "no_score",
+    "level",
+)
 
 
 def item_preferences(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -49,8 +61,7 @@ def item_preferences(outcomes: pd.DataFrame) -> pd.DataFrame:
     bad = set(outcomes["outcome"].unique()) - set(PREFERENCES)
     if bad:
         raise ValueError(f"outcomes must be in {PREFERENCES}, got {sorted(map(str, bad))}")
-    frame = outcomes.assign(prompt_id=outcomes["prompt_id"].astype(str),
-                            category=_categories(outcomes))
+    frame = outcomes.assign(prompt_id=outcomes["prompt_id"].astype(str), category=_categories(outcomes))
     counts = pd.crosstab([frame["prompt_id"], frame["category"]], frame["outcome"])
     counts = counts.reindex(columns=list(PREFERENCES), fill_value=0)
     out = counts.rename(columns={p: f"votes_{p}" for p in PREFERENCES}).reset_index()
@@ -66,8 +77,9 @@ def _categories(frame: pd.DataFrame) -> pd.Series:
     return frame["category"].astype(object).where(frame["category"].notna(), NO_CATEGORY).astype(str)
 
 
-def prompt_score_differences(samples_a: pd.DataFrame, samples_b: pd.DataFrame,
-                             higher_is_better: Mapping[str, bool]) -> pd.DataFrame:
+def prompt_score_differences(
+    samples_a: pd.DataFrame, samples_b: pd.DataFrame, higher_is_better: Mapping[str, bool]
+) -> pd.DataFrame:
     """Per prompt and metric, how much the metric prefers A over B.
 
     ``samples_a``/``samples_b`` hold one row per image of each run (``samples.jsonl`` rows at the
@@ -84,10 +96,19 @@ def prompt_score_differences(samples_a: pd.DataFrame, samples_b: pd.DataFrame,
         ma, mb = _prompt_means(samples_a, metric), _prompt_means(samples_b, metric)
         both = ma.merge(mb, left_index=True, right_index=True, how="inner", suffixes=("_a", "_b"))
         sign = 1.0 if higher else -1.0
-        rows.append(pd.DataFrame({"prompt_id": both.index.astype(str), "metric": metric,
-                                  "diff": sign * (both["mean_a"] - both["mean_b"]).to_numpy(),
-                                  "mean_a": both["mean_a"].to_numpy(), "mean_b": both["mean_b"].to_numpy(),
-                                  "n_a": both["n_a"].to_numpy(), "n_b": both["n_b"].to_numpy()}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "prompt_id": both.index.astype(str),
+                    "metric": metric,
+                    "diff": sign * (both["mean_a"] - both["mean_b"]).to_numpy(),
+                    "mean_a": both["mean_a"].to_numpy(),
+                    "mean_b": both["mean_b"].to_numpy(),
+                    "n_a": both["n_a"].to_numpy(),
+                    "n_b": both["n_b"].to_numpy(),
+                }
+            )
+        )
     if not rows:
         return pd.DataFrame(columns=["prompt_id", "metric", "diff", "mean_a", "mean_b", "n_a", "n_b"])
     return pd.concat(rows, ignore_index=True)
@@ -100,8 +121,14 @@ def _prompt_means(samples: pd.DataFrame, metric: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": grouped.mean(), "n": grouped.size()})
 
 
-def metric_agreement(preferences: pd.DataFrame, differences: pd.DataFrame, *, level: float = 0.95,
-                     tolerance: float = 0.0, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+def metric_agreement(
+    preferences: pd.DataFrame,
+    differences: pd.DataFrame,
+    *,
+    level: float = 0.95,
+    tolerance: float = 0.0,
+    metrics: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """How often each metric's preferred system is the raters' preferred system, per category and overall.
 
     ``preferences`` is :func:`item_preferences` output (``prompt_id``, ``category``, ``preference``);
@@ -113,8 +140,7 @@ def metric_agreement(preferences: pd.DataFrame, differences: pd.DataFrame, *, le
     """
     if tolerance < 0:
         raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    prefs = preferences.assign(prompt_id=preferences["prompt_id"].astype(str),
-                               category=_categories(preferences))
+    prefs = preferences.assign(prompt_id=preferences["prompt_id"].astype(str), category=_categories(preferences))
     wanted = list(metrics) if metrics is not None else list(dict.fromkeys(differences["metric"]))
     rows = []
     for metric in wanted:
@@ -144,6 +170,15 @@ def _count(part: pd.DataFrame, tolerance: float, level: float) -> dict:
     agree = int((decided & (metric_says == human)).sum())
     n = int(decided.sum())
     low, high = wilson_interval(agree, n, level)
-    return {"items": len(part), "decided": n, "agree": agree, "rate": agree / n if n else np.nan,
-            "ci_low": low, "ci_high": high, "human_ties": int(human_tie.sum()),
-            "metric_ties": int(metric_tie.sum()), "no_score": int((~scored).sum()), "level": level}
+    return {
+        "items": len(part),
+        "decided": n,
+        "agree": agree,
+        "rate": agree / n if n else np.nan,
+        "ci_low": low,
+        "ci_high": high,
+        "human_ties": int(human_tie.sum()),
+        "metric_ties": int(metric_tie.sum()),
+        "no_score": int((~scored).sum()),
+        "level": level,
+    }

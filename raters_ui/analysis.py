@@ -1,4 +1,4 @@
-"""A study's analysis: from the ratings frame of :func:`raters_ui.studies.load_ratings` to tables.
+"""A study's analysis: from the ratings frame of :func:`raters_ui.ratings.load_ratings` to tables.
 
 Used by ``imagen-bench study analyze``, the admin page and reports. Only main items enter the
 preference, Bradley–Terry and agreement tables; control items only decide rater exclusion.
@@ -61,7 +61,7 @@ def first_ratings(ratings: pd.DataFrame, per_item: int | None) -> tuple[pd.DataF
     returns the frame and how many surplus ratings were left out (see ``raters_ui.studies``)."""
     if per_item is None or ratings.empty:
         return ratings, 0
-    from raters_ui.studies import item_rank
+    from raters_ui.ratings import item_rank
 
     rank = item_rank(ratings)
     keep = (ratings["kind"] != "main") | (rank <= per_item).fillna(True).to_numpy(dtype=bool)
@@ -71,12 +71,23 @@ def first_ratings(ratings: pd.DataFrame, per_item: int | None) -> tuple[pd.DataF
 def pair_outcomes(ratings: pd.DataFrame, system_a: str, system_b: str, question: str) -> pd.DataFrame:
     """Ratings of ``question`` on items comparing the two systems, as outcome A / B / tie."""
     m = main_ratings(ratings)
-    m = m[(m["question"] == question) & (((m["system_1"] == system_a) & (m["system_2"] == system_b))
-                                         | ((m["system_1"] == system_b) & (m["system_2"] == system_a)))]
+    m = m[
+        (m["question"] == question)
+        & (
+            ((m["system_1"] == system_a) & (m["system_2"] == system_b))
+            | ((m["system_1"] == system_b) & (m["system_2"] == system_a))
+        )
+    ]
     pref = m["preferred_system"]
     outcome = np.where(pref == system_a, "A", np.where(pref == system_b, "B", "tie"))
-    return pd.DataFrame({"prompt_id": m["prompt_id"].astype(str), "category": m["category"],
-                         "rater": m["rater"].astype(str), "outcome": outcome})
+    return pd.DataFrame(
+        {
+            "prompt_id": m["prompt_id"].astype(str),
+            "category": m["category"],
+            "rater": m["rater"].astype(str),
+            "outcome": outcome,
+        }
+    )
 
 
 def comparisons(ratings: pd.DataFrame, question: str) -> pd.DataFrame:
@@ -84,8 +95,15 @@ def comparisons(ratings: pd.DataFrame, question: str) -> pd.DataFrame:
     m = main_ratings(ratings)
     m = m[m["question"] == question]
     winner = m["preferred_system"].astype(object).where(m["preferred_system"].notna(), None)
-    return pd.DataFrame({"system_1": m["system_1"], "system_2": m["system_2"], "winner": winner,
-                         "prompt_id": m["prompt_id"].astype(str), "rater": m["rater"].astype(str)})
+    return pd.DataFrame(
+        {
+            "system_1": m["system_1"],
+            "system_2": m["system_2"],
+            "winner": winner,
+            "prompt_id": m["prompt_id"].astype(str),
+            "rater": m["rater"].astype(str),
+        }
+    )
 
 
 def agreement(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -97,13 +115,17 @@ def agreement(ratings: pd.DataFrame) -> pd.DataFrame:
     for q in QUESTIONS:
         part = m[m["question"] == q]
         code = part["preferred_slot"].map({1: -1.0, 2: 1.0}).astype(float).fillna(0.0)
-        long = pd.DataFrame({"unit": part["item_id"].astype(int), "rater": part["rater"].astype(str),
-                             "code": code})
+        long = pd.DataFrame({"unit": part["item_id"].astype(int), "rater": part["rater"].astype(str), "code": code})
         pairable = int((long.groupby("unit").size() >= 2).sum()) if len(long) else 0
-        rows.append({"question": q, "ratings": len(long), "pairable_items": pairable,
-                     "alpha_nominal": stats.alpha_from_long(long, unit="unit", rater="rater", value="code"),
-                     "alpha_ordinal": stats.alpha_from_long(long, unit="unit", rater="rater", value="code",
-                                                            level="ordinal")})
+        rows.append(
+            {
+                "question": q,
+                "ratings": len(long),
+                "pairable_items": pairable,
+                "alpha_nominal": stats.alpha_from_long(long, unit="unit", rater="rater", value="code"),
+                "alpha_ordinal": stats.alpha_from_long(long, unit="unit", rater="rater", value="code", level="ordinal"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -153,14 +175,15 @@ def _bradley_terry(ratings: pd.DataFrame, systems: list[str], notes: list[str], 
         pairs = list(dict.fromkeys(zip(comp["system_1"], comp["system_2"], strict=True)))
         groups = stats.components(systems, pairs)
         if len(groups) > 1:
-            notes.append(f"Bradley–Terry ({q}): not available across all {len(systems)} systems yet: "
-                         f"the rated pairs split them into {len(groups)} groups that no rated item links")
+            notes.append(
+                f"Bradley–Terry ({q}): not available across all {len(systems)} systems yet: "
+                f"the rated pairs split them into {len(groups)} groups that no rated item links"
+            )
         for g, members in enumerate(groups, start=1):
             tag = f"  {q} group {g} ({', '.join(members)})"
             if len(members) < 3:
                 if len(groups) > 1:
-                    why = ("no rated comparison yet" if len(members) == 1
-                           else "one pair only, see its preference rates")
+                    why = "no rated comparison yet" if len(members) == 1 else "one pair only, see its preference rates"
                     notes.append(f"{tag}: {why}")
                 continue
             part = comp[comp["system_1"].isin(members)]
@@ -173,8 +196,9 @@ def _bradley_terry(ratings: pd.DataFrame, systems: list[str], notes: list[str], 
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def sensitivity(ratings: pd.DataFrame, flagged: list[str], ratings_per_item: int | None,
-                names: dict[str, str] | None, **boot) -> pd.DataFrame:
+def sensitivity(
+    ratings: pd.DataFrame, flagged: list[str], ratings_per_item: int | None, names: dict[str, str] | None, **boot
+) -> pd.DataFrame:
     """Preference tables with every rater (``raters="all"``) and without the ``flagged`` ones
     (``"unflagged"``); each keeps every item's first ``ratings_per_item`` raters of its own pool."""
     tables = []
@@ -187,10 +211,19 @@ def sensitivity(ratings: pd.DataFrame, flagged: list[str], ratings_per_item: int
     return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
 
 
-def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = True, n_boot: int = 2000,
-            level: float = 0.95, seed: int = 0, clusters: tuple[str, ...] = stats.CLUSTERS,
-            ratings_per_item: int | None = None, names: dict[str, str] | None = None,
-            quality: rq.QualityRules | None = None) -> StudyAnalysis:
+def analyze(
+    ratings: pd.DataFrame,
+    *,
+    threshold: float = 0.8,
+    exclude: bool = True,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    clusters: tuple[str, ...] = stats.CLUSTERS,
+    ratings_per_item: int | None = None,
+    names: dict[str, str] | None = None,
+    quality: rq.QualityRules | None = None,
+) -> StudyAnalysis:
     """Preference rates per pair, question and category; Bradley–Terry (> 2 systems); α; controls;
     rater checks and the preference rates with and without flagged raters.
 
@@ -212,34 +245,65 @@ def analyze(ratings: pd.DataFrame, *, threshold: float = 0.8, exclude: bool = Tr
         ratings, excluded = stats.exclude_raters(ratings, threshold)
     ratings, surplus = first_ratings(ratings, ratings_per_item)
     if surplus:
-        notes.append(f"{surplus} surplus rating(s) left out: items rated by more than {ratings_per_item} "
-                     "raters (a reservation expired and was given to another rater) count their first "
-                     f"{ratings_per_item} raters only")
+        notes.append(
+            f"{surplus} surplus rating(s) left out: items rated by more than {ratings_per_item} "
+            "raters (a reservation expired and was given to another rater) count their first "
+            f"{ratings_per_item} raters only"
+        )
     ratings = name_systems(ratings, names)
     prefs = _preferences(ratings, **boot)
     main = main_ratings(ratings)
-    systems = list(dict.fromkeys((names or {}).values())) or \
-        list(dict.fromkeys([*main["system_1"], *main["system_2"]]))
-    bt = _bradley_terry(ratings, systems, notes, n_boot=max(1, n_boot // 2), level=level, seed=seed,
-                        clusters=clusters) if len(systems) > 2 else pd.DataFrame()
+    systems = list(dict.fromkeys((names or {}).values())) or list(dict.fromkeys([*main["system_1"], *main["system_2"]]))
+    bt = (
+        _bradley_terry(ratings, systems, notes, n_boot=max(1, n_boot // 2), level=level, seed=seed, clusters=clusters)
+        if len(systems) > 2
+        else pd.DataFrame()
+    )
     if n_main and main.empty:
-        notes.append(f"all {n_main} ratings of main items are by raters excluded by the control trials "
-                     f"({', '.join(excluded)}); exclude=false shows them")
-    return StudyAnalysis(prefs, bt, agreement(ratings), controls, excluded,
-                         {"threshold": threshold, "exclude": exclude, "n_boot": n_boot, "level": level,
-                          "seed": seed, "clusters": list(clusters), "ratings_per_item": ratings_per_item,
-                          "ratings_used": len(main), "surplus_left_out": surplus,
-                          "systems": dict(names or {}),
-                          "quality": {**rq.rules_dict(rules), "speed_floor": floor.seconds, "floor_rule": floor.rule,
-                                      "floor_source": floor.source, "median_of_rater_medians": floor.median}},
-                         notes, checks, flagged, both)
+        notes.append(
+            f"all {n_main} ratings of main items are by raters excluded by the control trials "
+            f"({', '.join(excluded)}); exclude=false shows them"
+        )
+    used = {
+        "threshold": threshold,
+        "exclude": exclude,
+        **boot,
+        "clusters": list(clusters),
+        "ratings_per_item": ratings_per_item,
+        "ratings_used": len(main),
+        "surplus_left_out": surplus,
+        "systems": dict(names or {}),
+        "quality": _quality_settings(rules, floor),
+    }
+    return StudyAnalysis(prefs, bt, agreement(ratings), controls, excluded, used, notes, checks, flagged, both)
+
+
+def _quality_settings(rules: rq.QualityRules, floor: rq.SpeedFloor) -> dict[str, object]:
+    """The rater checks as applied: their rules and the speed floor they derived."""
+    return {
+        **rq.rules_dict(rules),
+        "speed_floor": floor.seconds,
+        "floor_rule": floor.rule,
+        "floor_source": floor.source,
+        "median_of_rater_medians": floor.median,
+    }
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
     out = []
     for rec in df.to_dict(orient="records"):
-        out.append({k: (None if (v is pd.NA or (isinstance(v, float) and math.isnan(v)))
-                        else v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()})
+        out.append(
+            {
+                k: (
+                    None
+                    if (v is pd.NA or (isinstance(v, float) and math.isnan(v)))
+                    else v.item()
+                    if isinstance(v, np.generic)
+                    else v
+                )
+                for k, v in rec.items()
+            }
+        )
     return out
 
 
@@ -247,17 +311,26 @@ def write_analysis(result: StudyAnalysis, folder: str | Path) -> Path:
     """``analysis.json`` plus one CSV per non-empty table under ``folder`` (a study of two
     systems has no Bradley–Terry table, so no file for it)."""
     folder = Path(folder)
-    tables = {"preferences": result.preferences, "bradley_terry": result.bradley_terry,
-              "agreement": result.agreement, "controls": result.controls, "rater_quality": result.quality,
-              "preferences_with_and_without_flagged": result.sensitivity}
+    tables = {
+        "preferences": result.preferences,
+        "bradley_terry": result.bradley_terry,
+        "agreement": result.agreement,
+        "controls": result.controls,
+        "rater_quality": result.quality,
+        "preferences_with_and_without_flagged": result.sensitivity,
+    }
     new = not folder.exists()
     try:
         for name, df in tables.items():
             if len(df.columns):
                 atomic_write_bytes(folder / f"{name}.csv", df.to_csv(index=False).encode("utf-8"))
-        doc = {"settings": result.settings, "excluded_raters": result.excluded, "flagged_raters": result.flagged,
-               "notes": result.notes,
-               **{name: _records(df) if len(df.columns) else None for name, df in tables.items()}}
+        doc = {
+            "settings": result.settings,
+            "excluded_raters": result.excluded,
+            "flagged_raters": result.flagged,
+            "notes": result.notes,
+            **{name: _records(df) if len(df.columns) else None for name, df in tables.items()},
+        }
         atomic_write_bytes(folder / "analysis.json", json.dumps(doc, indent=1, default=str).encode("utf-8"))
     except OSError as err:
         if new:
@@ -279,8 +352,12 @@ def _p(value: float) -> str:
 
 def _method(settings: dict) -> str:
     clusters = tuple(settings.get("clusters", ()))
-    kind = {("prompt_id",): "prompt-clustered", ("prompt_id", "rater"): "two-way (prompt x rater)",
-            ("rater", "prompt_id"): "two-way (prompt x rater)", (): "i.i.d."}.get(clusters, "clustered")
+    kind = {
+        ("prompt_id",): "prompt-clustered",
+        ("prompt_id", "rater"): "two-way (prompt x rater)",
+        ("rater", "prompt_id"): "two-way (prompt x rater)",
+        (): "i.i.d.",
+    }.get(clusters, "clustered")
     return f"{round(100 * settings['level'])}% {kind} bootstrap CI"
 
 
@@ -292,14 +369,18 @@ def _preference_lines(p: pd.DataFrame, settings: dict) -> list[str]:
             rates = "  ".join(
                 f"{label} {r[f'rate_{o}']:.3f} "
                 + _interval(r[f"ci_low_{o}"], r[f"ci_high_{o}"], r[f"wilson_low_{o}"], r[f"wilson_high_{o}"])
-                for label, o in (("A", "A"), ("B", "B"), ("tie", "tie")))
-            lines.append(f"  {r['category']!s:<16} n={int(r['n']):>5} prompts={int(r['n_prompts']):>4}  "
-                         f"{rates}  p_boot={_p(r['p_boot'])} p_sign={_p(r['p_sign'])}"
-                         + ("  [!]" if r["few_prompts"] else ""))
+                for label, o in (("A", "A"), ("B", "B"), ("tie", "tie"))
+            )
+            lines.append(
+                f"  {r['category']!s:<16} n={int(r['n']):>5} prompts={int(r['n_prompts']):>4}  "
+                f"{rates}  p_boot={_p(r['p_boot'])} p_sign={_p(r['p_sign'])}" + ("  [!]" if r["few_prompts"] else "")
+            )
     if p["few_prompts"].any():
-        lines.append(f"\n[!] fewer than {stats.FEW_PROMPTS} prompts: the bootstrap interval and p_boot "
-                     "understate the uncertainty there; p_sign assumes independent ratings. "
-                     "Read those rows as indicative only.")
+        lines.append(
+            f"\n[!] fewer than {stats.FEW_PROMPTS} prompts: the bootstrap interval and p_boot "
+            "understate the uncertainty there; p_sign assumes independent ratings. "
+            "Read those rows as indicative only."
+        )
     return lines
 
 
@@ -317,18 +398,22 @@ def quality_lines(result: StudyAnalysis) -> list[str]:
     for _, r in result.quality.iterrows():
         side = "-" if not r["side_items"] else f"{r['side']} {r['side_share']:.2f} of {int(r['side_items'])}"
         state = f"FLAGGED: {r['reason']}" if r["flagged"] else "ok"
-        lines.append(f"  {r['rater']:<12} items={int(r['items']):>4}  median {_secs(r['median_seconds']):>8} "
-                     f"(browser {_secs(r['median_client_seconds'])})  side {side:<12} "
-                     f"enlarged on {r['opened_share']:.0%} of items  {state}")
+        lines.append(
+            f"  {r['rater']:<12} items={int(r['items']):>4}  median {_secs(r['median_seconds']):>8} "
+            f"(browser {_secs(r['median_client_seconds'])})  side {side:<12} "
+            f"enlarged on {r['opened_share']:.0%} of items  {state}"
+        )
     lines.append("flagged raters: " + (", ".join(result.flagged) or "none"))
     if result.flagged and len(result.sensitivity):
         overall = result.sensitivity[result.sensitivity["category"] == "overall"]
         lines.append("overall preference rates with every rater (all) and without the flagged ones (unflagged):")
         for _, r in overall.iterrows():
-            lines.append(f"  {r['raters']:<9} {r['question']:<9} {r['system_a']} (A) vs {r['system_b']} (B): "
-                         f"A {r['rate_A']:.3f} {_interval(r['ci_low_A'], r['ci_high_A'], r['wilson_low_A'], r['wilson_high_A'])}"
-                         f"  B {r['rate_B']:.3f} {_interval(r['ci_low_B'], r['ci_high_B'], r['wilson_low_B'], r['wilson_high_B'])}"
-                         f"  n={int(r['n'])}")
+            lines.append(
+                f"  {r['raters']:<9} {r['question']:<9} {r['system_a']} (A) vs {r['system_b']} (B): "
+                f"A {r['rate_A']:.3f} {_interval(r['ci_low_A'], r['ci_high_A'], r['wilson_low_A'], r['wilson_high_A'])}"
+                f"  B {r['rate_B']:.3f} {_interval(r['ci_low_B'], r['ci_high_B'], r['wilson_low_B'], r['wilson_high_B'])}"
+                f"  n={int(r['n'])}"
+            )
     return lines
 
 
@@ -340,20 +425,27 @@ def format_analysis(result: StudyAnalysis) -> str:
     elif not any("excluded by the control trials" in n for n in result.notes):
         lines.append("no ratings of main items yet")
     if len(result.bradley_terry):
-        lines.append("\nBradley–Terry log-strengths (ties as half wins), "
-                     f"{_method(result.settings).replace(' CI', '')} intervals")
+        lines.append(
+            "\nBradley–Terry log-strengths (ties as half wins), "
+            f"{_method(result.settings).replace(' CI', '')} intervals"
+        )
         for _, r in result.bradley_terry.iterrows():
-            lines.append(f"  {r['question']:<10} #{int(r['rank'])} {r['system']:<28} "
-                         f"{r['score']:+.3f} {_interval(r['ci_low'], r['ci_high'], math.nan, math.nan, '+.3f')}")
+            lines.append(
+                f"  {r['question']:<10} #{int(r['rank'])} {r['system']:<28} "
+                f"{r['score']:+.3f} {_interval(r['ci_low'], r['ci_high'], math.nan, math.nan, '+.3f')}"
+            )
     lines.append("\nagreement (Krippendorff's alpha)")
     for _, r in result.agreement.iterrows():
         items = int(r["pairable_items"])
-        alphas = "  ".join(f"{kind} " + ("undefined" if math.isnan(r[f"alpha_{kind}"]) else f"{r[f'alpha_{kind}']:.3f}")
-                           for kind in ("nominal", "ordinal"))
+        alphas = "  ".join(
+            f"{kind} " + ("undefined" if math.isnan(r[f"alpha_{kind}"]) else f"{r[f'alpha_{kind}']:.3f}")
+            for kind in ("nominal", "ordinal")
+        )
         lines.append(f"  {r['question']:<10} {alphas}  ({items} items rated twice or more)")
     if result.excluded:
-        lines.append(f"\nexcluded raters (control accuracy < {result.settings['threshold']}): "
-                     + ", ".join(result.excluded))
+        lines.append(
+            f"\nexcluded raters (control accuracy < {result.settings['threshold']}): " + ", ".join(result.excluded)
+        )
     lines += quality_lines(result)
     if result.notes:
         lines.append("\nnotes")
@@ -365,6 +457,7 @@ def format_analysis(result: StudyAnalysis) -> str:
 # For each rated pair of systems whose run folders are known (the study's systems record their run
 # folder), how often each per-image metric of the runs' samples.jsonl prefers the system the raters
 # preferred (raters_ui.agreement), per category and overall: the metric a team should gate on.
+
 
 def run_scores(folder: str) -> tuple[pd.DataFrame, dict[str, bool], str]:
     """(samples.jsonl rows at the run's scored stage, {per-image metric: higher is better}, stage);
@@ -390,10 +483,17 @@ def run_scores(folder: str) -> tuple[pd.DataFrame, dict[str, bool], str]:
     return samples[samples["stage"].astype(str) == stage], directions, stage
 
 
-def metric_agreement_tables(ratings: pd.DataFrame, runs: dict[str, str], *, threshold: float = 0.8,
-                            exclude: bool = True, ratings_per_item: int | None = None,
-                            names: dict[str, str] | None = None, level: float = 0.95,
-                            tolerance: float = 0.0) -> tuple[pd.DataFrame, list[str]]:
+def metric_agreement_tables(
+    ratings: pd.DataFrame,
+    runs: dict[str, str],
+    *,
+    threshold: float = 0.8,
+    exclude: bool = True,
+    ratings_per_item: int | None = None,
+    names: dict[str, str] | None = None,
+    level: float = 0.95,
+    tolerance: float = 0.0,
+) -> tuple[pd.DataFrame, list[str]]:
     """Per rated pair, question, metric and category: the agreement rate with its Wilson interval
     (``raters_ui.agreement.AGREEMENT_COLUMNS`` plus the pair and question). ``runs`` maps a system's
     name (run id) to its run folder. The ratings are those the preference table counts (control
@@ -411,7 +511,9 @@ def metric_agreement_tables(ratings: pd.DataFrame, runs: dict[str, str], *, thre
             loaded[name] = str(err)
     tables, notes = [], []
     for a, b in system_pairs_rated(used):
-        why = [f"{x}: {loaded.get(x, 'no run folder recorded')}" for x in (a, b) if not isinstance(loaded.get(x), tuple)]
+        why = [
+            f"{x}: {loaded.get(x, 'no run folder recorded')}" for x in (a, b) if not isinstance(loaded.get(x), tuple)
+        ]
         if why:
             notes.append(f"{a} vs {b}: no automatic scores to compare ({'; '.join(why)})")
             continue
@@ -422,10 +524,16 @@ def metric_agreement_tables(ratings: pd.DataFrame, runs: dict[str, str], *, thre
             outcomes = pair_outcomes(used, a, b, q)
             if outcomes.empty or diffs.empty:
                 continue
-            t = metric_agreement(item_preferences(outcomes), diffs, level=level, tolerance=tolerance,
-                                 metrics=list(directions))
-            for col, value in (("stage_b", stage_b), ("stage_a", stage_a), ("question", q), ("system_b", b),
-                               ("system_a", a)):
+            t = metric_agreement(
+                item_preferences(outcomes), diffs, level=level, tolerance=tolerance, metrics=list(directions)
+            )
+            for col, value in (
+                ("stage_b", stage_b),
+                ("stage_a", stage_a),
+                ("question", q),
+                ("system_b", b),
+                ("system_a", a),
+            ):
                 t.insert(0, col, value)
             tables.append(t)
     return (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()), notes
@@ -439,27 +547,39 @@ def _rate(r: pd.Series) -> str:
 
 def format_metric_agreement(table: pd.DataFrame, notes: list[str], level: float = 0.95) -> str:
     """Terminal text: per pair and question, metrics from most to least agreeing with the raters."""
-    lines = [(f"\nautomatic metrics vs raters: share of decided prompts where the metric prefers the raters' "
-             f"choice ({round(100 * level)}% Wilson CI; 0.5 = unrelated to the raters)")]
+    lines = [
+        (
+            f"\nautomatic metrics vs raters: share of decided prompts where the metric prefers the raters' "
+            f"choice ({round(100 * level)}% Wilson CI; 0.5 = unrelated to the raters)"
+        )
+    ]
     if table.empty and not notes:
         lines.append("  no rated pair of systems with scored runs yet")
-    for (a, b, q), part in (table.groupby(["system_a", "system_b", "question"], sort=False) if len(table) else []):
+    for (a, b, q), part in table.groupby(["system_a", "system_b", "question"], sort=False) if len(table) else []:
         overall = part[part["category"] == "overall"].sort_values("rate", ascending=False, na_position="last")
         lines.append(f"  {q}: {a} (A) vs {b} (B)")
         for _, r in overall.iterrows():
             cats = part[(part["metric"] == r["metric"]) & (part["category"] != "overall")]
-            per = " · ".join(f"{c['category']} {c['rate']:.2f} (n={int(c['decided'])})" if c["decided"] else
-                             f"{c['category']} – (n=0)" for _, c in cats.iterrows())
-            lines.append(f"    {r['metric']:<22} {_rate(r):<28} decided {int(r['decided'])}/{int(r['items'])} "
-                         f"(raters tied {int(r['human_ties'])}, metric tied {int(r['metric_ties'])}, "
-                         f"no score {int(r['no_score'])})")
+            per = " · ".join(
+                f"{c['category']} {c['rate']:.2f} (n={int(c['decided'])})"
+                if c["decided"]
+                else f"{c['category']} – (n=0)"
+                for _, c in cats.iterrows()
+            )
+            lines.append(
+                f"    {r['metric']:<22} {_rate(r):<28} decided {int(r['decided'])}/{int(r['items'])} "
+                f"(raters tied {int(r['human_ties'])}, metric tied {int(r['metric_ties'])}, "
+                f"no score {int(r['no_score'])})"
+            )
             if per:
                 lines.append(f"      {per}")
         best = overall.dropna(subset=["rate"])
         if len(best):
             top = best[best["rate"] == best.iloc[0]["rate"]]["metric"].tolist()
-            lines.append(f"    most in agreement: {' = '.join(top)} ({best.iloc[0]['rate']:.3f}; overlapping "
-                         "intervals do not tell metrics apart)")
+            lines.append(
+                f"    most in agreement: {' = '.join(top)} ({best.iloc[0]['rate']:.3f}; overlapping "
+                "intervals do not tell metrics apart)"
+            )
     lines += [f"  note: {n}" for n in notes]
     return "\n".join(lines)
 

@@ -94,24 +94,43 @@ def find_admin_study(db: StudyDB, token: str, study_name: str | None = None) -> 
 # The statements of the hot path are built once, with bind parameters: building SQLAlchemy
 # constructs costs more CPU than SQLite takes to run them.
 _OTHER = aliased(Assignment)
-_MINE = (select(_OTHER.id).where(_OTHER.item_id == Item.id, _OTHER.rater_id == bindparam("rater_id"))
-         .correlate(Item).exists())
-_OPEN = (select(Assignment)
-         .where(Assignment.rater_id == bindparam("rater_id"), Assignment.completed_at.is_(None))
-         .order_by(Assignment.seq).limit(1))
+_MINE = (
+    select(_OTHER.id)
+    .where(_OTHER.item_id == Item.id, _OTHER.rater_id == bindparam("rater_id"))
+    .correlate(Item)
+    .exists()
+)
+_OPEN = (
+    select(Assignment)
+    .where(Assignment.rater_id == bindparam("rater_id"), Assignment.completed_at.is_(None))
+    .order_by(Assignment.seq)
+    .limit(1)
+)
 _CANDIDATES = (
     select(Item.id, func.count(Assignment.id))
-    .outerjoin(Assignment, and_(Assignment.item_id == Item.id,
-                                or_(Assignment.completed_at.is_not(None),
-                                    Assignment.assigned_at > bindparam("cutoff"))))
+    .outerjoin(
+        Assignment,
+        and_(
+            Assignment.item_id == Item.id,
+            or_(Assignment.completed_at.is_not(None), Assignment.assigned_at > bindparam("cutoff")),
+        ),
+    )
     .where(Item.study_id == bindparam("study_id"), Item.kind == "main", ~_MINE)
-    .group_by(Item.id).having(func.count(Assignment.id) < bindparam("wanted")))
+    .group_by(Item.id)
+    .having(func.count(Assignment.id) < bindparam("wanted"))
+)
 _CONTROLS_LEFT = select(Item.id).where(Item.study_id == bindparam("study_id"), Item.kind == "control", ~_MINE)
-_SCREEN = (select(Item.prompt, ItemImage.slot, ItemImage.file).join(ItemImage, ItemImage.item_id == Item.id)
-           .where(Item.id == bindparam("item_id")).order_by(ItemImage.slot, ItemImage.position))
-_POSITION = (select(Assignment.is_control, Assignment.completed_at.is_not(None), func.count())
-             .where(Assignment.rater_id == bindparam("rater_id"))
-             .group_by(Assignment.is_control, Assignment.completed_at.is_not(None)))
+_SCREEN = (
+    select(Item.prompt, ItemImage.slot, ItemImage.file)
+    .join(ItemImage, ItemImage.item_id == Item.id)
+    .where(Item.id == bindparam("item_id"))
+    .order_by(ItemImage.slot, ItemImage.position)
+)
+_POSITION = (
+    select(Assignment.is_control, Assignment.completed_at.is_not(None), func.count())
+    .where(Assignment.rater_id == bindparam("rater_id"))
+    .group_by(Assignment.is_control, Assignment.completed_at.is_not(None))
+)
 
 
 @dataclass(frozen=True)
@@ -142,8 +161,10 @@ def _open_assignment(s: Session, rater: RaterRef) -> Assignment | None:
 
 def _candidates(s: Session, study: _Rules, rater: RaterRef, now: datetime) -> dict[int, int]:
     """Main items the rater has not had and that still need ratings: item id -> current load."""
-    rows = s.execute(_CANDIDATES, {"rater_id": rater.id, "study_id": study.id, "cutoff": now - ASSIGNMENT_TTL,
-                                   "wanted": study.ratings_per_item}).all()
+    rows = s.execute(
+        _CANDIDATES,
+        {"rater_id": rater.id, "study_id": study.id, "cutoff": now - ASSIGNMENT_TTL, "wanted": study.ratings_per_item},
+    ).all()
     return {int(i): int(n) for i, n in rows}
 
 
@@ -151,9 +172,9 @@ def _candidates(s: Session, study: _Rules, rater: RaterRef, now: datetime) -> di
 class _Position:
     """How far a rater is: assignments by kind and state (computed once per transaction)."""
 
-    main: int = 0      # main items assigned, done or open
+    main: int = 0  # main items assigned, done or open
     controls: int = 0  # control items assigned, done or open
-    done: int = 0      # items of either kind completed
+    done: int = 0  # items of either kind completed
 
 
 def _position(s: Session, rater: RaterRef) -> _Position:
@@ -183,8 +204,9 @@ def _estimate_total(study: _Rules, pos: _Position, n_candidates: int, n_controls
     return max(main + ctrl, pos.done)
 
 
-def _plan(s: Session, study: _Rules, rater: RaterRef, pos: _Position, now: datetime,
-          n: int) -> tuple[list[tuple[int, bool]], int]:
+def _plan(
+    s: Session, study: _Rules, rater: RaterRef, pos: _Position, now: datetime, n: int
+) -> tuple[list[tuple[int, bool]], int]:
     """The rater's next ``n`` items (item id, is_control), controls interleaved, and the
     estimated total for the progress bar."""
     cands = _candidates(s, study, rater, now)
@@ -231,9 +253,18 @@ def _assign(s: Session, study: _Rules, rater: RaterRef, n: int, now: datetime) -
     picks, total = _plan(s, study, rater, pos, now, n)
     for k, (item_id, is_control) in enumerate(picks):
         placement = random.Random(f"{study.seed}:{rater.id}:{item_id}:placement")
-        rows.append(Assignment(study_id=study.id, rater_id=rater.id, item_id=item_id, seq=seq + k + 1,
-                               a_slot=placement.choice((1, 2)), is_control=is_control, assigned_at=now,
-                               expected_total=total))
+        rows.append(
+            Assignment(
+                study_id=study.id,
+                rater_id=rater.id,
+                item_id=item_id,
+                seq=seq + k + 1,
+                a_slot=placement.choice((1, 2)),
+                is_control=is_control,
+                assigned_at=now,
+                expected_total=total,
+            )
+        )
     s.add_all(rows)
     s.flush()
     return rows
@@ -245,6 +276,7 @@ def current_screen(db: StudyDB, rater: RaterRef) -> Screen | None:
     The common case, an open item already shown, needs only a read; the write lock is taken to
     assign, or to note when an item is first shown (``shown_at``).
     """
+
     def txn(s: Session) -> Screen | None:
         now = utcnow()
         study = _rules(db, s, rater.study_id)
@@ -268,8 +300,7 @@ def current_screen(db: StudyDB, rater: RaterRef) -> Screen | None:
 def assign_batch(db: StudyDB, rater: RaterRef, n: int) -> int:
     """Assign the rater's next ``n`` items at once (a fixed batch, like the paper's batches of 50
     with interleaved controls); they are then served in order. Returns how many were assigned."""
-    return db.write(lambda s: len(_assign(s, _rules(db, s, rater.study_id), rater, n, utcnow())),
-                    retry_integrity=True)
+    return db.write(lambda s: len(_assign(s, _rules(db, s, rater.study_id), rater, n, utcnow())), retry_integrity=True)
 
 
 def progress(db: StudyDB, rater: RaterRef) -> tuple[int, int]:
@@ -292,13 +323,31 @@ def elapsed_seconds(now: datetime, since: datetime | None) -> float | None:
 
 
 def _views(study_id: int, assignment_id: int, client: ClientReport, now: datetime) -> list[dict]:
-    return [{"study_id": study_id, "assignment_id": assignment_id, "seq": k, "set_shown": o.set_shown,
-             "image": o.image, "at_seconds": o.at_seconds, "open_seconds": o.open_seconds, "created_at": now}
-            for k, o in enumerate(client.opens, start=1)]
+    return [
+        {
+            "study_id": study_id,
+            "assignment_id": assignment_id,
+            "seq": k,
+            "set_shown": o.set_shown,
+            "image": o.image,
+            "at_seconds": o.at_seconds,
+            "open_seconds": o.open_seconds,
+            "created_at": now,
+        }
+        for k, o in enumerate(client.opens, start=1)
+    ]
 
 
-def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alignment: str,
-           seconds: float | None = None, *, client: ClientReport | None = None) -> bool:
+def submit(
+    db: StudyDB,
+    rater: RaterRef,
+    assignment_id: int,
+    fidelity: str,
+    alignment: str,
+    seconds: float | None = None,
+    *,
+    client: ClientReport | None = None,
+) -> bool:
     """Record both answers for an assigned item in one transaction.
 
     ``seconds`` (time on the item) is measured here, from the assignment's ``shown_at`` (else
@@ -319,23 +368,36 @@ def submit(db: StudyDB, rater: RaterRef, assignment_id: int, fidelity: str, alig
         # One statement checks ownership, marks the item done (keeping the first completion
         # time) and returns what the ratings need.
         mine = and_(Assignment.id == assignment_id, Assignment.rater_id == rater.id)
-        a = s.execute(update(Assignment).where(mine)
-                      .values(completed_at=func.coalesce(Assignment.completed_at, now))
-                      .returning(Assignment.study_id, Assignment.item_id, Assignment.shown_at,
-                                 Assignment.assigned_at)
-                      .execution_options(synchronize_session=False)).first()
+        a = s.execute(
+            update(Assignment)
+            .where(mine)
+            .values(completed_at=func.coalesce(Assignment.completed_at, now))
+            .returning(Assignment.study_id, Assignment.item_id, Assignment.shown_at, Assignment.assigned_at)
+            .execution_options(synchronize_session=False)
+        ).first()
         if a is None:
             raise UserError("this item is not assigned to you")
         took = seconds if seconds is not None else elapsed_seconds(now, a.shown_at or a.assigned_at)
-        rows = [{"study_id": a.study_id, "assignment_id": assignment_id, "rater_id": rater.id,
-                 "item_id": a.item_id, "question": q, "choice": c, "seconds": took,
-                 "client_seconds": client.client_seconds, "created_at": now}
-                for q, c in (("fidelity", fidelity), ("alignment", alignment))]
+        rows = [
+            {
+                "study_id": a.study_id,
+                "assignment_id": assignment_id,
+                "rater_id": rater.id,
+                "item_id": a.item_id,
+                "question": q,
+                "choice": c,
+                "seconds": took,
+                "client_seconds": client.client_seconds,
+                "created_at": now,
+            }
+            for q, c in (("fidelity", fidelity), ("alignment", alignment))
+        ]
         stmt = insert_ignore(db, Rating, rows, ["rater_id", "item_id", "question"]).returning(Rating.id)
         stored = len(s.execute(stmt).all()) > 0  # RETURNING lists only rows actually inserted
         if stored and client.opens:
-            s.execute(insert_ignore(db, ImageView, _views(a.study_id, assignment_id, client, now),
-                                    ["assignment_id", "seq"]))
+            s.execute(
+                insert_ignore(db, ImageView, _views(a.study_id, assignment_id, client, now), ["assignment_id", "seq"])
+            )
         return stored
 
     return db.write(txn)

@@ -26,11 +26,15 @@ from typing import Any
 
 import streamlit as st
 
-KEYS_HELP = ("Keyboard: A, I or B answers the highlighted question (set A, indifferent, set B) and moves on; "
-             "Enter submits; V views the images at full size (← → move through both sets, G shows a whole "
-             "set, Esc closes); Tab and Shift+Tab move between questions.")
-VIEW_HELP = ("Click an image, or press V, to see it at its full size; ← → move through set A and then "
-             "set B, G shows a whole set, Esc closes.")
+KEYS_HELP = (
+    "Keyboard: A, I or B answers the highlighted question (set A, indifferent, set B) and moves on; "
+    "Enter submits; V views the images at full size (← → move through both sets, G shows a whole "
+    "set, Esc closes); Tab and Shift+Tab move between questions."
+)
+VIEW_HELP = (
+    "Click an image, or press V, to see it at its full size; ← → move through set A and then "
+    "set B, G shows a whole set, Esc closes."
+)
 
 JS = r"""
 const PREFIX = "imagen-bench:screen:";
@@ -363,9 +367,13 @@ def rating_client(key: str, radios: tuple[str, str], submit: str, sets: tuple[st
     """Mount the component for one screen (inside its form); returns the submitted ``telemetry``
     state (None until the browser sent one). ``key`` names the screen; the other arguments are
     the Streamlit keys of the two radios, the submit button and the two image containers."""
-    result = _mount()(key=f"client-{key}", data={"mode": "rate", "key": key, "radios": list(radios),
-                                                  "submit": submit, "sets": list(sets)},
-                      default={"telemetry": None}, on_telemetry_change=lambda: None, height=0)
+    result = _mount()(
+        key=f"client-{key}",
+        data={"mode": "rate", "key": key, "radios": list(radios), "submit": submit, "sets": list(sets)},
+        default={"telemetry": None},
+        on_telemetry_change=lambda: None,
+        height=0,
+    )
     return telemetry_of(result)
 
 

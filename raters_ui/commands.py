@@ -111,8 +111,7 @@ def _print_tokens(tokens: Tokens, path: Path) -> None:
         print(f"admin link:  ?admin={tokens.admin}")
     for label, tok in tokens.raters.items():
         print(f"{label}:   ?token={tok}")
-    print(f"tokens appended to {path} (readable by you only); `imagen-bench raters {tokens.study}` "
-          "prints full links")
+    print(f"tokens appended to {path} (readable by you only); `imagen-bench raters {tokens.study}` prints full links")
 
 
 def _load_pairs(cfg: DictConfig) -> StudyPairs:
@@ -123,8 +122,9 @@ def _load_pairs(cfg: DictConfig) -> StudyPairs:
     runs = as_list(cfg.runs) or []
     if len(runs) < 2:
         raise UserError(f"runs= needs at least two run folders, got {runs}")
-    return build_study_pairs([Path(r) for r in runs], prompt_ids=as_list(cfg.prompts),
-                             categories=as_list(cfg.categories), stage=cfg.stage)
+    return build_study_pairs(
+        [Path(r) for r in runs], prompt_ids=as_list(cfg.prompts), categories=as_list(cfg.categories), stage=cfg.stage
+    )
 
 
 def instructions_text(cfg: DictConfig) -> str | None:
@@ -151,20 +151,29 @@ def _spec(cfg: DictConfig):
     from raters_ui.studies import StudySpec
 
     c = cfg.controls
-    controls = ControlSpec(count=as_int(c.count, "controls.count", 0, 100_000),
-                           every=as_int(c.every, "controls.every", 1, INT32), mode=str(c.mode),
-                           threshold=as_float(c.threshold, "controls.threshold", 0.0, 1.0))
-    return StudySpec(name=check_study_name(cfg.study),
-                     ratings_per_item=as_int(cfg.ratings_per_item, "ratings_per_item", 1, 10_000),
-                     raters=as_int(cfg.raters, "raters", 0, 10_000), prompt_ids=as_list(cfg.prompts),
-                     categories=as_list(cfg.categories),
-                     baseline=None if cfg.baseline is None else str(cfg.baseline),
-                     items_per_rater=as_int(cfg.items_per_rater, "items_per_rater", 1, INT32, nullable=True),
-                     controls=controls, max_side=as_int(cfg.max_side, "max_side", MIN_SIDE, MAX_SIDE, nullable=True),
-                     image_size=as_int(cfg.image_size, "image_size", MIN_SIDE, MAX_SIDE, nullable=True),
-                     seed=as_int(cfg.seed, "seed", 0, INT32), instructions=instructions_text(cfg),
-                     consent=None if cfg.consent is None else str(cfg.consent),
-                     practice=as_int(cfg.practice, "practice", 0, 2), min_seconds=min_seconds(cfg))
+    controls = ControlSpec(
+        count=as_int(c.count, "controls.count", 0, 100_000),
+        every=as_int(c.every, "controls.every", 1, INT32),
+        mode=str(c.mode),
+        threshold=as_float(c.threshold, "controls.threshold", 0.0, 1.0),
+    )
+    return StudySpec(
+        name=check_study_name(cfg.study),
+        ratings_per_item=as_int(cfg.ratings_per_item, "ratings_per_item", 1, 10_000),
+        raters=as_int(cfg.raters, "raters", 0, 10_000),
+        prompt_ids=as_list(cfg.prompts),
+        categories=as_list(cfg.categories),
+        baseline=None if cfg.baseline is None else str(cfg.baseline),
+        items_per_rater=as_int(cfg.items_per_rater, "items_per_rater", 1, INT32, nullable=True),
+        controls=controls,
+        max_side=as_int(cfg.max_side, "max_side", MIN_SIDE, MAX_SIDE, nullable=True),
+        image_size=as_int(cfg.image_size, "image_size", MIN_SIDE, MAX_SIDE, nullable=True),
+        seed=as_int(cfg.seed, "seed", 0, INT32),
+        instructions=instructions_text(cfg),
+        consent=None if cfg.consent is None else str(cfg.consent),
+        practice=as_int(cfg.practice, "practice", 0, 2),
+        min_seconds=min_seconds(cfg),
+    )
 
 
 class _Made:
@@ -225,8 +234,10 @@ def create(cfg: DictConfig) -> None:
         made.remove()
         raise
     sink.close()
-    print(f"created study {result.name!r} in {display_url(db.url)}: {result.n_items} items from "
-          f"{len(pairs.systems)} systems, {result.n_controls} controls, {len(result.tokens.raters)} raters")
+    print(
+        f"created study {result.name!r} in {display_url(db.url)}: {result.n_items} items from "
+        f"{len(pairs.systems)} systems, {result.n_controls} controls, {len(result.tokens.raters)} raters"
+    )
     print(f"image store: {result.store_dir}; {result.size.describe()}")
     _print_tokens(result.tokens, sink.path)
 
@@ -246,7 +257,7 @@ def _with_sink(cfg: DictConfig, location: str, fn: Callable[[TokenSink], Tokens]
 
 
 def export(cfg: DictConfig, db: StudyDB) -> None:
-    from raters_ui.studies import export_ratings
+    from raters_ui.ratings import export_ratings
 
     if not cfg.out:
         raise UserError("study export needs out=<file.csv> or out=<file.parquet>")
@@ -255,11 +266,12 @@ def export(cfg: DictConfig, db: StudyDB) -> None:
     views = str(cfg.views_out) if cfg.get("views_out") else None
     if views and Path(views).suffix.lower() not in (".csv", ".parquet"):
         raise UserError(f"views_out must be a .csv or .parquet file, not {Path(views).name!r}")
-    path = export_ratings(db, str(cfg.study), str(cfg.out),
-                          include_controls=as_bool(cfg.include_controls, "include_controls"))
+    path = export_ratings(
+        db, str(cfg.study), str(cfg.out), include_controls=as_bool(cfg.include_controls, "include_controls")
+    )
     print(f"wrote {path}")
     if views:
-        from raters_ui.studies import export_image_views
+        from raters_ui.ratings import export_image_views
 
         print(f"wrote {export_image_views(db, str(cfg.study), views)}")
 
@@ -271,28 +283,33 @@ def analysis_options(cfg: DictConfig) -> dict:
         raise UserError(f"clusters must list prompt_id and/or rater once each (e.g. [prompt_id]), got {clusters}")
     if cfg.out and Path(str(cfg.out)).exists() and not Path(str(cfg.out)).is_dir():
         raise UserError(f"out={cfg.out} is a file; analyze writes a folder of tables")
-    return {"exclude": as_bool(cfg.exclude, "exclude"), "n_boot": as_int(cfg.n_boot, "n_boot", 10, 1_000_000),
-            "level": as_float(cfg.level, "level", 0.0, 1.0, open_lo=True, open_hi=True),
-            "seed": as_int(cfg.seed, "seed", 0, INT32), "clusters": tuple(clusters)}
+    return {
+        "exclude": as_bool(cfg.exclude, "exclude"),
+        "n_boot": as_int(cfg.n_boot, "n_boot", 10, 1_000_000),
+        "level": as_float(cfg.level, "level", 0.0, 1.0, open_lo=True, open_hi=True),
+        "seed": as_int(cfg.seed, "seed", 0, INT32),
+        "clusters": tuple(clusters),
+    }
 
 
 def quality_options(cfg: DictConfig) -> dict:
     """The checked rater-check settings of ``study analyze`` (``min_seconds``, ``quality.*``)."""
     q = cfg.get("quality") or {}
-    return {"min_seconds": min_seconds(cfg),
-            "floor_fraction": as_float(q.get("floor_fraction", 0.25), "quality.floor_fraction", 0.0, 1.0),
-            "floor_min": as_float(q.get("floor_min", 2.0), "quality.floor_min", 0.0, 3600.0),
-            "same_side": as_float(q.get("same_side", 0.9), "quality.same_side", 0.5, 1.0, open_lo=True),
-            "side_alpha": as_float(q.get("side_alpha", 0.01), "quality.side_alpha", 0.0, 1.0, open_lo=True,
-                                   open_hi=True),
-            "min_items": as_int(q.get("min_items", 3), "quality.min_items", 1, INT32)}
+    return {
+        "min_seconds": min_seconds(cfg),
+        "floor_fraction": as_float(q.get("floor_fraction", 0.25), "quality.floor_fraction", 0.0, 1.0),
+        "floor_min": as_float(q.get("floor_min", 2.0), "quality.floor_min", 0.0, 3600.0),
+        "same_side": as_float(q.get("same_side", 0.9), "quality.same_side", 0.5, 1.0, open_lo=True),
+        "side_alpha": as_float(q.get("side_alpha", 0.01), "quality.side_alpha", 0.0, 1.0, open_lo=True, open_hi=True),
+        "min_items": as_int(q.get("min_items", 3), "quality.min_items", 1, INT32),
+    }
 
 
 def analyze(cfg: DictConfig, db: StudyDB) -> None:
     from raters_ui import analysis
     from raters_ui.admin import progress_by_category, study_overview
     from raters_ui.quality import QualityRules
-    from raters_ui.studies import load_ratings
+    from raters_ui.ratings import load_ratings
 
     options = analysis_options(cfg)
     checks = quality_options(cfg)
@@ -301,15 +318,24 @@ def analyze(cfg: DictConfig, db: StudyDB) -> None:
         checks["min_seconds"] = info.get("min_seconds")
     ratings = load_ratings(db, str(cfg.study))
     print(progress_by_category(db, str(cfg.study)).to_string(index=False))
-    result = analysis.analyze(ratings, threshold=info["control_threshold"],
-                              ratings_per_item=info["ratings_per_item"], names=info["names"],
-                              quality=QualityRules(**checks, control_threshold=info["control_threshold"]),
-                              **options)
+    result = analysis.analyze(
+        ratings,
+        threshold=info["control_threshold"],
+        ratings_per_item=info["ratings_per_item"],
+        names=info["names"],
+        quality=QualityRules(**checks, control_threshold=info["control_threshold"]),
+        **options,
+    )
     print(analysis.format_analysis(result))
     table, notes = analysis.metric_agreement_tables(
-        ratings, study_run_folders(db, str(cfg.study), info["names"]), threshold=info["control_threshold"],
-        exclude=options["exclude"], ratings_per_item=info["ratings_per_item"], names=info["names"],
-        level=options["level"])
+        ratings,
+        study_run_folders(db, str(cfg.study), info["names"]),
+        threshold=info["control_threshold"],
+        exclude=options["exclude"],
+        ratings_per_item=info["ratings_per_item"],
+        names=info["names"],
+        level=options["level"],
+    )
     print(analysis.format_metric_agreement(table, notes, options["level"]))
     if cfg.out:
         print(f"wrote {analysis.write_analysis(result, str(cfg.out))}")
@@ -344,8 +370,10 @@ def sample_size(cfg: DictConfig) -> None:
     except ValueError as err:
         raise UserError(str(err)) from None
     check = simulated_power(a, b, max(1, round(n / deff)), alpha=alpha)
-    print(f"{n} ratings to detect A {a:.3f} vs B {b:.3f} (ties {1 - a - b:.3f}) at alpha {alpha:g}, "
-          f"power {power:g}, design effect {deff:g} (simulated power without clustering: {check:.3f})")
+    print(
+        f"{n} ratings to detect A {a:.3f} vs B {b:.3f} (ties {1 - a - b:.3f}) at alpha {alpha:g}, "
+        f"power {power:g}, design effect {deff:g} (simulated power without clustering: {check:.3f})"
+    )
 
 
 def rotate_tokens(cfg: DictConfig, db: StudyDB, location: str) -> None:
@@ -369,24 +397,34 @@ def simulation_spec(cfg: DictConfig) -> SimulationSpec:
     temperature = float(node.temperature)
     if not temperature > 0:
         raise UserError(f"simulate.temperature must be > 0, got {node.temperature}")
-    return SimulationSpec(raters=as_int(node.raters, "simulate.raters", 1, 100), score=str(node.score),
-                          temperature=temperature, tie_margin=float(node.tie_margin), seconds=tuple(seconds),
-                          seed=as_int(node.seed, "simulate.seed", 0, 2**31 - 1))
+    return SimulationSpec(
+        raters=as_int(node.raters, "simulate.raters", 1, 100),
+        score=str(node.score),
+        temperature=temperature,
+        tie_margin=float(node.tie_margin),
+        seconds=tuple(seconds),
+        seed=as_int(node.seed, "simulate.seed", 0, 2**31 - 1),
+    )
 
 
 def _simulate(cfg: DictConfig, db: StudyDB, location: str, sim: SimulationSpec) -> None:
     from raters_ui.simulate import simulate_raters
 
     done = simulate_raters(db, str(cfg.study), sim)
-    print(f"SIMULATED raters (answers follow {sim.score}, not people): "
-          + ", ".join(f"{k} rated {v}" for k, v in done.items()))
+    print(
+        f"SIMULATED raters (answers follow {sim.score}, not people): "
+        + ", ".join(f"{k} rated {v}" for k, v in done.items())
+    )
 
 
 def _configure(cfg: DictConfig, db: StudyDB, location: str, text: str | None) -> None:
     from raters_ui.studies import configure_study
 
-    print(configure_study(db, str(cfg.study), instructions=text,
-                          consent=None if cfg.consent is None else str(cfg.consent)))
+    print(
+        configure_study(
+            db, str(cfg.study), instructions=text, consent=None if cfg.consent is None else str(cfg.consent)
+        )
+    )
 
 
 def _add_raters(cfg: DictConfig, db: StudyDB, location: str, n: int) -> None:
@@ -418,17 +456,22 @@ class StudyAction:
     needs_study: bool = True
 
 
-STUDY_ACTIONS: Registry[StudyAction] = Registry("study action", {
-    "create": StudyAction(alone=create),
-    "export": StudyAction(lambda cfg, db, location, _: export(cfg, db)),
-    "analyze": StudyAction(lambda cfg, db, location, _: analyze(cfg, db), check=_check_analysis),
-    "add-raters": StudyAction(_add_raters, check=lambda cfg: as_int(cfg.raters, "raters", 1, 10_000)),
-    "rotate-admin": StudyAction(_rotate_admin),
-    "rotate-tokens": StudyAction(lambda cfg, db, location, _: rotate_tokens(cfg, db, location)),
-    "configure": StudyAction(_configure, check=instructions_text),
-    "simulate": StudyAction(_simulate, check=simulation_spec),
-    "sample-size": StudyAction(alone=sample_size, needs_study=False),
-}, check=lambda a: isinstance(a, StudyAction), expected="a raters_ui.commands.StudyAction")
+STUDY_ACTIONS: Registry[StudyAction] = Registry(
+    "study action",
+    {
+        "create": StudyAction(alone=create),
+        "export": StudyAction(lambda cfg, db, location, _: export(cfg, db)),
+        "analyze": StudyAction(lambda cfg, db, location, _: analyze(cfg, db), check=_check_analysis),
+        "add-raters": StudyAction(_add_raters, check=lambda cfg: as_int(cfg.raters, "raters", 1, 10_000)),
+        "rotate-admin": StudyAction(_rotate_admin),
+        "rotate-tokens": StudyAction(lambda cfg, db, location, _: rotate_tokens(cfg, db, location)),
+        "configure": StudyAction(_configure, check=instructions_text),
+        "simulate": StudyAction(_simulate, check=simulation_spec),
+        "sample-size": StudyAction(alone=sample_size, needs_study=False),
+    },
+    check=lambda a: isinstance(a, StudyAction),
+    expected="a raters_ui.commands.StudyAction",
+)
 
 
 def run(cfg: DictConfig) -> None:
@@ -470,12 +513,32 @@ def streamlit_command(host: str, port: int) -> list[str]:
     """The server command line (also used by the browser test), with the app's AA-contrast theme."""
     from raters_ui import theme
 
-    return [sys.executable, "-m", "streamlit", "run", str(APP),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.address", str(host), "--server.port", str(int(port)),
-            "--server.fileWatcherType", "none", "--server.runOnSave", "false",
-            "--client.showErrorDetails", "none", "--client.toolbarMode", "minimal",
-            "--global.developmentMode", "false", *theme.streamlit_options()]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.address",
+        str(host),
+        "--server.port",
+        str(int(port)),
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--client.showErrorDetails",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+        "--global.developmentMode",
+        "false",
+        *theme.streamlit_options(),
+    ]
 
 
 def app_env(db_url: str, study: str | None) -> dict[str, str]:
@@ -521,12 +584,16 @@ def launch(cfg: DictConfig) -> int:
     for line in links(rows, base):
         print("  " + line)
     if not rows:
-        print(f"  (no valid links in {tokens or 'a tokens file'}; issue new ones with "
-              "`imagen-bench study rotate-tokens <study> rater=all` or `study add-raters`)")
+        print(
+            f"  (no valid links in {tokens or 'a tokens file'}; issue new ones with "
+            "`imagen-bench study rotate-tokens <study> rater=all` or `study add-raters`)"
+        )
     elif study and (lost := missing_links(db, rows, study)):
-        print(f"  ({len(lost)} rater(s) without a link in {tokens}: {', '.join(lost[:5])}"
-              f"{' ...' if len(lost) > 5 else ''}; `imagen-bench study rotate-tokens {study} rater=<label>` "
-              "issues a new one)")
+        print(
+            f"  ({len(lost)} rater(s) without a link in {tokens}: {', '.join(lost[:5])}"
+            f"{' ...' if len(lost) > 5 else ''}; `imagen-bench study rotate-tokens {study} rater=<label>` "
+            "issues a new one)"
+        )
     cmd = streamlit_command(cfg.host, port)
     if dry_run:
         print(" ".join(cmd))

@@ -30,15 +30,14 @@ MODES = ("degrade", "mismatch", "both")
 
 @dataclass(frozen=True)
 class ControlSpec:
-    count: int = 0          # number of control items in the study (0 = no controls)
-    every: int = 10         # one control after every `every` real items of a rater
-    mode: str = "both"      # degrade | mismatch | both
+    count: int = 0  # number of control items in the study (0 = no controls)
+    every: int = 10  # one control after every `every` real items of a rater
+    mode: str = "both"  # degrade | mismatch | both
     threshold: float = 0.8  # share of graded control answers a rater must get right
 
     def check(self) -> None:
         if self.count < 0 or self.every < 1:
-            raise UserError(f"controls.count must be >= 0 and controls.every >= 1, "
-                            f"got {self.count} and {self.every}")
+            raise UserError(f"controls.count must be >= 0 and controls.every >= 1, got {self.count} and {self.every}")
         if self.mode not in MODES:
             raise UserError(f"controls.mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 0.0 <= self.threshold <= 1.0:
@@ -78,8 +77,9 @@ def _mismatch_partner(item: StudyItem, items: list[StudyItem], rng: random.Rando
     return rng.choice(pool)
 
 
-def plan_controls(items: list[StudyItem], systems: list[str], spec: ControlSpec,
-                  rng: random.Random) -> list[ControlPlan]:
+def plan_controls(
+    items: list[StudyItem], systems: list[str], spec: ControlSpec, rng: random.Random
+) -> list[ControlPlan]:
     """Choose ``spec.count`` control items from the study's prompts and systems."""
     spec.check()
     plans: list[ControlPlan] = []

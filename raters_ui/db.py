@@ -185,9 +185,11 @@ class PracticeItem(Base):
     """
 
     __tablename__ = "practice_items"
-    __table_args__ = (UniqueConstraint("study_id", "position"),
-                      CheckConstraint("expected_fidelity IN (1, 2)", name="expected_fidelity"),
-                      CheckConstraint("expected_alignment IN (1, 2)", name="expected_alignment"))
+    __table_args__ = (
+        UniqueConstraint("study_id", "position"),
+        CheckConstraint("expected_fidelity IN (1, 2)", name="expected_fidelity"),
+        CheckConstraint("expected_alignment IN (1, 2)", name="expected_alignment"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
@@ -200,8 +202,7 @@ class PracticeItem(Base):
 class PracticeImage(Base):
     __tablename__ = "practice_images"
     __table_args__ = (CheckConstraint("slot IN (1, 2)", name="slot"),)
-    practice_id: Mapped[int] = mapped_column(ForeignKey("practice_items.id", ondelete="CASCADE"),
-                                             primary_key=True)
+    practice_id: Mapped[int] = mapped_column(ForeignKey("practice_items.id", ondelete="CASCADE"), primary_key=True)
     slot: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     file: Mapped[str] = mapped_column(String(100))
@@ -256,8 +257,10 @@ class ImageView(Base):
     (seconds after the item appeared) and for how long. Client-side data: never used for flags."""
 
     __tablename__ = "image_views"
-    __table_args__ = (UniqueConstraint("assignment_id", "seq"),
-                      CheckConstraint("set_shown IN ('A', 'B')", name="set_shown"))
+    __table_args__ = (
+        UniqueConstraint("assignment_id", "seq"),
+        CheckConstraint("set_shown IN ('A', 'B')", name="set_shown"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
     assignment_id: Mapped[int] = mapped_column(ForeignKey("assignments.id", ondelete="CASCADE"))
@@ -351,8 +354,9 @@ class StudyDB:
             return Session(engine, expire_on_commit=False)
         return Session(self.engine, expire_on_commit=False)
 
-    def write(self, fn: Callable[[Session], T], *, retry_integrity: bool = False,
-              deadline: float = WRITE_DEADLINE_S) -> T:
+    def write(
+        self, fn: Callable[[Session], T], *, retry_integrity: bool = False, deadline: float = WRITE_DEADLINE_S
+    ) -> T:
         """Run ``fn(session)`` in one transaction and commit; retry it whole on lock contention.
 
         ``retry_integrity`` also retries a unique-constraint race (e.g. two tabs of one rater
@@ -361,8 +365,11 @@ class StudyDB:
         start, attempt = time.monotonic(), 0
         while True:
             try:
-                with self._writer_turn(), Session(self._write_engine, expire_on_commit=False) as session, \
-                        session.begin():
+                with (
+                    self._writer_turn(),
+                    Session(self._write_engine, expire_on_commit=False) as session,
+                    session.begin(),
+                ):
                     return fn(session)
             except exc.IntegrityError:
                 if not retry_integrity or attempt >= 20:
@@ -414,8 +421,9 @@ def open_db(db: str | Path, *, create: bool = False, migrate: bool = True) -> St
     try:
         path = sqlite_path(url)
     except exc.ArgumentError:
-        raise UserError(f"not a database URL: {display_url(url)!r} (use a file path or "
-                        "postgresql+psycopg://user@host:port/db)") from None
+        raise UserError(
+            f"not a database URL: {display_url(url)!r} (use a file path or postgresql+psycopg://user@host:port/db)"
+        ) from None
     if make_url(url).get_backend_name() == "sqlite" and path is None:
         raise UserError("an in-memory SQLite database would lose the study at exit: give db=<file> or a URL")
     if path is not None:
@@ -468,8 +476,10 @@ def run_migrations(db: StudyDB) -> None:
         if current == head:
             return
         if current is not None and current not in {r.revision for r in script.walk_revisions()}:
-            raise UserError(f"the study database {display_url(db.url)} has schema revision {current!r}, "
-                            "newer than this build knows; upgrade imagen-bench")
+            raise UserError(
+                f"the study database {display_url(db.url)} has schema revision {current!r}, "
+                "newer than this build knows; upgrade imagen-bench"
+            )
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 

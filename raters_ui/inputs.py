@@ -26,8 +26,9 @@ def check_study_name(name: Any) -> str:
     letter or digit (so never ``..``, a hidden name or a path)."""
     text = "" if name is None else str(name)
     if not NAME_RE.match(text):
-        raise UserError(f"a study name is 1-100 letters, digits, '.', '_' or '-' starting with a letter "
-                        f"or digit, got {text!r}")
+        raise UserError(
+            f"a study name is 1-100 letters, digits, '.', '_' or '-' starting with a letter or digit, got {text!r}"
+        )
     return text
 
 
@@ -44,8 +45,9 @@ def _bad_text(value: str, *, allow_controls: bool) -> str | None:
     return None
 
 
-def _check_text(value: str | None, what: str, limit: int | None, *, allow_controls: bool = False,
-                empty: bool = False) -> None:
+def _check_text(
+    value: str | None, what: str, limit: int | None, *, allow_controls: bool = False, empty: bool = False
+) -> None:
     if value is None:
         return
     if not empty and not value.strip():
@@ -54,8 +56,9 @@ def _check_text(value: str | None, what: str, limit: int | None, *, allow_contro
     if why:
         raise UserError(f"{what} {_clip(value)} {why}")
     if limit is not None and len(value) > limit:
-        raise UserError(f"{what} {_clip(value)} is {len(value)} characters long; the study database "
-                        f"stores at most {limit}")
+        raise UserError(
+            f"{what} {_clip(value)} is {len(value)} characters long; the study database stores at most {limit}"
+        )
 
 
 def _clip(value: str, n: int = 40) -> str:

@@ -85,9 +85,11 @@ def check_text(value: str | None, what: str) -> str | None:
 
 def rater_status(db: StudyDB, rater: RaterRef) -> RaterStatus:
     with db.read() as s:
-        row = s.execute(select(Rater.started_at, Rater.practice_done, Study.practice_items, Study.instructions,
-                               Study.consent).join(Study, Study.id == Rater.study_id)
-                        .where(Rater.id == rater.id)).one()
+        row = s.execute(
+            select(Rater.started_at, Rater.practice_done, Study.practice_items, Study.instructions, Study.consent)
+            .join(Study, Study.id == Rater.study_id)
+            .where(Rater.id == rater.id)
+        ).one()
     started, done, total, text, consent = row
     return RaterStatus(started is not None, int(done or 0), int(total or 0), text or DEFAULT_INSTRUCTIONS, consent)
 
@@ -111,27 +113,45 @@ def start(db: StudyDB, rater: RaterRef, consented: bool) -> None:
 def practice_screen(db: StudyDB, rater: RaterRef, index: int) -> PracticeScreen | None:
     with db.read() as s:
         seed = s.scalar(select(Study.seed).where(Study.id == rater.study_id))
-        items = s.execute(select(PracticeItem).where(PracticeItem.study_id == rater.study_id)
-                          .order_by(PracticeItem.position)).scalars().all()
+        items = (
+            s.execute(
+                select(PracticeItem).where(PracticeItem.study_id == rater.study_id).order_by(PracticeItem.position)
+            )
+            .scalars()
+            .all()
+        )
         if not 0 <= index < len(items):
             return None
         p = items[index]
-        rows = s.execute(select(PracticeImage.slot, PracticeImage.file).where(PracticeImage.practice_id == p.id)
-                         .order_by(PracticeImage.slot, PracticeImage.position)).all()
+        rows = s.execute(
+            select(PracticeImage.slot, PracticeImage.file)
+            .where(PracticeImage.practice_id == p.id)
+            .order_by(PracticeImage.slot, PracticeImage.position)
+        ).all()
     by_slot = {1: [f for k, f in rows if k == 1], 2: [f for k, f in rows if k == 2]}
     a_slot = random.Random(f"{seed}:{rater.id}:practice:{index}").choice((1, 2))
 
     def side(slot: int | None) -> str | None:
         return None if slot is None else ("A" if slot == a_slot else "B")
 
-    return PracticeScreen(index, len(items), p.prompt, by_slot[a_slot], by_slot[3 - a_slot], p.mode,
-                          {"fidelity": side(p.expected_fidelity), "alignment": side(p.expected_alignment)})
+    return PracticeScreen(
+        index,
+        len(items),
+        p.prompt,
+        by_slot[a_slot],
+        by_slot[3 - a_slot],
+        p.mode,
+        {"fidelity": side(p.expected_fidelity), "alignment": side(p.expected_alignment)},
+    )
 
 
 def finish_practice(db: StudyDB, rater: RaterRef, index: int) -> None:
     """Count practice item ``index`` as done (idempotent: a double click or a second tab adds nothing)."""
-    db.write(lambda s: s.execute(update(Rater).where(Rater.id == rater.id, Rater.practice_done == index)
-                                 .values(practice_done=index + 1)))
+    db.write(
+        lambda s: s.execute(
+            update(Rater).where(Rater.id == rater.id, Rater.practice_done == index).values(practice_done=index + 1)
+        )
+    )
 
 
 def feedback(screen: PracticeScreen, answers: dict[str, str]) -> str:
@@ -139,12 +159,16 @@ def feedback(screen: PracticeScreen, answers: dict[str, str]) -> str:
     good = screen.expected["fidelity"] or screen.expected["alignment"] or "A"
     bad = "B" if good == "A" else "A"
     if screen.mode == "degrade":
-        what = (f"Set {bad} was a deliberately degraded copy of set {good}, so set {good} is the expected "
-                "answer to the quality question; for the caption any answer is fine (same content).")
+        what = (
+            f"Set {bad} was a deliberately degraded copy of set {good}, so set {good} is the expected "
+            "answer to the quality question; for the caption any answer is fine (same content)."
+        )
         question = "fidelity"
     else:
-        what = (f"Set {bad} showed images made for another caption, so set {good} is the expected answer "
-                "to the caption question; for quality any answer is fine.")
+        what = (
+            f"Set {bad} showed images made for another caption, so set {good} is the expected answer "
+            "to the caption question; for quality any answer is fine."
+        )
         question = "alignment"
     verdict = "Your answer matches." if answers.get(question) == good else "Your answer was different."
     return f"Practice {screen.index + 1} of {screen.total} (not counted): {what} {verdict}"
@@ -157,17 +181,23 @@ def plan_practice(items: list[StudyItem], systems: list[str], n: int, seed: int)
     if n == 0:
         return []
     mode = "both" if len({i.prompt for i in items}) >= 2 else "degrade"
-    return plan_controls(items, systems, ControlSpec(count=n, every=1, mode=mode),
-                         random.Random(f"{seed}:practice"))
+    return plan_controls(items, systems, ControlSpec(count=n, every=1, mode=mode), random.Random(f"{seed}:practice"))
 
 
 def add_practice(session: Session, study_id: int, names: list[tuple[ControlPlan, list[str], list[str]]]) -> None:
     """Store practice items: (plan, image-store names of slot 1, of slot 2) each."""
     for k, (plan, good, bad) in enumerate(names):
-        row = PracticeItem(study_id=study_id, position=k, prompt=plan.item.prompt, mode=plan.mode,
-                           expected_fidelity=plan.expected_fidelity, expected_alignment=plan.expected_alignment)
+        row = PracticeItem(
+            study_id=study_id,
+            position=k,
+            prompt=plan.item.prompt,
+            mode=plan.mode,
+            expected_fidelity=plan.expected_fidelity,
+            expected_alignment=plan.expected_alignment,
+        )
         session.add(row)
         session.flush()
         for slot, files in ((1, good), (2, bad)):
-            session.add_all(PracticeImage(practice_id=row.id, slot=slot, position=j, file=f)
-                            for j, f in enumerate(files))
+            session.add_all(
+                PracticeImage(practice_id=row.id, slot=slot, position=j, file=f) for j, f in enumerate(files)
+            )

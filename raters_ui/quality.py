@@ -1,5 +1,5 @@
 """Who looked: per-rater checks that flag raters who clicked through. Pure functions over the
-ratings frame of :func:`raters_ui.studies.load_ratings`.
+ratings frame of :func:`raters_ui.ratings.load_ratings`.
 
 Three flags, each with its reason in words:
 
@@ -34,37 +34,62 @@ from scipy import stats as sps
 
 from raters_ui import stats
 
-QUALITY_COLUMNS = ["rater", "items", "timed_items", "median_seconds", "median_client_seconds", "under_floor",
-                   "side_items", "side", "side_share", "side_p", "indifferent_share", "controls",
-                   "control_accuracy", "opened_share", "opens_per_item", "fast", "same_side", "failed_controls",
-                   "flagged", "reason"]
+QUALITY_COLUMNS = [
+    "rater",
+    "items",
+    "timed_items",
+    "median_seconds",
+    "median_client_seconds",
+    "under_floor",
+    "side_items",
+    "side",
+    "side_share",
+    "side_p",
+    "indifferent_share",
+    "controls",
+    "control_accuracy",
+    "opened_share",
+    "opens_per_item",
+    "fast",
+    "same_side",
+    "failed_controls",
+    "flagged",
+    "reason",
+]
 
 
 @dataclass(frozen=True)
 class QualityRules:
     min_seconds: float | None = None  # a fixed speed floor in seconds per item; None: from the data
-    floor_fraction: float = 0.25      # floor = max(floor_min, floor_fraction x median of raters' medians)
-    floor_min: float = 2.0            # the floor never goes below this
-    same_side: float = 0.9            # share of side items on one side ...
-    side_alpha: float = 0.01          # ... with a binomial p-value below this
-    min_items: int = 3                # items a rater needs before the speed or side check applies
+    floor_fraction: float = 0.25  # floor = max(floor_min, floor_fraction x median of raters' medians)
+    floor_min: float = 2.0  # the floor never goes below this
+    same_side: float = 0.9  # share of side items on one side ...
+    side_alpha: float = 0.01  # ... with a binomial p-value below this
+    min_items: int = 3  # items a rater needs before the speed or side check applies
     control_threshold: float = 0.8
 
     def check(self) -> None:
         if self.min_seconds is not None and not 0 <= self.min_seconds <= 3600:
             raise ValueError(f"min_seconds must be in [0, 3600], got {self.min_seconds}")
-        if not (0 <= self.floor_fraction <= 1 and 0 <= self.floor_min <= 3600 and 0.5 < self.same_side <= 1
-                and 0 < self.side_alpha < 1 and self.min_items >= 1):
-            raise ValueError("floor_fraction in [0, 1], floor_min >= 0, same_side in (0.5, 1], side_alpha in (0, 1) "
-                             "and min_items >= 1")
+        if not (
+            0 <= self.floor_fraction <= 1
+            and 0 <= self.floor_min <= 3600
+            and 0.5 < self.same_side <= 1
+            and 0 < self.side_alpha < 1
+            and self.min_items >= 1
+        ):
+            raise ValueError(
+                "floor_fraction in [0, 1], floor_min >= 0, same_side in (0.5, 1], side_alpha in (0, 1) "
+                "and min_items >= 1"
+            )
 
 
 @dataclass(frozen=True)
 class SpeedFloor:
     seconds: float
-    rule: str          # the rule in words, with its numbers
-    median: float      # median over raters of their median time per item (NaN: no timed items)
-    source: str        # "min_seconds" | "data"
+    rule: str  # the rule in words, with its numbers
+    median: float  # median over raters of their median time per item (NaN: no timed items)
+    source: str  # "min_seconds" | "data"
 
 
 def item_times(ratings: pd.DataFrame) -> pd.DataFrame:
@@ -86,19 +111,24 @@ def speed_floor(times: pd.DataFrame, rules: QualityRules) -> SpeedFloor:
     per = timed.groupby("rater")["seconds"].median()
     med = float(per.median()) if len(per) else math.nan
     if rules.min_seconds is not None:
-        return SpeedFloor(float(rules.min_seconds), f"{rules.min_seconds:g} s per item (min_seconds)", med,
-                          "min_seconds")
+        return SpeedFloor(
+            float(rules.min_seconds), f"{rules.min_seconds:g} s per item (min_seconds)", med, "min_seconds"
+        )
     if math.isnan(med):
-        return SpeedFloor(rules.floor_min, f"{rules.floor_min:g} s per item (floor_min; no timed items yet)",
-                          med, "data")
+        return SpeedFloor(
+            rules.floor_min, f"{rules.floor_min:g} s per item (floor_min; no timed items yet)", med, "data"
+        )
     floor = max(rules.floor_min, rules.floor_fraction * med)
-    rule = (f"{floor:.1f} s per item = max({rules.floor_min:g} s, {rules.floor_fraction:g} x {med:.1f} s, the median "
-            f"over {len(per)} rater(s) of each rater's median time per item)")
+    rule = (
+        f"{floor:.1f} s per item = max({rules.floor_min:g} s, {rules.floor_fraction:g} x {med:.1f} s, the median "
+        f"over {len(per)} rater(s) of each rater's median time per item)"
+    )
     return SpeedFloor(floor, rule, med, "data")
 
 
 def _item_sides(ratings: pd.DataFrame) -> pd.Series:
     """Per (rater, item): "A" or "B" when the item's side answers all pick that side, else None."""
+
     def side(choices: pd.Series) -> str | None:
         sides = {c for c in choices if c in ("A", "B")}
         return sides.pop() if len(sides) == 1 else None
@@ -122,11 +152,15 @@ def _side_check(sides: pd.Series, rules: QualityRules) -> dict:
 def _reason(row: dict, floor: SpeedFloor, rules: QualityRules) -> str:
     parts = []
     if row["fast"]:
-        parts.append(f"fast: median {row['median_seconds']:.1f} s per item < floor {floor.seconds:.1f} s "
-                     f"({row['under_floor']:.0%} of {row['timed_items']} items under it)")
+        parts.append(
+            f"fast: median {row['median_seconds']:.1f} s per item < floor {floor.seconds:.1f} s "
+            f"({row['under_floor']:.0%} of {row['timed_items']} items under it)"
+        )
     if row["same_side"]:
-        parts.append(f"same side: {row['side_share']:.0%} of {row['side_items']} items on side {row['side']} "
-                     f"(binomial p = {row['side_p']:.2g})")
+        parts.append(
+            f"same side: {row['side_share']:.0%} of {row['side_items']} items on side {row['side']} "
+            f"(binomial p = {row['side_p']:.2g})"
+        )
     if row["failed_controls"]:
         parts.append(f"controls: {row['control_accuracy']:.0%} right < {rules.control_threshold:.0%}")
     return "; ".join(parts)
@@ -147,17 +181,24 @@ def rater_quality(ratings: pd.DataFrame, rules: QualityRules | None = None) -> t
         timed = part["seconds"].dropna()
         answers = ratings.loc[ratings["rater"].astype(str) == rater].get("choice", pd.Series(dtype=object))
         opens = part["image_opens"].fillna(0)
-        row = {"rater": rater, "items": len(part), "timed_items": len(timed),
-               "median_seconds": float(timed.median()) if len(timed) else math.nan,
-               "median_client_seconds": float(part["client_seconds"].median()) if part["client_seconds"].notna().any()
-               else math.nan,
-               "under_floor": float((timed < floor.seconds).mean()) if len(timed) else math.nan,
-               "indifferent_share": float((answers == "indifferent").mean()) if len(answers) else math.nan,
-               "controls": int(controls.loc[rater, "controls"]),
-               "control_accuracy": float(controls.loc[rater, "accuracy"]),
-               "opened_share": float((opens > 0).mean()), "opens_per_item": float(opens.mean()),
-               **_side_check(sides.loc[rater] if rater in sides.index.get_level_values(0) else
-                             pd.Series(dtype=object), rules)}
+        row = {
+            "rater": rater,
+            "items": len(part),
+            "timed_items": len(timed),
+            "median_seconds": float(timed.median()) if len(timed) else math.nan,
+            "median_client_seconds": float(part["client_seconds"].median())
+            if part["client_seconds"].notna().any()
+            else math.nan,
+            "under_floor": float((timed < floor.seconds).mean()) if len(timed) else math.nan,
+            "indifferent_share": float((answers == "indifferent").mean()) if len(answers) else math.nan,
+            "controls": int(controls.loc[rater, "controls"]),
+            "control_accuracy": float(controls.loc[rater, "accuracy"]),
+            "opened_share": float((opens > 0).mean()),
+            "opens_per_item": float(opens.mean()),
+            **_side_check(
+                sides.loc[rater] if rater in sides.index.get_level_values(0) else pd.Series(dtype=object), rules
+            ),
+        }
         row["fast"] = bool(len(timed) >= rules.min_items and row["median_seconds"] < floor.seconds)
         passed = controls.loc[rater, "passed"]
         row["failed_controls"] = bool(passed is not pd.NA and not passed)

@@ -56,14 +56,17 @@ def system_scores(db: StudyDB, study_name: str, output: str) -> dict[int, dict[s
             if r.get(output) is not None:
                 per[r["prompt_id"]].append(float(r[output]))
         if not per:
-            raise UserError(f"system {run_id} ({source}) has no per-image {output!r} scores in samples.jsonl; "
-                            "evaluate its run with that metric first, or pick simulate.score=")
+            raise UserError(
+                f"system {run_id} ({source}) has no per-image {output!r} scores in samples.jsonl; "
+                "evaluate its run with that metric first, or pick simulate.score="
+            )
         out[sid] = {p: sum(v) / len(v) for p, v in per.items()}
     return out
 
 
-def _answer(item: Item, a_slot: int, scores: dict[int, dict[str, float]], spec: SimulationSpec,
-            rng: random.Random) -> str:
+def _answer(
+    item: Item, a_slot: int, scores: dict[int, dict[str, float]], spec: SimulationSpec, rng: random.Random
+) -> str:
     if item.kind == "control":
         want = item.expected_alignment or item.expected_fidelity or 1
         return "A" if want == a_slot else "B"

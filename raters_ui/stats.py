@@ -87,8 +87,9 @@ def _codes(frame: pd.DataFrame, clusters: Sequence[str]) -> list[np.ndarray]:
     return [pd.factorize(frame[c].astype(str))[0] for c in clusters]
 
 
-def cluster_bootstrap_weights(codes: Sequence[np.ndarray], n_rows: int, n_boot: int,
-                              rng: np.random.Generator, chunk: int = 256) -> Iterator[np.ndarray]:
+def cluster_bootstrap_weights(
+    codes: Sequence[np.ndarray], n_rows: int, n_boot: int, rng: np.random.Generator, chunk: int = 256
+) -> Iterator[np.ndarray]:
     """Yield (b × N) weight matrices of the multi-way cluster bootstrap, ``chunk`` rows at a time.
 
     ``codes`` holds one integer code array per clustering factor (e.g. prompt and rater); each
@@ -121,8 +122,9 @@ def _percentile(x: np.ndarray, level: float) -> tuple[float, float]:
 # Preference rates
 
 
-def preference_rates(frame: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
-                     clusters: Sequence[str] = CLUSTERS) -> dict[str, float]:
+def preference_rates(
+    frame: pd.DataFrame, *, n_boot: int = 2000, level: float = 0.95, seed: int = 0, clusters: Sequence[str] = CLUSTERS
+) -> dict[str, float]:
     """Rates of A, B and tie with bootstrap and Wilson intervals and two p-values (see module doc).
 
     Keys: ``n``, ``n_prompts``, ``n_raters``, ``count_X``, ``rate_X``, ``ci_low_X``,
@@ -145,7 +147,7 @@ def preference_rates(frame: pd.DataFrame, *, n_boot: int = 2000, level: float = 
         for w in cluster_bootstrap_weights(_codes(frame, clusters), len(frame), n_boot, rng):
             tot = w.sum(axis=1, keepdims=True)
             with np.errstate(invalid="ignore", divide="ignore"):
-                boot[row:row + len(w)] = (w @ onehot) / tot
+                boot[row : row + len(w)] = (w @ onehot) / tot
             row += len(w)
     for j, o in enumerate(OUTCOMES):
         out[f"count_{o}"] = int(counts[j])
@@ -216,8 +218,7 @@ def _bt_contributions(frame: pd.DataFrame, systems: list[str]) -> np.ndarray:
     return m
 
 
-def bradley_terry_mm(wins: np.ndarray, *, prior: float = 0.1, max_iter: int = 10_000,
-                     tol: float = 1e-10) -> np.ndarray:
+def bradley_terry_mm(wins: np.ndarray, *, prior: float = 0.1, max_iter: int = 10_000, tol: float = 1e-10) -> np.ndarray:
     """Log-strengths (mean 0) maximising the Bradley–Terry likelihood of a wins matrix.
 
     ``wins[i, j]`` is the (weighted) number of times i beat j. ``prior`` virtual comparisons per
@@ -278,8 +279,15 @@ def _connected(wins: np.ndarray) -> bool:
     return len(seen) == len(wins)
 
 
-def bradley_terry(frame: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                  prior: float = 0.1, clusters: Sequence[str] = CLUSTERS) -> pd.DataFrame:
+def bradley_terry(
+    frame: pd.DataFrame,
+    *,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    prior: float = 0.1,
+    clusters: Sequence[str] = CLUSTERS,
+) -> pd.DataFrame:
     """Bradley–Terry log-strengths with clustered bootstrap intervals, best system first.
 
     ``frame`` has one row per comparison: ``system_1``, ``system_2``, ``winner`` (one of the
@@ -293,8 +301,7 @@ def bradley_terry(frame: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.9
     k = len(systems)
     wins = contrib.sum(axis=0).reshape(k, k)
     if not _connected(wins):
-        raise ValueError("the comparison graph is not connected, so the scores are not comparable "
-                         "(see components())")
+        raise ValueError("the comparison graph is not connected, so the scores are not comparable (see components())")
     score = bradley_terry_mm(wins, prior=prior)
     reps = []
     if n_boot:
@@ -304,13 +311,19 @@ def bradley_terry(frame: pd.DataFrame, *, n_boot: int = 1000, level: float = 0.9
                 rep = flat.reshape(k, k)
                 # A replicate that drew no comparison linking two parts of the graph has no
                 # common scale for them: leave it out rather than let the centring decide.
-                reps.append(bradley_terry_mm(rep, prior=prior, tol=1e-8) if _connected(rep)
-                            else np.full(k, math.nan))
+                reps.append(bradley_terry_mm(rep, prior=prior, tol=1e-8) if _connected(rep) else np.full(k, math.nan))
     boot = np.array(reps) if reps else np.full((1, k), math.nan)
     ci = [_percentile(boot[:, i], level) for i in range(k)]
     n_comp = (wins + wins.T).sum(axis=1)
-    out = pd.DataFrame({"system": systems, "score": score, "ci_low": [c[0] for c in ci],
-                        "ci_high": [c[1] for c in ci], "comparisons": n_comp})
+    out = pd.DataFrame(
+        {
+            "system": systems,
+            "score": score,
+            "ci_low": [c[0] for c in ci],
+            "ci_high": [c[1] for c in ci],
+            "comparisons": n_comp,
+        }
+    )
     out = out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
     out["rank"] = np.arange(1, k + 1)
     return out
@@ -368,8 +381,7 @@ def krippendorff_alpha(data: np.ndarray | pd.DataFrame, level: str = "nominal") 
     return float(1.0 - (n - 1) * (o * d2).sum() / expected)
 
 
-def alpha_from_long(frame: pd.DataFrame, *, unit: str, rater: str, value: str,
-                    level: str = "nominal") -> float:
+def alpha_from_long(frame: pd.DataFrame, *, unit: str, rater: str, value: str, level: str = "nominal") -> float:
     """α from one row per (unit, rater, value); a rater coding a unit twice keeps the last code."""
     if frame.empty:
         return math.nan
@@ -393,14 +405,21 @@ def control_accuracy(ratings: pd.DataFrame, threshold: float = 0.8) -> pd.DataFr
     n = g.size().reindex(raters, fill_value=0)
     right = g.sum().reindex(raters, fill_value=0).astype(int)
     acc = (right / n.replace(0, np.nan)).astype(float)
-    passed = pd.array([pd.NA if math.isnan(a) else bool(a >= threshold - 1e-12) for a in acc],
-                      dtype="boolean")
-    return pd.DataFrame({"rater": raters, "controls": n.to_numpy(), "correct": right.to_numpy(),
-                         "accuracy": acc.to_numpy(), "passed": passed})
+    passed = pd.array([pd.NA if math.isnan(a) else bool(a >= threshold - 1e-12) for a in acc], dtype="boolean")
+    return pd.DataFrame(
+        {
+            "rater": raters,
+            "controls": n.to_numpy(),
+            "correct": right.to_numpy(),
+            "accuracy": acc.to_numpy(),
+            "passed": passed,
+        }
+    )
 
 
-def exclude_raters(ratings: pd.DataFrame, threshold: float = 0.8, *,
-                   keep_unchecked: bool = True) -> tuple[pd.DataFrame, list[str]]:
+def exclude_raters(
+    ratings: pd.DataFrame, threshold: float = 0.8, *, keep_unchecked: bool = True
+) -> tuple[pd.DataFrame, list[str]]:
     """Drop every rating of raters whose control accuracy is below ``threshold``.
 
     ``keep_unchecked`` keeps raters who answered no graded control. Returns the kept ratings and
@@ -416,8 +435,9 @@ def exclude_raters(ratings: pd.DataFrame, threshold: float = 0.8, *,
 # Sample size
 
 
-def ratings_needed(rate_a: float, rate_b: float, *, alpha: float = 0.05, power: float = 0.8,
-                   design_effect: float = 1.0) -> int:
+def ratings_needed(
+    rate_a: float, rate_b: float, *, alpha: float = 0.05, power: float = 0.8, design_effect: float = 1.0
+) -> int:
     """Ratings needed to detect rate_A ≠ rate_B with a two-sided test (ties = 1 − A − B).
 
     Per rating X = +1 (A), −1 (B), 0 (tie); the test is on the mean of X. Under H0 (A and B
@@ -436,8 +456,9 @@ def ratings_needed(rate_a: float, rate_b: float, *, alpha: float = 0.05, power: 
     return math.ceil(n * design_effect - 1e-9)
 
 
-def simulated_power(rate_a: float, rate_b: float, n: int, *, alpha: float = 0.05, n_sim: int = 4000,
-                    seed: int = 0) -> float:
+def simulated_power(
+    rate_a: float, rate_b: float, n: int, *, alpha: float = 0.05, n_sim: int = 4000, seed: int = 0
+) -> float:
     """Share of simulated studies of ``n`` independent ratings in which the test of
     :func:`ratings_needed` (z = (k_A − k_B)/√(k_A + k_B)) rejects at level ``alpha``."""
     rng = np.random.default_rng(seed)

@@ -57,12 +57,15 @@ class SizePlan:
 
     def describe(self) -> str:
         natives = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sorted(self.native.items()))
-        return (f"every image stored at {self.width}x{self.height} px, resampled with {RESAMPLE_NAME} "
-                f"where needed (native sizes: {natives})")
+        return (
+            f"every image stored at {self.width}x{self.height} px, resampled with {RESAMPLE_NAME} "
+            f"where needed (native sizes: {natives})"
+        )
 
 
-def common_size(sizes: Iterable[tuple[int, int]], max_side: int | None = 512,
-                image_size: int | None = None) -> SizePlan:
+def common_size(
+    sizes: Iterable[tuple[int, int]], max_side: int | None = 512, image_size: int | None = None
+) -> SizePlan:
     """The common stored size of a study's images.
 
     The aspect ratio is that of the most frequent native size (the larger one on a tie); images of
@@ -123,8 +126,8 @@ def single_idat(data: bytes) -> bytes:
     of chunks would follow the compressed size)."""
     chunks, pos, idat = [], 8, []
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IDAT":
             idat.append(body)
         elif kind in (b"IHDR", b"IEND"):
@@ -142,7 +145,7 @@ def png_chunks(data: bytes) -> list[tuple[bytes, int]]:
         raise ValueError("not a PNG file")
     out, pos = [], 8
     while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
         out.append((kind, length))
         pos += 12 + length
     return out
@@ -154,7 +157,7 @@ def pad_png(data: bytes, total: int) -> bytes:
     if extra < 0:
         raise ValueError(f"cannot pad {len(data)} bytes to {total}")
     iend = len(data) - 12
-    if data[iend + 4:iend + 8] != b"IEND":
+    if data[iend + 4 : iend + 8] != b"IEND":
         raise ValueError("PNG data does not end with IEND")
     return data[:iend] + _chunk(PAD_CHUNK, secrets.token_bytes(extra)) + data[iend:]
 
@@ -214,8 +217,7 @@ class StoreWriter:
         self._raw: dict[str, int] = {}  # name -> length as encoded
         self._current: dict[str, int] = {}  # name -> length on disk (after padding)
 
-    def add_file(self, source: str, transform: str = "",
-                 fn: Callable[[Image.Image], Image.Image] | None = None) -> str:
+    def add_file(self, source: str, transform: str = "", fn: Callable[[Image.Image], Image.Image] | None = None) -> str:
         """Store ``fn(image at source)`` (or the image itself) and return its opaque name."""
         key = (source, transform)
         if key not in self._names:
@@ -239,7 +241,7 @@ class StoreWriter:
             if self._current[name] != total:
                 data = self.store.read(name)
                 if len(data) != raw:  # padded to an earlier length: drop that chunk first
-                    data = data[:raw - 12] + data[-12:]
+                    data = data[: raw - 12] + data[-12:]
                 self.store.write(name, pad_png(data, total))
                 self._current[name] = total
         return total

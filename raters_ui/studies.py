@@ -25,61 +25,61 @@ weight than the others.
 
 from __future__ import annotations
 
-import io
 import random
 import secrets
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-import pandas as pd
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from harness.errors import UserError
-from harness.formats.files import atomic_write_bytes
 from harness.formats.study_pairs import StudyItem, StudyPairs, validate
 from harness.validation import INT32
 from raters_ui.controls import ControlPlan, ControlSpec, degrade, plan_controls
-from raters_ui.db import (
-    Assignment,
-    ImageView,
-    Item,
-    ItemImage,
-    Rater,
-    Rating,
-    Study,
-    StudyDB,
-    System,
-    hash_token,
-)
+from raters_ui.db import Item, ItemImage, Rater, Study, StudyDB, System, hash_token
 from raters_ui.inputs import check_pairs_fit, check_study_name
 from raters_ui.onboarding import MAX_PRACTICE, add_practice, check_text, plan_practice
 from raters_ui.storage import MAX_SIDE, MIN_SIDE, ImageStore, SizePlan, StoreWriter, common_size, native_sizes
 from raters_ui.tokens import Tokens, TokenSink, read_tokens_file, write_tokens_file
 
-__all__ = ["CreatedStudy", "StudyPlan", "StudySpec", "Tokens", "add_raters", "configure_study", "create_study",
-           "export_image_views",
-           "export_ratings", "get_study", "load_image_views", "load_ratings", "plan_study", "read_tokens_file", "rotate_admin_token",
-           "rotate_rater_tokens", "select_items", "store_of", "system_pairs", "write_tokens_file"]
+__all__ = [
+    "CreatedStudy",
+    "StudyPlan",
+    "StudySpec",
+    "Tokens",
+    "add_raters",
+    "configure_study",
+    "create_study",
+    "get_study",
+    "plan_study",
+    "read_tokens_file",
+    "rotate_admin_token",
+    "rotate_rater_tokens",
+    "select_items",
+    "store_of",
+    "system_pairs",
+    "write_tokens_file",
+]
 
 
 @dataclass(frozen=True)
 class StudySpec:
     name: str
-    ratings_per_item: int = 3       # raters wanted per item
-    raters: int = 5                 # rater tokens to create now (more with add_raters)
+    ratings_per_item: int = 3  # raters wanted per item
+    raters: int = 5  # rater tokens to create now (more with add_raters)
     prompt_ids: list[str] | None = None
     categories: list[str] | None = None
-    baseline: str | None = None     # with > 2 systems: compare each system with this one only
+    baseline: str | None = None  # with > 2 systems: compare each system with this one only
     items_per_rater: int | None = None
     controls: ControlSpec = field(default_factory=ControlSpec)
-    max_side: int | None = 512      # cap of the common stored size (None: no cap)
-    image_size: int | None = None   # the common stored longer side (None: see storage.common_size)
+    max_side: int | None = 512  # cap of the common stored size (None: no cap)
+    image_size: int | None = None  # the common stored longer side (None: see storage.common_size)
     seed: int = 0
     instructions: str | None = None  # Markdown shown before the first item (None: the paper's wording)
-    consent: str | None = None      # a consent line the rater must tick to start (None: none asked)
-    practice: int = 2               # practice items before the first item (0-2), never counted
+    consent: str | None = None  # a consent line the rater must tick to start (None: none asked)
+    practice: int = 2  # practice items before the first item (0-2), never counted
     min_seconds: float | None = None  # speed floor per item for flags (None: from the data, raters_ui.quality)
 
 
@@ -111,24 +111,24 @@ def store_of(db: StudyDB, study: Study) -> ImageStore:
     return ImageStore(root)
 
 
-def select_items(pairs: StudyPairs, prompt_ids: list[str] | None,
-                 categories: list[str] | None) -> list[StudyItem]:
+def select_items(pairs: StudyPairs, prompt_ids: list[str] | None, categories: list[str] | None) -> list[StudyItem]:
     """The items kept by the prompt and category filters (exact ids; categories case-insensitive)."""
     items = list(pairs.items)
     if prompt_ids:
         known = {i.prompt_id for i in items}
         unknown = [p for p in prompt_ids if p not in known]
         if unknown:
-            raise UserError(f"unknown prompt ids {unknown[:5]}{' ...' if len(unknown) > 5 else ''} "
-                            f"({len(known)} prompts in the pairs file)")
+            raise UserError(
+                f"unknown prompt ids {unknown[:5]}{' ...' if len(unknown) > 5 else ''} "
+                f"({len(known)} prompts in the pairs file)"
+            )
         wanted = set(prompt_ids)
         items = [i for i in items if i.prompt_id in wanted]
     if categories:
         have = {(i.category or "").casefold(): i.category for i in pairs.items}
         unknown = [c for c in categories if c.casefold() not in have]
         if unknown:
-            raise UserError(f"unknown categories {unknown}; the pairs file has "
-                            f"{sorted(c for c in have.values() if c)}")
+            raise UserError(f"unknown categories {unknown}; the pairs file has {sorted(c for c in have.values() if c)}")
         wanted = {c.casefold() for c in categories}
         items = [i for i in items if (i.category or "").casefold() in wanted]
     if not items:
@@ -148,8 +148,7 @@ def _check_spec(spec: StudySpec) -> None:
     check_study_name(spec.name)
     if not 1 <= spec.ratings_per_item <= 10_000:
         raise UserError(f"ratings_per_item must be in [1, 10000], got {spec.ratings_per_item}")
-    if not 0 <= spec.raters <= 10_000 or (spec.items_per_rater is not None
-                                         and not 1 <= spec.items_per_rater <= INT32):
+    if not 0 <= spec.raters <= 10_000 or (spec.items_per_rater is not None and not 1 <= spec.items_per_rater <= INT32):
         raise UserError("raters must be in [0, 10000] and items_per_rater >= 1 (or null)")
     for key, value in (("max_side", spec.max_side), ("image_size", spec.image_size)):
         if value is not None and not MIN_SIDE <= value <= MAX_SIDE:
@@ -209,27 +208,41 @@ def new_token() -> str:
 
 def _rater_rows(study_id: int, start: int, n: int, prefix: str = "rater") -> tuple[list[Rater], dict[str, str]]:
     tokens = {f"{prefix}-{k:03d}": new_token() for k in range(start + 1, start + n + 1)}
-    rows = [Rater(study_id=study_id, label=label, token_hash=hash_token(tok))
-            for label, tok in tokens.items()]
+    rows = [Rater(study_id=study_id, label=label, token_hash=hash_token(tok)) for label, tok in tokens.items()]
     return rows, tokens
 
 
-def _add_items(session: Session, study: Study, writer: StoreWriter, items: list[StudyItem],
-               pairs: list[tuple[str, str]], systems: dict[str, System]) -> int:
+def _add_items(
+    session: Session,
+    study: Study,
+    writer: StoreWriter,
+    items: list[StudyItem],
+    pairs: list[tuple[str, str]],
+    systems: dict[str, System],
+) -> int:
     n = 0
     for item in items:
         for s1, s2 in pairs:
             # Positions, not labels, in the key: unambiguous (the last two fields are numbers)
             # and short whatever the ids are.
             key = f"main|{item.prompt_id}|{systems[s1].position}|{systems[s2].position}"
-            row = Item(study_id=study.id, key=key, kind="main",
-                       prompt_id=item.prompt_id, prompt=item.prompt, category=item.category,
-                       system_1_id=systems[s1].id, system_2_id=systems[s2].id)
+            row = Item(
+                study_id=study.id,
+                key=key,
+                kind="main",
+                prompt_id=item.prompt_id,
+                prompt=item.prompt,
+                category=item.category,
+                system_1_id=systems[s1].id,
+                system_2_id=systems[s2].id,
+            )
             session.add(row)
             session.flush()
             for slot, label in ((1, s1), (2, s2)):
-                session.add_all(ItemImage(item_id=row.id, slot=slot, position=k, file=writer.add_file(p))
-                                for k, p in enumerate(item.images[label]))
+                session.add_all(
+                    ItemImage(item_id=row.id, slot=slot, position=k, file=writer.add_file(p))
+                    for k, p in enumerate(item.images[label])
+                )
             n += 1
     return n
 
@@ -244,18 +257,31 @@ def _control_files(writer: StoreWriter, plan: ControlPlan) -> tuple[list[str], l
     return good, bad
 
 
-def _add_controls(session: Session, study: Study, writer: StoreWriter, plans: list[ControlPlan],
-                  systems: dict[str, System]) -> None:
+def _add_controls(
+    session: Session, study: Study, writer: StoreWriter, plans: list[ControlPlan], systems: dict[str, System]
+) -> None:
     for k, plan in enumerate(plans):
-        row = Item(study_id=study.id, key=f"control|{k}", kind="control", prompt_id=plan.item.prompt_id,
-                   prompt=plan.item.prompt, category=plan.item.category,
-                   system_1_id=systems[plan.system].id, system_2_id=None, control_mode=plan.mode,
-                   expected_fidelity=plan.expected_fidelity, expected_alignment=plan.expected_alignment)
+        row = Item(
+            study_id=study.id,
+            key=f"control|{k}",
+            kind="control",
+            prompt_id=plan.item.prompt_id,
+            prompt=plan.item.prompt,
+            category=plan.item.category,
+            system_1_id=systems[plan.system].id,
+            system_2_id=None,
+            control_mode=plan.mode,
+            expected_fidelity=plan.expected_fidelity,
+            expected_alignment=plan.expected_alignment,
+        )
         session.add(row)
         session.flush()
         good, bad = _control_files(writer, plan)
-        session.add_all(ItemImage(item_id=row.id, slot=slot, position=j, file=name)
-                        for slot, names in ((1, good), (2, bad)) for j, name in enumerate(names))
+        session.add_all(
+            ItemImage(item_id=row.id, slot=slot, position=j, file=name)
+            for slot, names in ((1, good), (2, bad))
+            for j, name in enumerate(names)
+        )
 
 
 def _store_setting(db: StudyDB, store_dir: Path) -> str:
@@ -277,8 +303,15 @@ def _import_images(writer: StoreWriter, plan: StudyPlan) -> None:
     writer.equalize()
 
 
-def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str | Path, *,
-                 plan: StudyPlan | None = None, sink: TokenSink | None = None) -> CreatedStudy:
+def create_study(
+    db: StudyDB,
+    pairs: StudyPairs,
+    spec: StudySpec,
+    store_dir: str | Path,
+    *,
+    plan: StudyPlan | None = None,
+    sink: TokenSink | None = None,
+) -> CreatedStudy:
     """Import ``pairs`` as a new study: copy images into ``store_dir``, create raters and tokens.
 
     With ``sink`` the tokens are written to the tokens file inside the transaction, before it
@@ -291,27 +324,36 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
     tokens = Tokens(spec.name, new_token(), {f"rater-{k:03d}": new_token() for k in range(1, spec.raters + 1)})
 
     def txn(session: Session) -> int:
-        study = Study(name=spec.name, suite=pairs.suite, ratings_per_item=spec.ratings_per_item,
-                      items_per_rater=spec.items_per_rater,
-                      control_every=spec.controls.every if plan.controls else 0,
-                      control_threshold=spec.controls.threshold, admin_token_hash=hash_token(tokens.admin),
-                      store_dir=_store_setting(db, Path(store_dir)), seed=spec.seed,
-                      instructions=check_text(spec.instructions, "instructions"),
-                      consent=check_text(spec.consent, "consent"), practice_items=len(plan.practice),
-                      min_seconds=spec.min_seconds)
+        study = Study(
+            name=spec.name,
+            suite=pairs.suite,
+            ratings_per_item=spec.ratings_per_item,
+            items_per_rater=spec.items_per_rater,
+            control_every=spec.controls.every if plan.controls else 0,
+            control_threshold=spec.controls.threshold,
+            admin_token_hash=hash_token(tokens.admin),
+            store_dir=_store_setting(db, Path(store_dir)),
+            seed=spec.seed,
+            instructions=check_text(spec.instructions, "instructions"),
+            consent=check_text(spec.consent, "consent"),
+            practice_items=len(plan.practice),
+            min_seconds=spec.min_seconds,
+        )
         session.add(study)
         session.flush()
         systems = {}
         for pos, sys_ in enumerate(pairs.systems):
-            systems[sys_.id] = System(study_id=study.id, label=sys_.id, run_id=sys_.run_id,
-                                      source=sys_.source, position=pos)
+            systems[sys_.id] = System(
+                study_id=study.id, label=sys_.id, run_id=sys_.run_id, source=sys_.source, position=pos
+            )
             session.add(systems[sys_.id])
         session.flush()
         _add_items(session, study, writer, plan.items, plan.pairs, systems)
         _add_controls(session, study, writer, plan.controls, systems)
         add_practice(session, study.id, [(c, *_control_files(writer, c)) for c in plan.practice])
-        session.add_all(Rater(study_id=study.id, label=label, token_hash=hash_token(tok))
-                        for label, tok in tokens.raters.items())
+        session.add_all(
+            Rater(study_id=study.id, label=label, token_hash=hash_token(tok)) for label, tok in tokens.raters.items()
+        )
         session.flush()
         if sink is not None:
             sink.write(tokens)  # on disk before the commit that makes the tokens valid
@@ -323,12 +365,18 @@ def create_study(db: StudyDB, pairs: StudyPairs, spec: StudySpec, store_dir: str
     except BaseException:
         writer.rollback()  # nothing of a failed import stays in the store
         raise
-    return CreatedStudy(study_id, spec.name, len(plan.items) * len(plan.pairs), len(plan.controls),
-                        writer.store.root.resolve(), tokens, plan.size)
+    return CreatedStudy(
+        study_id,
+        spec.name,
+        len(plan.items) * len(plan.pairs),
+        len(plan.controls),
+        writer.store.root.resolve(),
+        tokens,
+        plan.size,
+    )
 
 
-def add_raters(db: StudyDB, study_name: str, n: int, sink: TokenSink | None = None,
-               prefix: str = "rater") -> Tokens:
+def add_raters(db: StudyDB, study_name: str, n: int, sink: TokenSink | None = None, prefix: str = "rater") -> Tokens:
     """Create ``n`` more raters for a study; returns their tokens (shown only this once). ``prefix``
     names them (``simulated`` for :mod:`raters_ui.simulate`'s raters, so no table can mistake them)."""
     if not 1 <= n <= 10_000:
@@ -362,20 +410,24 @@ def rotate_admin_token(db: StudyDB, study_name: str, sink: TokenSink | None = No
     return token
 
 
-def rotate_rater_tokens(db: StudyDB, study_name: str, labels: list[str] | None,
-                        sink: TokenSink | None = None) -> Tokens:
+def rotate_rater_tokens(
+    db: StudyDB, study_name: str, labels: list[str] | None, sink: TokenSink | None = None
+) -> Tokens:
     """New tokens for the raters ``labels`` (None: every rater of the study). The old links stop
     working; the raters keep their ratings and open items (they are the same rater rows)."""
 
     def txn(session: Session) -> Tokens:
         study = get_study(session, study_name)
-        rows = {r.label: r for r in session.scalars(select(Rater).where(Rater.study_id == study.id)
-                                                    .order_by(Rater.label))}
+        rows = {
+            r.label: r for r in session.scalars(select(Rater).where(Rater.study_id == study.id).order_by(Rater.label))
+        }
         wanted = list(rows) if labels is None else list(dict.fromkeys(labels))
         unknown = [x for x in wanted if x not in rows]
         if unknown or not wanted:
-            raise UserError(f"no rater {', '.join(map(repr, unknown)) or 'at all'} in study {study_name!r} "
-                            f"(raters: {', '.join(rows) or 'none'})")
+            raise UserError(
+                f"no rater {', '.join(map(repr, unknown)) or 'at all'} in study {study_name!r} "
+                f"(raters: {', '.join(rows) or 'none'})"
+            )
         tokens = {label: new_token() for label in wanted}
         for label, tok in tokens.items():
             rows[label].token_hash = hash_token(tok)
@@ -388,8 +440,9 @@ def rotate_rater_tokens(db: StudyDB, study_name: str, labels: list[str] | None,
     return db.write(txn)
 
 
-def configure_study(db: StudyDB, study_name: str, *, instructions: str | None = None,
-                    consent: str | None = None) -> str:
+def configure_study(
+    db: StudyDB, study_name: str, *, instructions: str | None = None, consent: str | None = None
+) -> str:
     """Change a study's instructions and/or consent line (None: leave as is; blank: back to the
     paper's wording / no consent asked). Raters who already started are not asked again.
     Returns what changed, as one line."""
@@ -402,186 +455,12 @@ def configure_study(db: StudyDB, study_name: str, *, instructions: str | None = 
         done = []
         if instructions is not None:
             study.instructions = new_text
-            done.append("instructions: " + ("the paper's wording" if new_text is None else f"{len(new_text)} characters"))
+            done.append(
+                "instructions: " + ("the paper's wording" if new_text is None else f"{len(new_text)} characters")
+            )
         if consent is not None:
             study.consent = new_consent
             done.append("consent: " + ("none asked" if new_consent is None else repr(new_consent[:60])))
         return f"study {study_name!r}: " + "; ".join(done)
 
     return db.write(txn)
-
-
-RATING_COLUMNS = [
-    "study", "rating_id", "item_id", "kind", "control_mode", "prompt_id", "prompt", "category",
-    "rater", "question", "choice", "a_slot", "system_1", "system_2", "left_system", "right_system",
-    "preferred_slot", "preferred_system", "expected_slot", "correct", "seconds", "created_at",
-    "client_seconds", "assignment_id", "image_opens", "images_opened", "viewer_seconds",
-    "item_rank", "surplus",
-]
-VIEW_COLUMNS = ["study", "rater", "assignment_id", "item_id", "kind", "prompt_id", "seq", "set_shown", "image",
-                "shown_system", "at_seconds", "open_seconds"]
-
-
-def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
-    """Every rating of a study, one row each, with the screen sides mapped back to systems.
-
-    ``choice`` is what the rater clicked (A = left set); ``a_slot`` is the item slot shown as A;
-    ``preferred_slot``/``preferred_system`` are the resolved preference (empty for indifferent);
-    for controls ``expected_slot`` is the right slot (empty when that question is not graded)
-    and ``correct`` whether the answer was right. Control items' second slot is labelled
-    ``control:<mode>`` instead of a system. ``item_rank`` numbers a main item's raters in
-    submission order; ``surplus`` marks ratings beyond the study's ``ratings_per_item`` (see the
-    module doc).
-
-    Time and looking: ``seconds`` is the server's time on the item (first served to submitted,
-    :mod:`raters_ui.assign`), ``client_seconds`` the browser's own measure (may be missing);
-    ``image_opens`` counts openings of the enlarged view during the item, ``images_opened`` the
-    distinct single images opened, ``viewer_seconds`` the time spent in the view (the events
-    themselves: :func:`load_image_views`).
-    """
-    s1, s2 = aliased(System), aliased(System)
-    with db.read() as session:
-        study = get_study(session, study_name)
-        q = (select(Rating.id, Rating.item_id, Item.kind, Item.control_mode, Item.prompt_id, Item.prompt,
-                    Item.category, Rater.label, Rating.question, Rating.choice, Assignment.a_slot,
-                    s1.label, s2.label, Item.expected_fidelity, Item.expected_alignment, Rating.seconds,
-                    Rating.created_at, Rating.client_seconds, Rating.assignment_id)
-             .join(Item, Item.id == Rating.item_id).join(Rater, Rater.id == Rating.rater_id)
-             .join(Assignment, Assignment.id == Rating.assignment_id)
-             .join(s1, s1.id == Item.system_1_id).outerjoin(s2, s2.id == Item.system_2_id)
-             .where(Rating.study_id == study.id).order_by(Rating.id))
-        rows = session.execute(q).all()
-        views = session.execute(select(ImageView.assignment_id, ImageView.set_shown, ImageView.image,
-                                       ImageView.open_seconds).where(ImageView.study_id == study.id)).all()
-        wanted = study.ratings_per_item
-    return _with_views(_ratings_frame(study_name, rows, wanted), views)
-
-
-def _with_views(df: pd.DataFrame, views: list) -> pd.DataFrame:
-    """The ratings with per-assignment summaries of their image-view events."""
-    v = pd.DataFrame(views, columns=["assignment_id", "set_shown", "image", "open_seconds"])
-    single = v[v["image"].notna()]
-    per = pd.DataFrame({"image_opens": v.groupby("assignment_id").size(),
-                        "images_opened": single.groupby("assignment_id")[["set_shown", "image"]]
-                        .apply(lambda g: len(g.drop_duplicates())) if len(single) else pd.Series(dtype=int),
-                        "viewer_seconds": v.groupby("assignment_id")["open_seconds"].sum(min_count=1)})
-    key = df["assignment_id"].astype("int64")
-    for col in ("image_opens", "images_opened"):
-        df[col] = key.map(per[col]).fillna(0).astype("int64") if len(per) else 0
-    df["viewer_seconds"] = key.map(per["viewer_seconds"]).astype("float64") if len(per) else 0.0
-    df["viewer_seconds"] = df["viewer_seconds"].fillna(0.0)
-    return df[RATING_COLUMNS]
-
-
-def load_image_views(db: StudyDB, study_name: str) -> pd.DataFrame:
-    """Every image-view event of a study, one row each (:data:`VIEW_COLUMNS`): the set as shown,
-    the image (empty = the whole set), and ``shown_system``, the system whose images those were."""
-    s1, s2 = aliased(System), aliased(System)
-    with db.read() as session:
-        study = get_study(session, study_name)
-        rows = session.execute(
-            select(Rater.label, ImageView.assignment_id, Item.id, Item.kind, Item.control_mode, Item.prompt_id,
-                   ImageView.seq, ImageView.set_shown, ImageView.image, Assignment.a_slot, s1.label, s2.label,
-                   ImageView.at_seconds, ImageView.open_seconds)
-            .join(Assignment, Assignment.id == ImageView.assignment_id).join(Rater, Rater.id == Assignment.rater_id)
-            .join(Item, Item.id == Assignment.item_id).join(s1, s1.id == Item.system_1_id)
-            .outerjoin(s2, s2.id == Item.system_2_id)
-            .where(ImageView.study_id == study.id).order_by(ImageView.assignment_id, ImageView.seq)).all()
-    out = []
-    for (rater, aid, item_id, kind, mode, prompt_id, seq, set_shown, image, a_slot, sys1, sys2, at, took) in rows:
-        slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}
-        slot = a_slot if set_shown == "A" else 3 - a_slot
-        out.append([study_name, rater, aid, item_id, kind, prompt_id, seq, set_shown, image, slots[slot], at, took])
-    df = pd.DataFrame(out, columns=VIEW_COLUMNS)
-    df["image"] = df["image"].astype("Int64")
-    return df
-
-
-def _rating_record(study_name: str, r: tuple) -> dict:
-    (rating_id, item_id, kind, mode, prompt_id, prompt, category, rater, question, choice, a_slot,
-     sys1, sys2, exp_f, exp_a, seconds, created_at, client_seconds, assignment_id) = r
-    slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}
-    pref = a_slot if choice == "A" else (3 - a_slot if choice == "B" else None)
-    exp = exp_f if question == "fidelity" else exp_a
-    return {"study": study_name, "rating_id": rating_id, "item_id": item_id, "kind": kind,
-            "control_mode": mode, "prompt_id": prompt_id, "prompt": prompt, "category": category,
-            "rater": rater, "question": question, "choice": choice, "a_slot": a_slot,
-            "system_1": slots[1], "system_2": slots[2], "left_system": slots[a_slot],
-            "right_system": slots[3 - a_slot], "preferred_slot": pref,
-            "preferred_system": None if pref is None else slots[pref], "expected_slot": exp,
-            "correct": None if exp is None else pref == exp, "seconds": seconds, "created_at": created_at,
-            "client_seconds": client_seconds, "assignment_id": assignment_id}
-
-
-def item_rank(ratings: pd.DataFrame) -> pd.Series:
-    """Per rating, the place of its rater among the raters of its item, in submission order
-    (1 = first; both answers of one submission share it)."""
-    if ratings.empty:
-        return pd.Series([], dtype="Int64", index=ratings.index)
-    first = ratings.groupby(["item_id", "rater"])["rating_id"].transform("min")
-    return first.groupby(ratings["item_id"]).rank(method="dense").astype("Int64")
-
-
-def _ratings_frame(study_name: str, rows: list, wanted: int) -> pd.DataFrame:
-    records = [_rating_record(study_name, tuple(r)) for r in rows]
-    own = [c for c in RATING_COLUMNS if c not in ("item_rank", "surplus", "image_opens", "images_opened",
-                                                  "viewer_seconds")]
-    df = pd.DataFrame(records, columns=own)
-    for col in ("rating_id", "item_id", "a_slot", "preferred_slot", "expected_slot", "assignment_id"):
-        df[col] = df[col].astype("Int64")
-    df["item_rank"] = item_rank(df)
-    df["surplus"] = ((df["kind"] == "main") & (df["item_rank"] > wanted)).astype(bool)
-    df["correct"] = df["correct"].astype("boolean")
-    df["seconds"] = df["seconds"].astype("float64")
-    df["client_seconds"] = df["client_seconds"].astype("float64")
-    return df
-
-
-def export_ratings(db: StudyDB, study_name: str, out: str | Path, *, include_controls: bool = True) -> Path:
-    """Write the ratings of a study to ``out`` (.csv or .parquet), atomically."""
-    _table_suffix(out)
-    df = load_ratings(db, study_name)
-    if not include_controls:
-        df = df[df["kind"] == "main"]
-    return write_table(df, out)
-
-
-def export_image_views(db: StudyDB, study_name: str, out: str | Path) -> Path:
-    """Write the image-view events of a study (:func:`load_image_views`) to a .csv or .parquet file."""
-    _table_suffix(out)
-    return write_table(load_image_views(db, study_name), out)
-
-
-def _table_suffix(out: str | Path) -> str:
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".csv", ".parquet"):
-        raise UserError(f"export to a .csv or .parquet file, not {Path(out).name!r}")
-    return suffix
-
-
-def write_table(df: pd.DataFrame, out: str | Path) -> Path:
-    """``df`` as CSV or Parquet (by the suffix of ``out``), written atomically."""
-    out = Path(out)
-    suffix = _table_suffix(out)
-    buf = io.BytesIO()
-    if suffix == ".csv":
-        buf.write(df.to_csv(index=False).encode("utf-8"))
-    else:
-        df.to_parquet(buf, index=False)
-    write_file(out, buf.getvalue())
-    return out
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """:func:`atomic_write_bytes` with an unwritable place as one line; a folder it had to make
-    for a failed write is removed again."""
-    missing = [p for p in path.absolute().parents if not p.exists()]
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as err:
-        for p in missing:  # innermost first
-            try:
-                p.rmdir()
-            except OSError:
-                break
-        raise UserError(f"cannot write {path}: {err.strerror or err}") from None

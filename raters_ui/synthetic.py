@@ -22,9 +22,14 @@ if TYPE_CHECKING:
 
 CATEGORIES = ("Colors", "Counting", "Positional", "Text")
 PROMPTS = (
-    "A red colored car.", "Three cats sitting on a fence.", "A blue cup to the left of a green book.",
-    "A sign that says 'open'.", "A yellow banana and a purple plum.", "Two dogs playing in the snow.",
-    "A clock on top of a bookshelf.", "The word *bold* written in chalk <b>not html</b>.",
+    "A red colored car.",
+    "Three cats sitting on a fence.",
+    "A blue cup to the left of a green book.",
+    "A sign that says 'open'.",
+    "A yellow banana and a purple plum.",
+    "Two dogs playing in the snow.",
+    "A clock on top of a bookshelf.",
+    "The word *bold* written in chalk <b>not html</b>.",
 )
 COLOURS = ((220, 40, 40), (40, 90, 220), (30, 160, 70), (230, 190, 30), (150, 60, 180), (240, 120, 30))
 
@@ -42,9 +47,16 @@ def draw_image(seed: int, size: int, sharp: bool) -> Image.Image:
     return img if sharp else img.filter(ImageFilter.GaussianBlur(size / 40))
 
 
-def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ...] = ("sys1", "sys2"),
-               n_images: int = 8, size: int = 64, run_prefix: str = "drawbench-run",
-               sizes: dict[str, int] | None = None) -> Path:
+def make_pairs(
+    folder: str | Path,
+    *,
+    n_prompts: int = 8,
+    systems: tuple[str, ...] = ("sys1", "sys2"),
+    n_images: int = 8,
+    size: int = 64,
+    run_prefix: str = "drawbench-run",
+    sizes: dict[str, int] | None = None,
+) -> Path:
     """Write PNGs and ``study-pairs.json`` under ``folder``; returns the pairs file. ``sizes``
     gives some systems their own image size (as when a 64 px model meets a 96 px one)."""
     folder = Path(folder)
@@ -64,19 +76,40 @@ def make_pairs(folder: str | Path, *, n_prompts: int = 8, systems: tuple[str, ..
                 draw_image(p * 1000 + seed, side, sharp=k == 0).save(path, pnginfo=info)
                 images[system].append(str(path.relative_to(folder)))
         prompt = PROMPTS[p % len(PROMPTS)] + ("" if p < len(PROMPTS) else f" #{p}")
-        items.append(StudyItem(prompt_id=prompt_id, prompt=prompt, category=CATEGORIES[p % len(CATEGORIES)],
-                               seeds=list(range(n_images)), images=images))
-    sys_list = [StudySystem(id=s, run_id=f"{run_prefix}-{s}",
-                            source=str((folder / f"{run_prefix}-{s}").resolve())) for s in systems]
+        items.append(
+            StudyItem(
+                prompt_id=prompt_id,
+                prompt=prompt,
+                category=CATEGORIES[p % len(CATEGORIES)],
+                seeds=list(range(n_images)),
+                images=images,
+            )
+        )
+    sys_list = [
+        StudySystem(id=s, run_id=f"{run_prefix}-{s}", source=str((folder / f"{run_prefix}-{s}").resolve()))
+        for s in systems
+    ]
     pairs = StudyPairs(suite="drawbench", systems=sys_list, items=items)
     return write_pairs(pairs, folder / "study-pairs.json")
 
 
-def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = None, n_prompts: int = 8,
-               systems: tuple[str, ...] = ("sys1", "sys2"), n_images: int = 8, raters: int = 3,
-               ratings_per_item: int = 2, controls: ControlSpec | None = None,
-               items_per_rater: int | None = None, seed: int = 0, sizes: dict[str, int] | None = None,
-               practice: int = 0, **spec_options) -> tuple[StudyDB, CreatedStudy]:
+def make_study(
+    folder: str | Path,
+    name: str = "demo",
+    *,
+    db_url: str | None = None,
+    n_prompts: int = 8,
+    systems: tuple[str, ...] = ("sys1", "sys2"),
+    n_images: int = 8,
+    raters: int = 3,
+    ratings_per_item: int = 2,
+    controls: ControlSpec | None = None,
+    items_per_rater: int | None = None,
+    seed: int = 0,
+    sizes: dict[str, int] | None = None,
+    practice: int = 0,
+    **spec_options,
+) -> tuple[StudyDB, CreatedStudy]:
     """A synthetic study in ``folder`` (SQLite ``study.db`` unless ``db_url``): (db, CreatedStudy).
 
     No practice items unless asked (``practice=``), so tests reach the items at once; other
@@ -87,12 +120,18 @@ def make_study(folder: str | Path, name: str = "demo", *, db_url: str | None = N
     from raters_ui.studies import StudySpec, create_study
 
     folder = Path(folder)
-    pairs = read_pairs(make_pairs(folder / "src", n_prompts=n_prompts, systems=systems, n_images=n_images,
-                                  sizes=sizes))
+    pairs = read_pairs(make_pairs(folder / "src", n_prompts=n_prompts, systems=systems, n_images=n_images, sizes=sizes))
     db = open_db(db_url or folder / "study.db", create=True)
-    spec = StudySpec(name=name, ratings_per_item=ratings_per_item, raters=raters,
-                     controls=controls or ControlSpec(), items_per_rater=items_per_rater, seed=seed,
-                     practice=practice, **spec_options)
+    spec = StudySpec(
+        name=name,
+        ratings_per_item=ratings_per_item,
+        raters=raters,
+        controls=controls or ControlSpec(),
+        items_per_rater=items_per_rater,
+        seed=seed,
+        practice=practice,
+        **spec_options,
+    )
     return db, create_study(db, pairs, spec, folder / "store")
 
 
@@ -104,8 +143,10 @@ def side_of(db: StudyDB, assignment_id: int, system: str) -> str | None:
     with db.read() as s:
         a = s.get(Assignment, assignment_id)
         item = s.get(Item, a.item_id)
-        labels = {1: s.get(System, item.system_1_id).label,
-                  2: s.get(System, item.system_2_id).label if item.system_2_id else None}
+        labels = {
+            1: s.get(System, item.system_1_id).label,
+            2: s.get(System, item.system_2_id).label if item.system_2_id else None,
+        }
         if item.kind == "control":
             labels = {1: "good", 2: "bad"}
     slot = next((k for k, v in labels.items() if v == system), None)

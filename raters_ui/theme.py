@@ -11,14 +11,14 @@ really draws.
 
 from __future__ import annotations
 
-TEXT = "#1f2937"        # body text on white: 14.7:1
-MUTED = "#4b5563"       # captions and hints on white: 7.6:1
-PRIMARY = "#1d4ed8"     # buttons (white text on it), links, selected radios, focus ring: 6.7:1
-BORDER = "#6b7280"      # the set panels' outline on white: 4.8:1 (>= 3:1 for graphics)
-CURRENT = "#eff6ff"     # background of the highlighted question (text on it: 13.5:1)
+TEXT = "#1f2937"  # body text on white: 14.7:1
+MUTED = "#4b5563"  # captions and hints on white: 7.6:1
+PRIMARY = "#1d4ed8"  # buttons (white text on it), links, selected radios, focus ring: 6.7:1
+BORDER = "#6b7280"  # the set panels' outline on white: 4.8:1 (>= 3:1 for graphics)
+CURRENT = "#eff6ff"  # background of the highlighted question (text on it: 13.5:1)
 BACKGROUND = "#ffffff"
 SECONDARY_BG = "#f3f4f6"
-VIEWER_BG = "#111827"   # the enlarged view's backdrop and bar
+VIEWER_BG = "#111827"  # the enlarged view's backdrop and bar
 VIEWER_TEXT = "#f9fafb"  # its text: 16.9:1
 CHART = {"a": "#1d4ed8", "tie": "#6b7280", "b": "#b45309"}  # bars on white: 6.7, 4.8, 5.0:1
 CHART_RULE = "#111827"  # interval lines
@@ -50,6 +50,17 @@ def contrast(fg: str | tuple, bg: str | tuple) -> float:
 
 def streamlit_options() -> list[str]:
     """``streamlit run`` options that set the theme (a light base with the colours above)."""
-    return ["--theme.base", "light", "--theme.primaryColor", PRIMARY, "--theme.textColor", TEXT,
-            "--theme.backgroundColor", BACKGROUND, "--theme.secondaryBackgroundColor", SECONDARY_BG,
-            "--theme.linkColor", PRIMARY]
+    return [
+        "--theme.base",
+        "light",
+        "--theme.primaryColor",
+        PRIMARY,
+        "--theme.textColor",
+        TEXT,
+        "--theme.backgroundColor",
+        BACKGROUND,
+        "--theme.secondaryBackgroundColor",
+        SECONDARY_BG,
+        "--theme.linkColor",
+        PRIMARY,
+    ]

@@ -61,8 +61,9 @@ class TokenSink:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         except OSError as err:
             self._remove_new_dir()
-            raise UserError(f"cannot write the tokens file {self.path}: {err.strerror or err}; "
-                            "pass tokens_file=<a writable file>") from None
+            raise UserError(
+                f"cannot write the tokens file {self.path}: {err.strerror or err}; pass tokens_file=<a writable file>"
+            ) from None
         self.start = os.fstat(self._fd).st_size
         self.written = False
 
@@ -161,6 +162,7 @@ def missing_links(db: StudyDB, rows: list[dict[str, str]], study: str) -> list[s
     """Labels of the study's raters that have no current link among ``rows``."""
     have = {r["label"] for r in current_links(db, rows, study) if r["role"] == "rater"}
     with db.read() as s:
-        labels = s.scalars(select(Rater.label).join(Study, Study.id == Rater.study_id)
-                           .where(Study.name == study).order_by(Rater.label)).all()
+        labels = s.scalars(
+            select(Rater.label).join(Study, Study.id == Rater.study_id).where(Study.name == study).order_by(Rater.label)
+        ).all()
     return [label for label in labels if label not in have]

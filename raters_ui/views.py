@@ -118,8 +118,9 @@ def main() -> None:
         return
     rater = assign.find_rater(db, token, study)
     if rater is None:
-        token_entry(db, study, "This link or access code is not valid. Check it, or ask the study "
-                    "organiser for a new one.")
+        token_entry(
+            db, study, "This link or access code is not valid. Check it, or ask the study organiser for a new one."
+        )
         return
     rating_page(db, rater)
 
@@ -171,8 +172,9 @@ def _record(db: StudyDB, rater: assign.RaterRef, assignment_id: int, n_images: i
     if fid is None or aln is None:
         st.session_state["flash"] = ("warning", "Please answer both questions before submitting.")
         return
-    report = parse_client(client.telemetry_of(st.session_state.get(f"client-{assignment_id}")),
-                          str(assignment_id), n_images)
+    report = parse_client(
+        client.telemetry_of(st.session_state.get(f"client-{assignment_id}")), str(assignment_id), n_images
+    )
     # Noted *before* the write: a second click (a double click) interrupts this callback at its
     # next Streamlit call, possibly right after the commit, and then finds the item recorded.
     # That is this tab's own submission, so it is reported as saved, not as a duplicate.
@@ -216,8 +218,11 @@ def rating_page(db: StudyDB, rater: assign.RaterRef) -> None:
         practice = onboarding.practice_screen(db, rater, status.practice_done)
         if practice is not None:
             _flash()
-            st.info(f"Practice item {practice.index + 1} of {practice.total}: it is not counted. It shows "
-                    "how rating works; afterwards you are told which answer was expected.", icon=None)
+            st.info(
+                f"Practice item {practice.index + 1} of {practice.total}: it is not counted. It shows "
+                "how rating works; afterwards you are told which answer was expected.",
+                icon=None,
+            )
             shown = _Shown(f"p{practice.index}", practice.prompt, practice.set_a, practice.set_b)
             _screen(db, rater, shown, handled, lambda: _record_practice(db, rater, practice))
             _instructions_again(status)
@@ -228,13 +233,14 @@ def rating_page(db: StudyDB, rater: assign.RaterRef) -> None:
         done, _ = assign.progress(db, rater)
         st.title(TITLE)
         if done:
-            st.success(f"All done. Thank you! You rated {done} item{'s' if done != 1 else ''}; "
-                       "there is nothing left for you in this study.")
+            st.success(
+                f"All done. Thank you! You rated {done} item{'s' if done != 1 else ''}; "
+                "there is nothing left for you in this study."
+            )
         else:
             st.info("Every item of this study already has the ratings it needs. Thank you all the same!")
         return
-    st.progress(min(1.0, screen.done / max(1, screen.total)),
-                text=f"{screen.done} of {screen.total} items rated")
+    st.progress(min(1.0, screen.done / max(1, screen.total)), text=f"{screen.done} of {screen.total} items rated")
     aid = screen.assignment_id
     shown = _Shown(str(aid), screen.prompt, screen.set_a, screen.set_b)
     _screen(db, rater, shown, handled, lambda: _record(db, rater, aid, max(len(screen.set_a), len(screen.set_b))))
@@ -248,8 +254,7 @@ def instructions_page(db: StudyDB, rater: assign.RaterRef, status: onboarding.Ra
         st.markdown(status.instructions)  # the owner's Markdown (no raw HTML: Streamlit escapes it)
     if status.practice_total:
         n = status.practice_total
-        st.write(f"First come {n} practice item{'s' if n > 1 else ''}; {'they are' if n > 1 else 'it is'} "
-                 "not counted.")
+        st.write(f"First come {n} practice item{'s' if n > 1 else ''}; {'they are' if n > 1 else 'it is'} not counted.")
     with st.form("start-form"):
         agreed = st.checkbox(status.consent, key="consent") if status.consent else True
         go = st.form_submit_button("Start", type="primary", key="start")
@@ -268,8 +273,9 @@ def _instructions_again(status: onboarding.RaterStatus) -> None:
         st.markdown(status.instructions)
 
 
-def _screen(db: StudyDB, rater: assign.RaterRef, shown: _Shown, handled: str | None,
-            record: Callable[[], None]) -> None:
+def _screen(
+    db: StudyDB, rater: assign.RaterRef, shown: _Shown, handled: str | None, record: Callable[[], None]
+) -> None:
     with st.container(key="caption"):
         st.caption("Caption")
         st.text(shown.prompt)
@@ -287,12 +293,11 @@ def _screen(db: StudyDB, rater: assign.RaterRef, shown: _Shown, handled: str | N
 def _grid(store: ImageStore, name: str, files: list[str]) -> None:
     for start in range(0, len(files), COLUMNS):
         cols = st.columns(COLUMNS, gap="small")
-        for k, f in enumerate(files[start:start + COLUMNS]):
+        for k, f in enumerate(files[start : start + COLUMNS]):
             with cols[k]:
                 # PNG, not the default "auto" (JPEG for opaque images): compression artifacts would bias
                 # the quality question.
-                st.image(store.read(f), alt=f"Set {name}, image {start + k + 1}", width="stretch",
-                         output_format="PNG")
+                st.image(store.read(f), alt=f"Set {name}, image {start + k + 1}", width="stretch", output_format="PNG")
 
 
 def _questions(shown: _Shown, handled: str | None, record: Callable[[], None]) -> None:
@@ -300,16 +305,32 @@ def _questions(shown: _Shown, handled: str | None, record: Callable[[], None]) -
     with st.form(f"rate-{key}"):
         with st.container(key=f"questions-{key}"):
             st.markdown(f"**{Q_FIDELITY}**")
-            st.radio(Q_FIDELITY, list(LABELS), format_func=LABELS.get, index=None, horizontal=True,
-                     key=f"fidelity-{key}", label_visibility="collapsed")
+            st.radio(
+                Q_FIDELITY,
+                list(LABELS),
+                format_func=LABELS.get,
+                index=None,
+                horizontal=True,
+                key=f"fidelity-{key}",
+                label_visibility="collapsed",
+            )
             st.markdown(f"**{Q_ALIGNMENT}**")
             st.text(f"{shown.prompt}")
-            st.radio(ALIGNMENT_LABEL, list(LABELS), format_func=LABELS.get, index=None, horizontal=True,
-                     key=f"alignment-{key}", label_visibility="collapsed")
-        client.rating_client(key, (f"fidelity-{key}", f"alignment-{key}"), f"submit-{key}",
-                             (f"set-a-{key}", f"set-b-{key}"))
-        clicked = st.form_submit_button("Submit and continue", type="primary", on_click=_on_submit,
-                                        args=(key, record), key=f"submit-{key}")
+            st.radio(
+                ALIGNMENT_LABEL,
+                list(LABELS),
+                format_func=LABELS.get,
+                index=None,
+                horizontal=True,
+                key=f"alignment-{key}",
+                label_visibility="collapsed",
+            )
+        client.rating_client(
+            key, (f"fidelity-{key}", f"alignment-{key}"), f"submit-{key}", (f"set-a-{key}", f"set-b-{key}")
+        )
+        clicked = st.form_submit_button(
+            "Submit and continue", type="primary", on_click=_on_submit, args=(key, record), key=f"submit-{key}"
+        )
         st.caption(client.KEYS_HELP)
     if clicked and handled != key:
         # The click reached a server session that never drew this form (the server restarted

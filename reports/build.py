@@ -19,16 +19,7 @@ from harness.errors import UserError
 from harness.formats.values import MetricValue, OutputInfo
 from harness.formats.verdict import Verdict
 from reports import plots
-from reports.collect import (
-    SHORT,
-    Run,
-    differing_keys,
-    families,
-    find_verdict,
-    is_guidance_key,
-    load_runs,
-    show,
-)
+from reports.collect import SHORT, Run, differing_keys, families, find_verdict, is_guidance_key, load_runs, show
 from reports.document import Bullets, Cell, Document, Figure, Paragraph, Section, Table
 from reports.grids import cell_size, choose_prompts, render_grid
 from reports.study import StudyData, StudyOptions, load_study
@@ -62,8 +53,9 @@ def notes_section(path: str) -> Section:
 
 
 def provenance(runs: list[Run]) -> list[str]:
-    return [f"{r.run_id}: checkpoint {r.checkpoint_short()}; git {r.git}; {r.path} (sha256 {r.sha256[:12]})"
-            for r in runs]
+    return [
+        f"{r.run_id}: checkpoint {r.checkpoint_short()}; git {r.git}; {r.path} (sha256 {r.sha256[:12]})" for r in runs
+    ]
 
 
 def by_suite(runs: list[Run]) -> dict[str, list[Run]]:
@@ -98,27 +90,56 @@ def direction(info: OutputInfo) -> str:
 
 # --- verdict ------------------------------------------------------------------------------------
 
+
 def verdict_section(verdict: Verdict, path: Any) -> Section:
     b, c = verdict.baseline.get("run_id", "?"), verdict.candidate.get("run_id", "?")
-    head = Paragraph(f"Regression verdict: {verdict.overall.upper()} — candidate {c} against baseline {b} on "
-                     f"{verdict.benchmark} ({verdict.prompts.get('count', '?')} prompts; {verdict.level:.0%} "
-                     f"paired-bootstrap intervals, {verdict.n_boot} replicates). Source: {path}",
-                     css=f"verdict-{verdict.overall}")
+    head = Paragraph(
+        f"Regression verdict: {verdict.overall.upper()} — candidate {c} against baseline {b} on "
+        f"{verdict.benchmark} ({verdict.prompts.get('count', '?')} prompts; {verdict.level:.0%} "
+        f"paired-bootstrap intervals, {verdict.n_boot} replicates). Source: {path}",
+        css=f"verdict-{verdict.overall}",
+    )
     rows = []
     for r in verdict.rows:
-        imp = MetricValue(r.improvement, r.ci_low, r.ci_high,
-                          note=r.note or ("undefined" if r.ci_low is None else None)).format()
-        rows.append([r.output, r.group, f"{r.baseline:.4g}", f"{r.candidate:.4g}", f"{r.delta:+.4g}", imp,
-                     f"{r.max_worse:g}", Cell(r.verdict.upper(), css=f"verdict-{r.verdict}"),
-                     "–" if r.prompts_to_decide is None else str(r.prompts_to_decide), str(r.n_prompts)])
-    table = Table(["output", "group", "baseline", "candidate", "Δ (candidate − baseline)",
-                   f"improvement [{verdict.level:.0%} CI] (positive is better)", "max worse", "verdict",
-                   "prompts to decide", "prompts"], rows,
-                  caption=f"imagen-bench regress: {c} vs {b}", numeric={2, 3, 4, 5, 6, 8, 9})
+        imp = MetricValue(
+            r.improvement, r.ci_low, r.ci_high, note=r.note or ("undefined" if r.ci_low is None else None)
+        ).format()
+        rows.append(
+            [
+                r.output,
+                r.group,
+                f"{r.baseline:.4g}",
+                f"{r.candidate:.4g}",
+                f"{r.delta:+.4g}",
+                imp,
+                f"{r.max_worse:g}",
+                Cell(r.verdict.upper(), css=f"verdict-{r.verdict}"),
+                "–" if r.prompts_to_decide is None else str(r.prompts_to_decide),
+                str(r.n_prompts),
+            ]
+        )
+    table = Table(
+        [
+            "output",
+            "group",
+            "baseline",
+            "candidate",
+            "Δ (candidate − baseline)",
+            f"improvement [{verdict.level:.0%} CI] (positive is better)",
+            "max worse",
+            "verdict",
+            "prompts to decide",
+            "prompts",
+        ],
+        rows,
+        caption=f"imagen-bench regress: {c} vs {b}",
+        numeric={2, 3, 4, 5, 6, 8, 9},
+    )
     return Section("Regression verdict", "verdict", [head, table])
 
 
 # --- runs table ----------------------------------------------------------------------------------
+
 
 def metric_columns(runs: list[Run]) -> list[tuple[str, str]]:
     """(group, output) columns: every stage for stage-grouped runs, "overall" for prompt suites."""
@@ -139,30 +160,37 @@ def runs_table(suite: str, runs: list[Run]) -> Table:
     first = next((r.value(g, o) for r in runs for g, o in cols[:1]), None)
     level = first.level if first is not None and first.level is not None else 0.95
     headers = ["run id", "model", "checkpoint sha256", "fingerprint", *keys]
-    headers += [f"{info_of(info, o).label or o} {direction(info_of(info, o))} {g} [{level:.0%} CI]"
-                for g, o in cols]
+    headers += [f"{info_of(info, o).label or o} {direction(info_of(info, o))} {g} [{level:.0%} CI]" for g, o in cols]
     rows = []
     for r in runs:
-        row: list[Any] = [Cell(r.run_id, css="runid"), r.model_name, r.checkpoint_short(), r.fingerprint[:SHORT * 2]]
+        row: list[Any] = [Cell(r.run_id, css="runid"), r.model_name, r.checkpoint_short(), r.fingerprint[: SHORT * 2]]
         row += [show(r.config.get(k, "—")) for k in keys]
         row += [value_cell(r.value(g, o)) for g, o in cols]
         rows.append(row)
     first_metric = 4 + len(keys)
-    return Table(headers, rows, caption=f"{suite}: {len(runs)} run(s); config fields shown where the runs differ",
-                 numeric=set(range(first_metric, len(headers))))
+    return Table(
+        headers,
+        rows,
+        caption=f"{suite}: {len(runs)} run(s); config fields shown where the runs differ",
+        numeric=set(range(first_metric, len(headers))),
+    )
 
 
 def runs_section(runs: list[Run]) -> Section:
-    blocks: list[Any] = [Paragraph(
-        "One table per suite. Config columns are the fields of the resolved configs that differ between the "
-        "runs (run ids and folders left out); metric cells are value [interval] and n, as recorded in each "
-        "run's results.json. ↑ higher is better, ↓ lower is better.")]
+    blocks: list[Any] = [
+        Paragraph(
+            "One table per suite. Config columns are the fields of the resolved configs that differ between the "
+            "runs (run ids and folders left out); metric cells are value [interval] and n, as recorded in each "
+            "run's results.json. ↑ higher is better, ↓ lower is better."
+        )
+    ]
     for suite, members in by_suite(runs).items():
         blocks.append(runs_table(suite, members))
     return Section("Runs", "runs", blocks)
 
 
 # --- guidance curves ----------------------------------------------------------------------------
+
 
 def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
     x, y = opts.pareto_x, opts.pareto_y
@@ -184,9 +212,18 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
                     vx, vy = (r.value(group, x), r.value(group, y)) if group else (None, None)
                     if vx and vy:
                         order = [r.guidance.get(s, 0.0) for s in fam.varying_stages()]
-                        curve.points.append(plots.Point(vx.value, vy.value, fam.point_label(r), vx.ci_low,
-                                                        vx.ci_high, vy.ci_low, vy.ci_high,
-                                                        order=order[0] if order else 0.0))
+                        curve.points.append(
+                            plots.Point(
+                                vx.value,
+                                vy.value,
+                                fam.point_label(r),
+                                vx.ci_low,
+                                vx.ci_high,
+                                vy.ci_low,
+                                vy.ci_high,
+                                order=order[0] if order else 0.0,
+                            )
+                        )
                 if curve.points:
                     panels[stage].append(curve)
         info = metric_info(staged)
@@ -194,16 +231,25 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
         title = f"{suite}: {yi.label or y} vs {xi.label or x} over guidance"
         png = plots.pareto_plot(panels, xi, yi, title)
         used = [r for f in fams for r in f.runs]
-        fam_lines = [f"family “{f.label}”: {', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}"
-                     for f in fams]
-        blocks.append(Figure(
-            f"pareto-{_slug(suite)}", "plots", png, title,
-            alt=f"{title}: one panel per stage ({', '.join(stages)}); {len(fams)} run famil"
+        fam_lines = [
+            f"family “{f.label}”: {', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}" for f in fams
+        ]
+        blocks.append(
+            Figure(
+                f"pareto-{_slug(suite)}",
+                "plots",
+                png,
+                title,
+                alt=f"{title}: one panel per stage ({', '.join(stages)}); {len(fams)} run famil"
                 f"{'y' if len(fams) == 1 else 'ies'}, points labelled with the guidance weight w",
-            caption=("Each curve is a run family (runs identical but for guidance); points are labelled with "
-                     "the guidance weight w of the stage(s) that vary. Error bars: the intervals recorded in "
-                     "results.json (none where undefined). " + " ".join(fam_lines)),
-            provenance=provenance(used)))
+                caption=(
+                    "Each curve is a run family (runs identical but for guidance); points are labelled with "
+                    "the guidance weight w of the stage(s) that vary. Error bars: the intervals recorded in "
+                    "results.json (none where undefined). " + " ".join(fam_lines)
+                ),
+                provenance=provenance(used),
+            )
+        )
     if not blocks:
         return None
     return Section("Guidance trade-off (FID vs CLIP score)", "pareto", blocks)
@@ -226,6 +272,7 @@ def _slug(text: str) -> str:
 
 # --- per-category bars ----------------------------------------------------------------------------
 
+
 def suites_section(runs: list[Run]) -> Section | None:
     blocks: list[Any] = []
     for suite, members in by_suite(runs).items():
@@ -241,27 +288,45 @@ def suites_section(runs: list[Run]) -> Section | None:
             series = []
             for r in cat:
                 vals = [r.value(c, o) for c in cats]
-                series.append(plots.Bars(r.run_id, [v.value if v and v.value is not None else math.nan for v in vals],
-                                         [v.ci_low if v else None for v in vals],
-                                         [v.ci_high if v else None for v in vals]))
+                series.append(
+                    plots.Bars(
+                        r.run_id,
+                        [v.value if v and v.value is not None else math.nan for v in vals],
+                        [v.ci_low if v else None for v in vals],
+                        [v.ci_high if v else None for v in vals],
+                    )
+                )
             title = f"{suite}: {oi.label or o} per category"
             png = plots.category_bars(cats, series, oi, title, oi.bounds)
-            blocks.append(Figure(
-                f"categories-{_slug(suite)}-{_slug(o)}", "plots", png, title,
-                alt=f"{title}: bars for {len(cat)} run(s) over {len(cats)} groups, with intervals",
-                caption=f"{oi.label or o} per prompt category and overall, one bar per run (legend: run ids); "
-                        "error bars are the recorded intervals (missing where undefined: one observation or "
-                        "no spread).", provenance=provenance(cat)))
+            blocks.append(
+                Figure(
+                    f"categories-{_slug(suite)}-{_slug(o)}",
+                    "plots",
+                    png,
+                    title,
+                    alt=f"{title}: bars for {len(cat)} run(s) over {len(cats)} groups, with intervals",
+                    caption=f"{oi.label or o} per prompt category and overall, one bar per run (legend: run ids); "
+                    "error bars are the recorded intervals (missing where undefined: one observation or "
+                    "no spread).",
+                    provenance=provenance(cat),
+                )
+            )
             rows = [[c, *[value_cell(r.value(c, o)) for r in cat]] for c in cats]
-            blocks.append(Table(["category", *[r.run_id for r in cat]], rows,
-                                caption=f"{oi.label or o} {direction(oi)} per category: value [interval], n",
-                                numeric=set(range(1, len(cat) + 1))))
+            blocks.append(
+                Table(
+                    ["category", *[r.run_id for r in cat]],
+                    rows,
+                    caption=f"{oi.label or o} {direction(oi)} per category: value [interval], n",
+                    numeric=set(range(1, len(cat) + 1)),
+                )
+            )
     if not blocks:
         return None
     return Section("Prompt suites per category", "suites", blocks)
 
 
 # --- grids ------------------------------------------------------------------------------------------
+
 
 def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None, list[str]]:
     blocks: list[Any] = []
@@ -270,8 +335,10 @@ def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None,
     for suite, members in by_suite(runs).items():
         with_samples = [r for r in members if r.final_stage() is not None]
         if len(with_samples) < len(members):
-            notes.append(f"{suite}: no samples.jsonl rows for "
-                         f"{', '.join(r.run_id for r in members if r not in with_samples)} (not in the grids)")
+            notes.append(
+                f"{suite}: no samples.jsonl rows for "
+                f"{', '.join(r.run_id for r in members if r not in with_samples)} (not in the grids)"
+            )
         if not with_samples:
             continue
         prompts, index = choose_prompts(with_samples, opts.grid_prompts, opts.grid_seeds)
@@ -289,27 +356,44 @@ def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None,
             caption = f"“{p.prompt}” — rows: seeds {', '.join(map(str, p.seeds))}; columns (run, stage): {cols}."
             if missing:
                 caption += f" Unreadable images drawn crossed: {', '.join(missing)}."
-            blocks.append(Figure(f"grid-{_slug(suite)}-{k:02d}-{_slug(p.prompt_id)}", "grids", png, title,
-                                 alt=f"Sample grid for prompt {p.prompt_id}: “{p.prompt}”, seeds "
-                                     f"{', '.join(map(str, p.seeds))} across {len(members)} run(s)",
-                                 caption=caption, provenance=provenance(members)))
+            blocks.append(
+                Figure(
+                    f"grid-{_slug(suite)}-{k:02d}-{_slug(p.prompt_id)}",
+                    "grids",
+                    png,
+                    title,
+                    alt=f"Sample grid for prompt {p.prompt_id}: “{p.prompt}”, seeds "
+                    f"{', '.join(map(str, p.seeds))} across {len(members)} run(s)",
+                    caption=caption,
+                    provenance=provenance(members),
+                )
+            )
     if not blocks and not notes:
         return None, []
     if not blocks:
         return Section("Sample grids", "grids", [Bullets(notes)]), notes
-    intro = Paragraph(f"The same prompt and seed across runs, at each run's final stage; cells are {side} px "
-                      "(smaller images enlarged by pixel repetition).")
+    intro = Paragraph(
+        f"The same prompt and seed across runs, at each run's final stage; cells are {side} px "
+        "(smaller images enlarged by pixel repetition)."
+    )
     return Section("Sample grids", "grids", [intro, *blocks] + ([Bullets(notes)] if notes else [])), notes
 
 
 # --- sources ----------------------------------------------------------------------------------
 
+
 def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any) -> Section:
-    rows = [[Cell(r.run_id, css="runid"), r.results.task, r.suite, r.results.created, r.git, str(r.path),
-             r.sha256[:16]] for r in runs]
-    blocks: list[Any] = [Table(["run id", "task", "suite", "created", "git revision", "results.json",
-                                "sha256 (first 16)"], rows,
-                               caption="Every number above comes from one of these files")]
+    rows = [
+        [Cell(r.run_id, css="runid"), r.results.task, r.suite, r.results.created, r.git, str(r.path), r.sha256[:16]]
+        for r in runs
+    ]
+    blocks: list[Any] = [
+        Table(
+            ["run id", "task", "suite", "created", "git revision", "results.json", "sha256 (first 16)"],
+            rows,
+            caption="Every number above comes from one of these files",
+        )
+    ]
     extra = []
     if study is not None:
         extra.append(f"study {study.name!r} in {study.location}")
@@ -329,8 +413,10 @@ def build_document(run_specs: list[str], opts: ReportOptions) -> Document:
         study = load_study(opts.study, opts.db, opts.studies_dir, opts.study_options, runs)
     suites = ", ".join(by_suite(runs))
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-    doc = Document(opts.title or f"Ablation report: {len(runs)} run(s)",
-                   f"{suites} · generated {now} by imagen-bench report" + (f" · study {opts.study}" if study else ""))
+    doc = Document(
+        opts.title or f"Ablation report: {len(runs)} run(s)",
+        f"{suites} · generated {now} by imagen-bench report" + (f" · study {opts.study}" if study else ""),
+    )
     if opts.notes:
         doc.sections.append(notes_section(opts.notes))
     if found is not None:

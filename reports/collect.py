@@ -52,7 +52,8 @@ def ignored(key: str) -> bool:
 def is_guidance_key(key: str) -> bool:
     parts = key.split(".")
     return (len(parts) == 2 and parts[0] == "guidance") or (
-        len(parts) == 4 and parts[0] == "model" and parts[1] == "stages" and parts[3] == "guidance")
+        len(parts) == 4 and parts[0] == "model" and parts[1] == "stages" and parts[3] == "guidance"
+    )
 
 
 def show(value: Any) -> str:
@@ -117,8 +118,11 @@ class Run:
         stages = self.results.model.get("stages")
         if isinstance(stages, list):
             return [str(s) for s in stages]
-        return list((self.results.config.get("model") or {}).get("stages") or {}) if isinstance(
-            self.results.config, dict) else []
+        return (
+            list((self.results.config.get("model") or {}).get("stages") or {})
+            if isinstance(self.results.config, dict)
+            else []
+        )
 
     @property
     def guidance(self) -> dict[str, float]:
@@ -126,8 +130,12 @@ class Run:
         out = {}
         for key, value in self.config.items():
             parts = key.split(".")
-            if len(parts) == 4 and parts[:2] == ["model", "stages"] and parts[3] == "guidance" \
-                    and isinstance(value, (int, float)):
+            if (
+                len(parts) == 4
+                and parts[:2] == ["model", "stages"]
+                and parts[3] == "guidance"
+                and isinstance(value, (int, float))
+            ):
                 out[parts[2]] = float(value)
         return out
 
@@ -137,7 +145,7 @@ class Run:
 
     @property
     def group_by(self) -> str:
-        """"stage" (COCO: one row per cascade stage) or "category" (prompt suites)."""
+        """ "stage" (COCO: one row per cascade stage) or "category" (prompt suites)."""
         return self.table.group_by
 
     def groups(self) -> list[str]:
@@ -158,8 +166,9 @@ class Run:
     def samples(self) -> pd.DataFrame:
         """The run's samples.jsonl as a frame (read once, one pass: keys plus per-image metrics)."""
         if self._samples is None:
-            self._samples = read_sample_frame(self.run_dir / (self.results.samples_file or "samples.jsonl"),
-                                              per_image_outputs(self))
+            self._samples = read_sample_frame(
+                self.run_dir / (self.results.samples_file or "samples.jsonl"), per_image_outputs(self)
+            )
         return self._samples
 
     def final_stage(self) -> str | None:
@@ -192,8 +201,10 @@ def read_sample_frame(path: Path, outputs: Iterable[str]) -> pd.DataFrame:
                     try:
                         rec = json.loads(line)
                     except json.JSONDecodeError as err:
-                        raise UserError(f"{path} line {number} is not JSON ({err.msg}): the run's samples "
-                                        "file is damaged; re-score the run") from None
+                        raise UserError(
+                            f"{path} line {number} is not JSON ({err.msg}): the run's samples "
+                            "file is damaged; re-score the run"
+                        ) from None
                     if not isinstance(rec, dict):
                         raise UserError(f"{path} line {number} is not a JSON object")
                     rows.append(tuple(rec.get(k) for k in keep))
@@ -205,6 +216,7 @@ def read_sample_frame(path: Path, outputs: Iterable[str]) -> pd.DataFrame:
 
 
 # --- finding and reading runs --------------------------------------------------------------------
+
 
 def _results_under(folder: Path) -> list[Path]:
     """results.json files under ``folder``; a run folder is not searched below (its images are many)."""
@@ -262,8 +274,10 @@ def load_runs(specs: Iterable[str]) -> list[Run]:
     seen: dict[str, Run] = {}
     for run in runs:
         if run.run_id in seen:
-            raise UserError(f"two runs share the run id {run.run_id!r} ({seen[run.run_id].path} and {run.path}); "
-                            "their numbers could not be told apart: give each run once")
+            raise UserError(
+                f"two runs share the run id {run.run_id!r} ({seen[run.run_id].path} and {run.path}); "
+                "their numbers could not be told apart: give each run once"
+            )
         seen[run.run_id] = run
     return runs
 
@@ -290,17 +304,20 @@ MISSING = object()
 def differing_keys(runs: list[Run]) -> list[str]:
     """Config keys whose values differ between the runs (ignoring names and folders), in config order."""
     keys = list(dict.fromkeys(k for r in runs for k in r.config if not ignored(k)))
-    return [k for k in keys if len({json.dumps(r.config.get(k, "<absent>"), sort_keys=True, default=str)
-                                   for r in runs}) > 1]
+    return [
+        k for k in keys if len({json.dumps(r.config.get(k, "<absent>"), sort_keys=True, default=str) for r in runs}) > 1
+    ]
 
 
 def family_key(run: Run) -> str:
     """Runs of one family differ only in guidance: the same config otherwise, checkpoint contents
     (not path) included."""
-    cfg = {k: v for k, v in run.config.items()
-           if not ignored(k) and not is_guidance_key(k) and k != "checkpoint"}
-    return json.dumps({"suite": run.suite, "task": run.results.task, "checkpoints": run.checkpoints,
-                       "config": cfg}, sort_keys=True, default=str)
+    cfg = {k: v for k, v in run.config.items() if not ignored(k) and not is_guidance_key(k) and k != "checkpoint"}
+    return json.dumps(
+        {"suite": run.suite, "task": run.results.task, "checkpoints": run.checkpoints, "config": cfg},
+        sort_keys=True,
+        default=str,
+    )
 
 
 @dataclass

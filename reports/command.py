@@ -76,18 +76,29 @@ def options_from(cfg: DictConfig) -> ReportOptions:
         raise UserError(f"study_analysis.clusters must list prompt_id and/or rater once each, got {list(clusters)}")
     if not isinstance(s.exclude, bool):
         raise UserError(f"study_analysis.exclude must be true or false, got {s.exclude!r}")
-    study = StudyOptions(exclude=s.exclude, n_boot=as_int(s.n_boot, "study_analysis.n_boot", 10, 1_000_000),
-                         level=as_float(s.level, "study_analysis.level", 0.5, 0.999),
-                         seed=as_int(s.seed, "study_analysis.seed", 0, 2**31 - 1), clusters=clusters,
-                         tie_tolerance=as_float(s.tie_tolerance, "study_analysis.tie_tolerance", 0.0, 1e9))
+    study = StudyOptions(
+        exclude=s.exclude,
+        n_boot=as_int(s.n_boot, "study_analysis.n_boot", 10, 1_000_000),
+        level=as_float(s.level, "study_analysis.level", 0.5, 0.999),
+        seed=as_int(s.seed, "study_analysis.seed", 0, 2**31 - 1),
+        clusters=clusters,
+        tie_tolerance=as_float(s.tie_tolerance, "study_analysis.tie_tolerance", 0.0, 1e9),
+    )
     return ReportOptions(
-        title=None if cfg.title is None else str(cfg.title), pareto_x=str(p.x), pareto_y=str(p.y),
-        grid_prompts=as_int(g.prompts, "grids.prompts", 0, 100), grid_seeds=as_int(g.seeds, "grids.seeds", 1, 64),
+        title=None if cfg.title is None else str(cfg.title),
+        pareto_x=str(p.x),
+        pareto_y=str(p.y),
+        grid_prompts=as_int(g.prompts, "grids.prompts", 0, 100),
+        grid_seeds=as_int(g.seeds, "grids.seeds", 1, 64),
         grid_cell_px=as_int(g.cell_px, "grids.cell_px", 48, 1024),
         grid_budget_mpx=as_float(g.budget_mpx, "grids.budget_mpx", 0.01, 100.0),
-        study=None if cfg.study in (None, "") else str(cfg.study), db=None if not cfg.db else str(cfg.db),
-        studies_dir=str(cfg.studies_dir), study_options=study,
-        verdict=None if not cfg.verdict else str(cfg.verdict), notes=None if not cfg.get("notes") else str(cfg.notes))
+        study=None if cfg.study in (None, "") else str(cfg.study),
+        db=None if not cfg.db else str(cfg.db),
+        studies_dir=str(cfg.studies_dir),
+        study_options=study,
+        verdict=None if not cfg.verdict else str(cfg.verdict),
+        notes=None if not cfg.get("notes") else str(cfg.notes),
+    )
 
 
 def make_report(runs: list[str], out: str | Path, options: ReportOptions | None = None) -> Written:
@@ -117,5 +128,7 @@ def main(cfg: DictConfig) -> None:
     size = written.html_bytes / 1e6
     print(f"wrote {written.html} ({size:.1f} MB, {written.figures} figures) and {written.markdown}")
     if written.html_bytes > MAX_HTML_BYTES:
-        print(f"note: the page is over {MAX_HTML_BYTES / 1e6:.0f} MB; lower grids.budget_mpx or grids.prompts "
-              "to make it smaller")
+        print(
+            f"note: the page is over {MAX_HTML_BYTES / 1e6:.0f} MB; lower grids.budget_mpx or grids.prompts "
+            "to make it smaller"
+        )

@@ -39,8 +39,11 @@ def _keys(run: Run) -> dict[tuple[str, int], dict]:
     if stage is None:
         return {}
     part = samples[samples["stage"] == stage]
-    return {(str(r.prompt_id), int(r.seed)): {"path": r.path, "prompt": r.prompt, "category": r.category}
-            for r in part.itertuples(index=False) if pd.notna(r.seed) and isinstance(r.path, str) and r.path}
+    return {
+        (str(r.prompt_id), int(r.seed)): {"path": r.path, "prompt": r.prompt, "category": r.category}
+        for r in part.itertuples(index=False)
+        if pd.notna(r.seed) and isinstance(r.path, str) and r.path
+    }
 
 
 def choose_prompts(runs: list[Run], n_prompts: int, n_seeds: int) -> tuple[list[GridPrompt], dict[str, dict]]:
@@ -94,8 +97,9 @@ def _fit(img: Image.Image, side: int) -> Image.Image:
     return out
 
 
-def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
-          width: int, lines: int) -> list[str]:
+def _wrap(
+    draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int, lines: int
+) -> list[str]:
     chars = max(4, int(width / max(1.0, draw.textlength("M", font=font) * 0.62)))
     wrapped = textwrap.wrap(text, chars, break_long_words=True, break_on_hyphens=False) or [""]
     if len(wrapped) > lines:

@@ -63,9 +63,11 @@ def table_html(t: Table) -> str:
             cells.append(f"<{tag}{scope}{attr}>{esc(cell.text)}{note}</{tag}>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     label = esc(t.caption or "table")
-    return (f'<div class="table-wrap" role="region" aria-label="{label}" tabindex="0"><table>'
-            f"<caption>{esc(t.caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+    return (
+        f'<div class="table-wrap" role="region" aria-label="{label}" tabindex="0"><table>'
+        f"<caption>{esc(t.caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table></div>"
+    )
 
 
 def figure_html(f: Figure) -> str:
@@ -73,8 +75,10 @@ def figure_html(f: Figure) -> str:
     if f.provenance:
         items = "".join(f"<li>{esc(p)}</li>" for p in f.provenance)
         prov = f'<div class="prov">Provenance (run id: checkpoint, git revision, results file):<ul>{items}</ul></div>'
-    return (f'<figure id="{esc(f.name)}"><img src="{data_uri(f.png)}" alt="{esc(f.alt)}">'
-            f"<figcaption><strong>{esc(f.title)}.</strong> {esc(f.caption)}</figcaption>{prov}</figure>")
+    return (
+        f'<figure id="{esc(f.name)}"><img src="{data_uri(f.png)}" alt="{esc(f.alt)}">'
+        f"<figcaption><strong>{esc(f.title)}.</strong> {esc(f.caption)}</figcaption>{prov}</figure>"
+    )
 
 
 def block_html(block: Any) -> str:
@@ -90,19 +94,25 @@ def block_html(block: Any) -> str:
 
 
 def section_html(s: Section) -> str:
-    return (f'<section id="{esc(s.anchor)}" aria-labelledby="{esc(s.anchor)}-h">'
-            f'<h{s.level} id="{esc(s.anchor)}-h">{esc(s.title)}</h{s.level}>'
-            + "\n".join(block_html(b) for b in s.blocks) + "</section>")
+    return (
+        f'<section id="{esc(s.anchor)}" aria-labelledby="{esc(s.anchor)}-h">'
+        f'<h{s.level} id="{esc(s.anchor)}-h">{esc(s.title)}</h{s.level}>'
+        + "\n".join(block_html(b) for b in s.blocks)
+        + "</section>"
+    )
 
 
 def render_html(doc: Document) -> str:
     toc = "".join(f'<li><a href="#{esc(s.anchor)}">{esc(s.title)}</a></li>' for s in doc.sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{esc(doc.title)}</title><style>{STYLE}</style></head>\n<body>"
         f'<header><h1>{esc(doc.title)}</h1><p class="sub">{esc(doc.subtitle)}</p>'
         f'<nav aria-label="contents"><ol>{toc}</ol></nav></header>\n<main>'
         + "\n".join(section_html(s) for s in doc.sections)
-        + "</main>\n<footer>" + "".join(f"<p>{esc(x)}</p>" for x in doc.footer) + "</footer></body></html>\n")
+        + "</main>\n<footer>"
+        + "".join(f"<p>{esc(x)}</p>" for x in doc.footer)
+        + "</footer></body></html>\n"
+    )

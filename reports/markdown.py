@@ -10,8 +10,7 @@ from reports.document import Bullets, Document, Figure, Paragraph, Section, Tabl
 
 def cell_md(text: str) -> str:
     """Text safe inside a Markdown table cell (no pipe, no line break, no HTML)."""
-    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
-            .replace(">", "&gt;"))
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def text_md(text: str) -> str:
@@ -50,8 +49,11 @@ def figure_md(f: Figure) -> str:
 def block_md(block: Any) -> str:
     if isinstance(block, Paragraph):
         text = text_md(block.text)
-        return f"> {text}" if block.css and block.css.startswith("verdict") else (
-            f"*{text}*" if block.css == "note" else text)
+        return (
+            f"> {text}"
+            if block.css and block.css.startswith("verdict")
+            else (f"*{text}*" if block.css == "note" else text)
+        )
     if isinstance(block, Bullets):
         return "\n".join(f"- {text_md(i)}" for i in block.items)
     if isinstance(block, Table):

@@ -32,8 +32,12 @@ DPI = 110
 
 
 def style(k: int) -> dict[str, Any]:
-    return {"color": COLOURS[k % len(COLOURS)], "marker": MARKERS[k % len(MARKERS)],
-            "linestyle": LINES[(k // len(COLOURS) + k) % len(LINES)], "hatch": HATCHES[k % len(HATCHES)]}
+    return {
+        "color": COLOURS[k % len(COLOURS)],
+        "marker": MARKERS[k % len(MARKERS)],
+        "linestyle": LINES[(k // len(COLOURS) + k) % len(LINES)],
+        "hatch": HATCHES[k % len(HATCHES)],
+    }
 
 
 def axis_label(info: OutputInfo, axis: str) -> str:
@@ -59,6 +63,7 @@ def _err(value: float, low: float | None, high: float | None) -> tuple[float, fl
 
 
 # --- FID vs CLIP score over guidance ----------------------------------------------------------------
+
 
 @dataclass
 class Point:
@@ -91,14 +96,32 @@ def pareto_plot(panels: dict[str, list[Curve]], x_info: OutputInfo, y_info: Outp
             xs, ys = [p.x for p in pts], [p.y for p in pts]
             xerr = list(zip(*[_err(p.x, p.x_low, p.x_high) for p in pts])) or None
             yerr = list(zip(*[_err(p.y, p.y_low, p.y_high) for p in pts])) or None
-            bars = ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, color=st["color"], marker=st["marker"],
-                               linestyle=st["linestyle"], markersize=6, markeredgecolor="black", capsize=2,
-                               elinewidth=0.7, label=curve.label, zorder=3)
+            bars = ax.errorbar(
+                xs,
+                ys,
+                xerr=xerr,
+                yerr=yerr,
+                color=st["color"],
+                marker=st["marker"],
+                linestyle=st["linestyle"],
+                markersize=6,
+                markeredgecolor="black",
+                capsize=2,
+                elinewidth=0.7,
+                label=curve.label,
+                zorder=3,
+            )
             for line in bars[2]:  # intervals lighter than the curve, which is what the eye should follow
                 line.set_alpha(0.45)
             for i, p in enumerate(pts):  # staggered so that labels of close points do not overprint
-                ax.annotate(p.label, (p.x, p.y), textcoords="offset points", xytext=(6, 6 + 9 * (i % 3) - 9),
-                            fontsize=8, zorder=4)
+                ax.annotate(
+                    p.label,
+                    (p.x, p.y),
+                    textcoords="offset points",
+                    xytext=(6, 6 + 9 * (i % 3) - 9),
+                    fontsize=8,
+                    zorder=4,
+                )
         ax.set_title(f"stage {stage}", fontsize=10)
         ax.set_xlabel(axis_label(x_info, "x"))
         ax.set_ylabel(axis_label(y_info, "y"))
@@ -130,6 +153,7 @@ def add_legend(fig: Figure, handles: list[Any], labels: list[str], max_cols: int
 
 # --- per-category bars --------------------------------------------------------------------------
 
+
 @dataclass
 class Bars:
     label: str
@@ -138,8 +162,13 @@ class Bars:
     highs: list[float | None]
 
 
-def category_bars(categories: Sequence[str], series: list[Bars], info: OutputInfo, title: str,
-                  bounds: tuple[float, float] | None = None) -> bytes:
+def category_bars(
+    categories: Sequence[str],
+    series: list[Bars],
+    info: OutputInfo,
+    title: str,
+    bounds: tuple[float, float] | None = None,
+) -> bytes:
     """Grouped bars: one group per category (the "overall" group last, set apart), one bar per run."""
     n_cat, n_ser = len(categories), max(1, len(series))
     width = 0.8 / n_ser
@@ -150,14 +179,32 @@ def category_bars(categories: Sequence[str], series: list[Bars], info: OutputInf
         xs = [i - 0.4 + width * (k + 0.5) for i in range(n_cat)]
         vals = [v if v is not None and math.isfinite(v) else math.nan for v in s.values]
         errs = list(zip(*[_err(v, lo, hi) for v, lo, hi in zip(vals, s.lows, s.highs)]))
-        ax.bar(xs, vals, width=width * 0.95, color=st["color"], hatch=st["hatch"], edgecolor="black",
-               linewidth=0.6, label=s.label, yerr=errs, capsize=2, error_kw={"elinewidth": 0.8})
+        ax.bar(
+            xs,
+            vals,
+            width=width * 0.95,
+            color=st["color"],
+            hatch=st["hatch"],
+            edgecolor="black",
+            linewidth=0.6,
+            label=s.label,
+            yerr=errs,
+            capsize=2,
+            error_kw={"elinewidth": 0.8},
+        )
         if n_cat * n_ser <= 24:  # values written out while there is room (a bar of 0 is otherwise invisible)
             for x, v, hi in zip(xs, vals, s.highs):
                 if math.isfinite(v):
                     top = hi if hi is not None and math.isfinite(hi) else v
-                    ax.annotate(f"{v:.3g}", (x, top), textcoords="offset points", xytext=(0, 3), ha="center",
-                                fontsize=7, rotation=90 if n_ser > 3 else 0)
+                    ax.annotate(
+                        f"{v:.3g}",
+                        (x, top),
+                        textcoords="offset points",
+                        xytext=(0, 3),
+                        ha="center",
+                        fontsize=7,
+                        rotation=90 if n_ser > 3 else 0,
+                    )
     tilt = n_cat > 6
     ax.set_xticks(range(n_cat), list(categories), rotation=30 if tilt else 0, ha="right" if tilt else "center")
     if "overall" in categories and n_cat > 1:
@@ -174,6 +221,7 @@ def category_bars(categories: Sequence[str], series: list[Bars], info: OutputInf
 
 
 # --- human preference (the paper's Fig. 3) --------------------------------------------------------
+
 
 @dataclass
 class PreferenceRow:
@@ -195,8 +243,11 @@ def preference_plot(panels: dict[str, list[PreferenceRow]], name_a: str, name_b:
     fig = Figure(figsize=(5.2 * len(panels), 0.75 * n_rows + 1.9), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     h = 0.26
-    kinds = ((f"prefers A: {name_a}", COLOURS[0], "", "a"), ("indifferent", "#ffffff", "...", "tie"),
-             (f"prefers B: {name_b}", COLOURS[1], "///", "b"))
+    kinds = (
+        (f"prefers A: {name_a}", COLOURS[0], "", "a"),
+        ("indifferent", "#ffffff", "...", "tie"),
+        (f"prefers B: {name_b}", COLOURS[1], "///", "b"),
+    )
     for ax, (question, rows) in zip(axes, panels.items()):
         base = list(range(len(rows)))[::-1]
         for j, (label, colour, hatch, key) in enumerate(kinds):
@@ -204,10 +255,27 @@ def preference_plot(panels: dict[str, list[PreferenceRow]], name_a: str, name_b:
             vals = [getattr(r, f"rate_{key}") for r in rows]
             errs = None
             if key != "tie":
-                errs = list(zip(*[_err(getattr(r, f"rate_{key}"), getattr(r, f"{key}_low"), getattr(r, f"{key}_high"))
-                                  for r in rows]))
-            ax.barh(ys, vals, height=h * 0.95, color=colour, hatch=hatch, edgecolor="black", linewidth=0.6,
-                    label=label, xerr=errs, capsize=3, error_kw={"elinewidth": 1.0, "ecolor": "#555555"})
+                errs = list(
+                    zip(
+                        *[
+                            _err(getattr(r, f"rate_{key}"), getattr(r, f"{key}_low"), getattr(r, f"{key}_high"))
+                            for r in rows
+                        ]
+                    )
+                )
+            ax.barh(
+                ys,
+                vals,
+                height=h * 0.95,
+                color=colour,
+                hatch=hatch,
+                edgecolor="black",
+                linewidth=0.6,
+                label=label,
+                xerr=errs,
+                capsize=3,
+                error_kw={"elinewidth": 1.0, "ecolor": "#555555"},
+            )
         ax.set_yticks(base, [f"{r.category} (n={r.n})" for r in rows])
         ax.set_xlim(0, 1)
         ax.set_xlabel("share of ratings, 95% CI (higher: more often preferred)")
@@ -221,6 +289,7 @@ def preference_plot(panels: dict[str, list[PreferenceRow]], name_a: str, name_b:
 
 
 # --- agreement of automatic metrics with the raters ----------------------------------------------
+
 
 @dataclass
 class AgreementSeries:
@@ -243,8 +312,18 @@ def agreement_plot(categories: Sequence[str], panels: dict[str, list[AgreementSe
             st = style(k)
             xs = [i + (k - (m - 1) / 2) * 0.18 for i in range(n_cat)]
             errs = list(zip(*[_err(v, lo, hi) for v, lo, hi in zip(s.values, s.lows, s.highs)]))
-            ax.errorbar(xs, s.values, yerr=errs, fmt=st["marker"], color=st["color"], markeredgecolor="black",
-                        capsize=3, elinewidth=0.9, label=s.label, markersize=7)
+            ax.errorbar(
+                xs,
+                s.values,
+                yerr=errs,
+                fmt=st["marker"],
+                color=st["color"],
+                markeredgecolor="black",
+                capsize=3,
+                elinewidth=0.9,
+                label=s.label,
+                markersize=7,
+            )
             for x, v, n in zip(xs, s.values, s.ns):
                 if math.isfinite(v):
                     ax.annotate(f"n={n}", (x, v), textcoords="offset points", xytext=(4, -10), fontsize=7)

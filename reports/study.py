@@ -16,17 +16,10 @@ import pandas as pd
 from harness.errors import UserError
 from raters_ui.admin import study_overview
 from raters_ui.agreement import item_preferences, metric_agreement, prompt_score_differences
-from raters_ui.analysis import (
-    StudyAnalysis,
-    analyze,
-    first_ratings,
-    name_systems,
-    pair_outcomes,
-    system_pairs_rated,
-)
+from raters_ui.analysis import StudyAnalysis, analyze, first_ratings, name_systems, pair_outcomes, system_pairs_rated
 from raters_ui.db import QUESTIONS, display_url, open_db
+from raters_ui.ratings import load_ratings
 from raters_ui.stats import CLUSTERS, exclude_raters
-from raters_ui.studies import load_ratings
 from reports.collect import Run, per_image_outputs
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -79,8 +72,7 @@ def used_ratings(ratings: pd.DataFrame, overview: dict, options: StudyOptions) -
     return name_systems(ratings, overview["names"])
 
 
-def load_study(study: str, db: str | None, studies_dir: str, options: StudyOptions,
-               runs: list[Run]) -> StudyData:
+def load_study(study: str, db: str | None, studies_dir: str, options: StudyOptions, runs: list[Run]) -> StudyData:
     location = db_location(study, db, studies_dir)
     handle = open_db(location)
     try:
@@ -88,18 +80,26 @@ def load_study(study: str, db: str | None, studies_dir: str, options: StudyOptio
         ratings = load_ratings(handle, study)
     finally:
         handle.dispose()
-    result = analyze(ratings, threshold=overview["control_threshold"], exclude=options.exclude,
-                              n_boot=options.n_boot, level=options.level, seed=options.seed,
-                              clusters=options.clusters, ratings_per_item=overview["ratings_per_item"],
-                              names=overview["names"])
+    result = analyze(
+        ratings,
+        threshold=overview["control_threshold"],
+        exclude=options.exclude,
+        n_boot=options.n_boot,
+        level=options.level,
+        seed=options.seed,
+        clusters=options.clusters,
+        ratings_per_item=overview["ratings_per_item"],
+        names=overview["names"],
+    )
     data = StudyData(study, display_url(handle.url), overview, result, options)
     used = used_ratings(ratings, overview, options)
     by_id = {r.run_id: r for r in runs}
     for a, b in system_pairs_rated(used):
         if a not in by_id or b not in by_id:
             absent = ", ".join(x for x in (a, b) if x not in by_id)
-            data.notes.append(f"{a} vs {b}: no automatic scores to compare with (run {absent} is not among "
-                              "the report's runs)")
+            data.notes.append(
+                f"{a} vs {b}: no automatic scores to compare with (run {absent} is not among the report's runs)"
+            )
             continue
         data.agreements.append(pair_agreement(used, by_id[a], by_id[b], options))
     return data
@@ -110,16 +110,24 @@ def pair_agreement(ratings: pd.DataFrame, run_a: Run, run_b: Run, options: Study
     stage_a, stage_b = run_a.final_stage(), run_b.final_stage()
     sa, sb = run_a.samples(), run_b.samples()
     sa, sb = sa[sa["stage"] == stage_a], sb[sb["stage"] == stage_b]
-    directions = {o: run_a.results.metric_info[o].higher_is_better
-                  for o in per_image_outputs(run_a) if o in per_image_outputs(run_b)}
+    directions = {
+        o: run_a.results.metric_info[o].higher_is_better
+        for o in per_image_outputs(run_a)
+        if o in per_image_outputs(run_b)
+    }
     diffs = prompt_score_differences(sa, sb, directions)
     tables = []
     for q in QUESTIONS:
         outcomes = pair_outcomes(ratings, run_a.run_id, run_b.run_id, q)
         if outcomes.empty or diffs.empty:
             continue
-        t = metric_agreement(item_preferences(outcomes), diffs, level=options.level,
-                             tolerance=options.tie_tolerance, metrics=list(directions))
+        t = metric_agreement(
+            item_preferences(outcomes),
+            diffs,
+            level=options.level,
+            tolerance=options.tie_tolerance,
+            metrics=list(directions),
+        )
         t.insert(0, "question", q)
         tables.append(t)
     table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

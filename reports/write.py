@@ -36,8 +36,10 @@ def check_out(out: Path) -> None:
     if out.is_dir():
         foreign = sorted(p.name for p in out.iterdir() if p.name not in OURS)
         if foreign:
-            raise UserError(f"out={out} holds other files ({', '.join(foreign[:3])}); give an empty or new "
-                            "folder, or a previous report's folder")
+            raise UserError(
+                f"out={out} holds other files ({', '.join(foreign[:3])}); give an empty or new "
+                "folder, or a previous report's folder"
+            )
 
 
 class Staging:

@@ -35,6 +35,7 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, 
 
 # --- built once per test run, shared by every module and xdist worker, only read ---------------------------------
 
+
 def _digest(folder: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
@@ -121,6 +122,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ones start at once on both workers and the short ones fill in around them, instead of one long test
     starting last and running alone (longest-processing-time-first scheduling).
     """
+
     def cost(item: pytest.Item) -> tuple[int, int]:
         if item.get_closest_marker("slow") is None:
             return (1, 0)
@@ -131,5 +133,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 # Seconds of the longest test of each module on the AVX-512 VM under the suite's load (--durations): the
 # order in which slow modules start. Approximate on purpose; a missing module only starts later.
-LONGEST = {"test_demo": 120, "test_raters_concurrency": 60, "test_guidance_learning": 90, "test_regress": 60,
-           "test_eval_coco": 45, "test_training": 38, "test_drawbench_command": 29, "test_runner": 26}
+LONGEST = {
+    "test_demo": 120,
+    "test_raters_concurrency": 60,
+    "test_guidance_learning": 90,
+    "test_regress": 60,
+    "test_eval_coco": 45,
+    "test_training": 38,
+    "test_drawbench_command": 29,
+    "test_runner": 26,
+}

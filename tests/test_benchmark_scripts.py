@@ -11,9 +11,21 @@ import pytest
 
 from benchmarks.scripts import precision_effect, steps_to_trust
 
-SCRIPTS = ["sampling_speed", "profile_unet", "steps_to_trust", "pipeline_phases", "inception_throughput", "frechet_speed",
-           "gpu_cost", "time_grids", "metric_costs", "raters_coverage", "rater_latency", "precision_effect",
-           "clip_throughput"]
+SCRIPTS = [
+    "sampling_speed",
+    "profile_unet",
+    "steps_to_trust",
+    "pipeline_phases",
+    "inception_throughput",
+    "frechet_speed",
+    "gpu_cost",
+    "time_grids",
+    "metric_costs",
+    "raters_coverage",
+    "rater_latency",
+    "precision_effect",
+    "clip_throughput",
+]
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -27,19 +39,26 @@ def test_script_prints_its_help(name, capsys):
 
 def _row(fid: float, clip: float, acc: float, seconds: float, wide: bool = False) -> dict:
     """A run's overall scores; ``wide``: with the intervals of a reference (FID ±10, CLIP ±2, accuracy ±0.06)."""
+
     def score(v: float, width: float) -> dict:
         width = width if wide else 0.0
         return {"value": v, "ci_low": v - width, "ci_high": v + width, "n": 56}
-    return {"scores": {"fid": score(fid, 10), "clip_score": score(clip, 2), "world_accuracy": score(acc, 0.06)},
-            "n": 56, "generate_s": seconds}
+
+    return {
+        "scores": {"fid": score(fid, 10), "clip_score": score(clip, 2), "world_accuracy": score(acc, 0.06)},
+        "n": 56,
+        "generate_s": seconds,
+    }
 
 
 def test_the_fewest_steps_inside_every_reference_interval_are_recommended(capsys):
-    rows = {("ddpm", 250): _row(100.0, 60.0, 0.30, 400.0, wide=True),
-            ("dpmpp_2m", 10): _row(140.0, 60.0, 0.30, 16.0),   # FID outside the reference interval
-            ("dpmpp_2m", 15): _row(105.0, 61.0, 0.25, 24.0),   # inside on all three
-            ("ddim", 15): _row(95.0, 59.0, 0.35, 23.0),        # inside too, same steps, a little faster
-            ("ddim", 25): _row(101.0, 60.0, 0.30, 40.0)}
+    rows = {
+        ("ddpm", 250): _row(100.0, 60.0, 0.30, 400.0, wide=True),
+        ("dpmpp_2m", 10): _row(140.0, 60.0, 0.30, 16.0),  # FID outside the reference interval
+        ("dpmpp_2m", 15): _row(105.0, 61.0, 0.25, 24.0),  # inside on all three
+        ("ddim", 15): _row(95.0, 59.0, 0.35, 23.0),  # inside too, same steps, a little faster
+        ("ddim", 25): _row(101.0, 60.0, 0.30, 40.0),
+    }
     args = argparse.Namespace(reference_steps=250, limit_per_category=1, n_test=200)
     steps_to_trust.report(rows, 1.5, args)
     out = capsys.readouterr().out
@@ -52,8 +71,10 @@ def test_the_fewest_steps_inside_every_reference_interval_are_recommended(capsys
 
 
 def test_the_imagen_pytorch_ratio_is_measured_only_when_a_configuration_is_recommended(monkeypatch, tmp_path, capsys):
-    rows = {("ddpm", 250): _row(100.0, 60.0, 0.30, 400.0, wide=True),
-            ("dpmpp_2m", 10): _row(140.0, 60.0, 0.30, 16.0)}  # outside: nothing to recommend
+    rows = {
+        ("ddpm", 250): _row(100.0, 60.0, 0.30, 400.0, wide=True),
+        ("dpmpp_2m", 10): _row(140.0, 60.0, 0.30, 16.0),
+    }  # outside: nothing to recommend
     measured = []
     monkeypatch.setattr(steps_to_trust, "run_configs", lambda *a: rows)
     monkeypatch.setattr(steps_to_trust, "anchor_ratio", lambda: measured.append(1) or 1.5)
@@ -90,8 +111,10 @@ def test_bf16_is_within_noise_only_when_the_paired_interval_holds_zero_and_the_v
 
 
 def test_the_precision_table_says_no_when_one_score_moves(capsys):
-    rows = {("ddpm", 50, "float32"): _row(100.0, 60.0, 0.30, 80.0, wide=True),
-            ("ddpm", 50, "bf16"): _row(103.0, 60.2, 0.29, 240.0)}
+    rows = {
+        ("ddpm", 50, "float32"): _row(100.0, 60.0, 0.30, 80.0, wide=True),
+        ("ddpm", 50, "bf16"): _row(103.0, 60.2, 0.29, 240.0),
+    }
     same = {m: _change(1.0, -2.0, 3.0) for m in precision_effect.METRICS}
     args = argparse.Namespace(samplers=["ddpm:50"], limit_per_category=1, n_test=200)
     assert precision_effect.report(rows, {("ddpm", 50): same}, {("ddpm", 50): 0.9}, args)

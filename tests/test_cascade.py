@@ -17,7 +17,7 @@ def test_same_seed_same_image_for_batch_sizes_1_and_4_and_any_order():
     batch = cascade.sample(["p"] * 4, seeds, text=(emb, mask))
     assert set(batch) == {"base16", "sr32"} and batch["sr32"].shape == (4, 3, 32, 32)
     for i in range(4):
-        single = cascade.sample(["p"], [seeds[i]], text=(emb[i:i + 1], mask[i:i + 1]))
+        single = cascade.sample(["p"], [seeds[i]], text=(emb[i : i + 1], mask[i : i + 1]))
         for stage in batch:
             assert torch.equal(to_uint8(single[stage][0]), to_uint8(batch[stage][i])), (stage, i)
             assert torch.equal(single[stage][0], batch[stage][i])  # bit-identical floats too
@@ -84,5 +84,9 @@ def test_a_lowres_skip_stage_must_predict_x0():
     unet = {**SR_UNET, "lowres_skip": True}
     with pytest.raises(UserError, match=r"model.stages.sr32.unet.lowres_skip .* set model.stages.sr32.prediction=x0"):
         StageSpec.from_config("sr32", {"resolution": 32, "lowres_resolution": 16, "unet": unet, "prediction": "v"})
-    assert StageSpec.from_config("sr32", {"resolution": 32, "lowres_resolution": 16, "unet": unet,
-                                          "prediction": "x0"}).prediction == "x0"
+    assert (
+        StageSpec.from_config(
+            "sr32", {"resolution": 32, "lowres_resolution": 16, "unet": unet, "prediction": "x0"}
+        ).prediction
+        == "x0"
+    )

@@ -14,8 +14,9 @@ TE = {"identity": "t5:tiny@00", "dim": 24, "max_length": 6}
 
 
 def save(path, model, unet=BASE_UNET):
-    return save_stage(path, model.state_dict(), stage="base16", unet=unet, spec={"resolution": 16}, step=7,
-                      ema=True, text_encoder=TE)
+    return save_stage(
+        path, model.state_dict(), stage="base16", unet=unet, spec={"resolution": 16}, step=7, ema=True, text_encoder=TE
+    )
 
 
 def test_round_trip_is_bit_exact(tmp_path):

@@ -25,7 +25,10 @@ AWKWARD = "my imgs, a=b 'q' \\x ${oc.env:HOME}"
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", "fid", *args],
-        capture_output=True, text=True, env=dict(os.environ), timeout=600,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=600,
     )
 
 
@@ -77,7 +80,9 @@ def test_mode_override_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture
     assert abs(result["fid"]) < 1e-3 and result["kid_subsets"] == 3
 
 
-def test_too_few_images_bad_mode_and_one_folder_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch) -> None:
+def test_too_few_images_bad_mode_and_one_folder_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
+) -> None:
     write_images(tmp_path / "few", 3, seed=5)
     monkeypatch.setattr(sys, "argv", list(sys.argv))
     few = str(tmp_path / "few")

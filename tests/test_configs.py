@@ -14,8 +14,12 @@ from imagen.text.encoders import TextEncoderConfig, text_encoder_parameter_count
 CONF = Path(__file__).resolve().parents[1] / "conf"
 ROOTS = sorted(p.stem for p in CONF.glob("*.yaml"))
 REQUIRED = {  # values a root config marks ??? (given here so that every interpolation resolves)
-    "train": ["data.root=/data"], "sample": ["checkpoint=random"], "eval": ["checkpoint=random", "coco.root=/coco"],
-    "drawbench": ["checkpoint=random"], "fid": ["a=/a", "b=/b"], "study": ["action=create", "study=s"],
+    "train": ["data.root=/data"],
+    "sample": ["checkpoint=random"],
+    "eval": ["checkpoint=random", "coco.root=/coco"],
+    "drawbench": ["checkpoint=random"],
+    "fid": ["a=/a", "b=/b"],
+    "study": ["action=create", "study=s"],
 }
 
 
@@ -105,7 +109,8 @@ def test_untracked_local_overrides_are_loaded_when_present(tmp_path):
         plain = compose("eval", overrides=REQUIRED["eval"])
     (conf / "local").mkdir()
     (conf / "local" / "default.yaml").write_text(
-        "# @package _global_\npaths:\n  cache_dir: /fast/cache\nclip:\n  pretrained: /models/clip.safetensors\n")
+        "# @package _global_\npaths:\n  cache_dir: /fast/cache\nclip:\n  pretrained: /models/clip.safetensors\n"
+    )
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         local = compose("eval", overrides=REQUIRED["eval"])
     assert plain.clip.pretrained == "openai" and local.clip.pretrained == "/models/clip.safetensors"

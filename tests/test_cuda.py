@@ -14,8 +14,7 @@ import torch
 from imagen.cascade import NoiseSource
 from imagen.devices import device_identity, resolve_device, set_deterministic
 
-pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")]
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU visible to torch")]
 
 
 def _cascade(device: torch.device, precision: str = "float32", channels_last: bool = False):
@@ -25,8 +24,9 @@ def _cascade(device: torch.device, precision: str = "float32", channels_last: bo
     from tests.conftest import REPO
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("sample", overrides=["model=imagen_micro", "sampler=ddim", "sampler.steps=4",
-                                           "sampler.microbatch=null"])
+        cfg = compose(
+            "sample", overrides=["model=imagen_micro", "sampler=ddim", "sampler.steps=4", "sampler.microbatch=null"]
+        )
     cascade = load_cascade(cfg, None, device=device)
     cascade.precision, cascade.channels_last = precision, channels_last
     return cascade

@@ -18,8 +18,15 @@ from imagen.devices import device_identity, device_kind, resolve_device
 from imagen.errors import UserError
 from tests.helpers.cli import run_cli
 
-SAMPLE = ["model=imagen_micro", "checkpoint=random", "sampler=ddim", "sampler.steps=2", "progress=false",
-          "prompts=[a red square]", "seeds=[0]"]
+SAMPLE = [
+    "model=imagen_micro",
+    "checkpoint=random",
+    "sampler=ddim",
+    "sampler.steps=2",
+    "progress=false",
+    "prompts=[a red square]",
+    "seeds=[0]",
+]
 
 
 def _run(args: list[str], capsys) -> tuple[int, str]:
@@ -71,11 +78,28 @@ def test_results_record_the_device(tmp_path, capsys):
     from tests.helpers.fixtures import mini_coco
 
     coco = mini_coco(tmp_path / "coco", n_images=4)
-    code, out = _run(["eval", "model=imagen_micro", "checkpoint=random", "sampler=ddim", "sampler.steps=2",
-                      "progress=false", "benchmark=coco_fid30k", "benchmark.num_prompts=4", "clip.enabled=false",
-                      "benchmark.metrics=[kid]", "fid.kid_subset_size=3", "fid.min_images=2", f"coco.root={coco}",
-                      "stop_at=base16", "benchmark.stop_at=base16", f"paths.runs_dir={tmp_path / 'runs'}",
-                      "run_id=dev"], capsys)
+    code, out = _run(
+        [
+            "eval",
+            "model=imagen_micro",
+            "checkpoint=random",
+            "sampler=ddim",
+            "sampler.steps=2",
+            "progress=false",
+            "benchmark=coco_fid30k",
+            "benchmark.num_prompts=4",
+            "clip.enabled=false",
+            "benchmark.metrics=[kid]",
+            "fid.kid_subset_size=3",
+            "fid.min_images=2",
+            f"coco.root={coco}",
+            "stop_at=base16",
+            "benchmark.stop_at=base16",
+            f"paths.runs_dir={tmp_path / 'runs'}",
+            "run_id=dev",
+        ],
+        capsys,
+    )
     assert code == 0, out
     env = read_results(tmp_path / "runs" / "dev").environment
     assert env["device"]["kind"] == ("cuda" if torch.cuda.is_available() else "cpu")

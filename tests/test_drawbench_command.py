@@ -23,9 +23,22 @@ def assets(micro_cascade, tiny_clip):
 
 def cmd(runs: Path, clip: str, *extra: str) -> tuple[list[str], dict]:
     env = dict(os.environ, IMAGEN_BENCH_RUNS=str(runs))
-    return [sys.executable, "-m", "harness.cli", "drawbench", "model=imagen_micro", "benchmark.categories=[Colors,Text]",
-            "benchmark.limit_per_category=2", f"clip.model={clip}", "clip.pretrained=", "sampler=ddim",
-            "sampler.steps=4", "progress=false", "batch_size=4", *extra], env
+    return [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "drawbench",
+        "model=imagen_micro",
+        "benchmark.categories=[Colors,Text]",
+        "benchmark.limit_per_category=2",
+        f"clip.model={clip}",
+        "clip.pretrained=",
+        "sampler=ddim",
+        "sampler.steps=4",
+        "progress=false",
+        "batch_size=4",
+        *extra,
+    ], env
 
 
 def test_subset_run_writes_images_grids_manifest_and_category_table(tmp_path, assets):
@@ -36,7 +49,11 @@ def test_subset_run_writes_images_grids_manifest_and_category_table(tmp_path, as
     run = tmp_path / "db"
     assert len(list((run / "images" / "sr32").rglob("*.png"))) == 4 * 8  # 4 prompts x 8 seeds
     assert sorted(p.name for p in (run / "grids").iterdir()) == [
-        "drawbench-0001.png", "drawbench-0002.png", "drawbench-0180.png", "drawbench-0181.png"]
+        "drawbench-0001.png",
+        "drawbench-0002.png",
+        "drawbench-0180.png",
+        "drawbench-0181.png",
+    ]
     r = read_results(run)
     assert set(r.metrics) == {"Colors", "Text", "overall"} and r.table.row("overall").n_images == 32
     assert "ocr_char_similarity" in r.metrics["Text"] and "ocr_char_similarity" not in r.metrics["Colors"]

@@ -29,9 +29,14 @@ def test_pairs_cover_every_prompt_with_eight_seeds_per_system(two_runs):
     assert pairs.suite == "drawbench"
     assert [(s.id, s.run_id, s.source) for s in pairs.systems] == [
         ("sys1", "drawbench-imagen-t5xxl", str(two_runs[0].resolve())),
-        ("sys2", "b", str(two_runs[1].resolve()))]
-    assert [i.prompt_id for i in pairs.items] == ["drawbench-0001", "drawbench-0002", "drawbench-0180",
-                                                  "drawbench-0181"]
+        ("sys2", "b", str(two_runs[1].resolve())),
+    ]
+    assert [i.prompt_id for i in pairs.items] == [
+        "drawbench-0001",
+        "drawbench-0002",
+        "drawbench-0180",
+        "drawbench-0181",
+    ]
     item = pairs.items[2]
     assert item.category == "Text" and item.seeds == list(range(8))
     assert item.prompt == "A storefront with 'Hello World' written on it."
@@ -60,8 +65,11 @@ def test_a_run_missing_an_image_is_named(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     write_fake_run(a, SUITE)
     write_fake_run(b, SUITE, seeds=range(7))  # killed before seed 7
-    with pytest.raises(UserError, match=r"run b \(.*\) has no sr256 image for drawbench-0001 seed 7, "
-                                        r"which run a has \(4 such images missing\)"):
+    with pytest.raises(
+        UserError,
+        match=r"run b \(.*\) has no sr256 image for drawbench-0001 seed 7, "
+        r"which run a has \(4 such images missing\)",
+    ):
         build_study_pairs([a, b])
 
 
@@ -74,8 +82,7 @@ def test_a_corrupted_image_counts_as_missing(two_runs):
 def test_runs_of_different_prompt_files_are_refused(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     write_fake_run(a, SUITE)
-    other = load_suite("drawbench", prompt_ids=["drawbench-0001", "drawbench-0002", "drawbench-0180",
-                                                "drawbench-0181"])
+    other = load_suite("drawbench", prompt_ids=["drawbench-0001", "drawbench-0002", "drawbench-0180", "drawbench-0181"])
     changed = [type(i)(i.prompt_id, i.prompt + " (edited)", i.category, i.index) for i in other]
     write_fake_run(b, changed)
     with pytest.raises(UserError, match="drawbench-0001 is a different prompt in different runs"):

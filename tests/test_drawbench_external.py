@@ -21,7 +21,8 @@ def test_by_id_layout_is_loaded_in_suite_and_seed_order(tmp_path):
     images = load_external_images(tmp_path / "ext", SUITE)
     assert len(images) == 4 * 8
     assert [(i.item.prompt_id, i.seed) for i in images[:9]] == [("drawbench-0001", s) for s in range(8)] + [
-        ("drawbench-0002", 0)]
+        ("drawbench-0002", 0)
+    ]
     item, seed, path = images[-1]  # unpacks as (PromptItem, seed, Path)
     assert (item.prompt_id, seed, path.name) == ("drawbench-0181", 7, "7.png")
 
@@ -30,8 +31,12 @@ def test_by_index_layout_with_zero_padding_and_jpeg(tmp_path):
     write_external_folder(tmp_path / "ext", SUITE, layout="by_index", index_width=3, ext=".jpg")
     assert (tmp_path / "ext/180/0.jpg").is_file()  # drawbench-0180 is row 180 of the file
     images = load_external_images(tmp_path / "ext", SUITE)
-    assert {i.item.prompt_id for i in images} == {"drawbench-0001", "drawbench-0002", "drawbench-0180",
-                                                 "drawbench-0181"}
+    assert {i.item.prompt_id for i in images} == {
+        "drawbench-0001",
+        "drawbench-0002",
+        "drawbench-0180",
+        "drawbench-0181",
+    }
     assert images[16].path.parent.name == "180"
 
 
@@ -79,7 +84,11 @@ def test_import_makes_a_run_that_looks_like_ours(tmp_path):
     assert len(records) == 32 and len(verified_records(run_dir)) == 32  # checksums hold
     rec = records[0]
     assert (rec.stage, rec.resolution, rec.category, rec.path) == (
-        "external", 24, "Colors", "images/external/drawbench-0001/0.png")
+        "external",
+        24,
+        "Colors",
+        "images/external/drawbench-0001/0.png",
+    )
     meta = json.loads((run_dir / "external.json").read_text())
     assert meta["run_id"] == "dalle2-drawbench" and meta["suite"] == "drawbench" and meta["n_images"] == 32
     run = load_run(run_dir)

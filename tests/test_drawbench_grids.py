@@ -12,8 +12,7 @@ from harness.formats.manifest import read_manifest
 from harness.generation.grids import make_grid, write_grids
 
 SUITE = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=1)
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (9, 9, 9),
-           (128, 64, 32)]
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255), (9, 9, 9), (128, 64, 32)]
 
 
 def test_make_grid_lays_images_out_row_by_row():

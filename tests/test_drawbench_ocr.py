@@ -26,11 +26,19 @@ DRAWBENCH = load_suite("drawbench")
 TEXT_PROMPTS = [i for i in DRAWBENCH if i.category == "Text"]
 # The file's Text rows: three templates ("A storefront with '…' written on it.", "A sign that says '…'.",
 # "New York Skyline with '…' written with fireworks on the sky.") × these seven strings, in this order.
-WORDS = ["Hello World", "Diffusion", "Text to Image", "NeurIPS", "Deep Learning", "Google Brain Toronto",
-         "Google Research Pizza Cafe"]
+WORDS = [
+    "Hello World",
+    "Diffusion",
+    "Text to Image",
+    "NeurIPS",
+    "Deep Learning",
+    "Google Brain Toronto",
+    "Google Research Pizza Cafe",
+]
 
 
 # --------------------------------------------------------------------------- quoted text
+
 
 @pytest.mark.parametrize("item", TEXT_PROMPTS, ids=[i.prompt_id for i in TEXT_PROMPTS])
 def test_every_text_prompt_yields_its_string(item):
@@ -44,22 +52,25 @@ def test_no_other_drawbench_prompt_quotes_text():
     assert quoted == []
 
 
-@pytest.mark.parametrize("prompt,expected", [
-    ('A sign that says "Hello World".', "Hello World"),
-    ("A sign that says ‘Hello World’.", "Hello World"),
-    ("A sign that says “Hello World”.", "Hello World"),
-    ("Ein Schild mit „Hallo Welt“.", "Hallo Welt"),
-    ("Un panneau « Bonjour » rouge.", "Bonjour"),
-    ("A sign that says `Hello`.", "Hello"),
-    ("A diner sign that says 'Mom's Diner'.", "Mom's Diner"),
-    ("A book with the words 'Don't Panic!' on it", "Don't Panic!"),
-    ('a robot holding a sign with "Let\'s PAINT!" written on it', "Let's PAINT!"),
-    ('"G I G G L E" painted in thick colorful lettering', "G I G G L E"),
-    ("A store front that has the word ‘openai’ written on it.", "openai"),
-    ("Photo of a mega Lego space station inside a kid's bedroom.", None),
-    ("The strings' vibration is stopped by dampers.", None),
-    ("A red colored car.", None),
-])
+@pytest.mark.parametrize(
+    "prompt,expected",
+    [
+        ('A sign that says "Hello World".', "Hello World"),
+        ("A sign that says ‘Hello World’.", "Hello World"),
+        ("A sign that says “Hello World”.", "Hello World"),
+        ("Ein Schild mit „Hallo Welt“.", "Hallo Welt"),
+        ("Un panneau « Bonjour » rouge.", "Bonjour"),
+        ("A sign that says `Hello`.", "Hello"),
+        ("A diner sign that says 'Mom's Diner'.", "Mom's Diner"),
+        ("A book with the words 'Don't Panic!' on it", "Don't Panic!"),
+        ('a robot holding a sign with "Let\'s PAINT!" written on it', "Let's PAINT!"),
+        ('"G I G G L E" painted in thick colorful lettering', "G I G G L E"),
+        ("A store front that has the word ‘openai’ written on it.", "openai"),
+        ("Photo of a mega Lego space station inside a kid's bedroom.", None),
+        ("The strings' vibration is stopped by dampers.", None),
+        ("A red colored car.", None),
+    ],
+)
 def test_quote_styles(prompt, expected):
     assert extract_quoted_text(prompt) == expected
 
@@ -69,6 +80,7 @@ def test_several_quoted_strings_come_in_order():
 
 
 # --------------------------------------------------------------------------- the string measure
+
 
 def test_levenshtein_and_similarity():
     assert levenshtein("kitten", "sitting") == 3
@@ -104,10 +116,12 @@ def test_best_run_of_boxes_is_compared():
 
 # --------------------------------------------------------------------------- real RapidOCR
 
+
 def _font_path() -> str | None:
     if shutil.which("fc-list"):
-        out = subprocess.run(["fc-list", ":style=Regular:lang=en", "file"], capture_output=True,
-                             text=True, check=False).stdout
+        out = subprocess.run(
+            ["fc-list", ":style=Regular:lang=en", "file"], capture_output=True, text=True, check=False
+        ).stdout
         for name in ("DejaVuSans.ttf", "LiberationSans-Regular.ttf"):
             for line in out.splitlines():
                 if line.strip().rstrip(":").endswith(name):
@@ -125,8 +139,9 @@ def render(text: str, size: tuple[int, int] = (512, 256), background="white", in
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         if right - left <= 0.85 * size[0]:
             break
-    draw.text(((size[0] - (right - left)) // 2 - left, (size[1] - (bottom - top)) // 2 - top), text,
-              fill=ink, font=font)
+    draw.text(
+        ((size[0] - (right - left)) // 2 - left, (size[1] - (bottom - top)) // 2 - top), text, fill=ink, font=font
+    )
     return img
 
 
@@ -145,8 +160,9 @@ def test_rendered_target_scores_near_one(judge, item_id):
 
 
 def test_light_text_on_dark_background_is_read(judge):
-    score = judge.score(render("Diffusion", background=(20, 30, 60), ink=(250, 240, 200)),
-                        "A sign that says 'Diffusion'.")
+    score = judge.score(
+        render("Diffusion", background=(20, 30, 60), ink=(250, 240, 200)), "A sign that says 'Diffusion'."
+    )
     assert score["exact_match"] is True, score
 
 
@@ -168,15 +184,29 @@ def test_prompt_without_quotes_is_a_programming_error(judge):
 
 def test_score_records_reads_files_of_the_text_category_only(judge, tmp_path: Path):
     records = []
-    for pid, seed, text, cat in [("drawbench-0188", 0, "Diffusion", "Text"),
-                                 ("drawbench-0188", 1, "", "Text"),
-                                 ("drawbench-0001", 0, "Diffusion", "Colors")]:
+    for pid, seed, text, cat in [
+        ("drawbench-0188", 0, "Diffusion", "Text"),
+        ("drawbench-0188", 1, "", "Text"),
+        ("drawbench-0001", 0, "Diffusion", "Colors"),
+    ]:
         path = tmp_path / "images" / "sr" / pid / f"{seed}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         (render(text) if text else Image.new("RGB", (512, 256), "white")).save(path)
-        records.append(ImageRecord(pid, DRAWBENCH.by_id(pid).prompt, seed, "sr", 512,
-                                   path.relative_to(tmp_path).as_posix(), sha256_file(path), cat))
+        records.append(
+            ImageRecord(
+                pid,
+                DRAWBENCH.by_id(pid).prompt,
+                seed,
+                "sr",
+                512,
+                path.relative_to(tmp_path).as_posix(),
+                sha256_file(path),
+                cat,
+            )
+        )
     low_res = dataclasses.replace(records[0], stage="base", resolution=64)
     rows = judge.score_records(tmp_path, [low_res, *records])  # only the final stage is read
     assert [(r["prompt_id"], r["seed"], r["exact_match"]) for r in rows] == [
-        ("drawbench-0188", 0, True), ("drawbench-0188", 1, False)]
+        ("drawbench-0188", 0, True),
+        ("drawbench-0188", 1, False),
+    ]

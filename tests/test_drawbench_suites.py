@@ -10,9 +10,19 @@ import pytest
 from drawbench.suites import CONF_DIR, DATA_DIR, load_suite, suite_config
 from harness.errors import UserError
 
-DRAWBENCH_COUNTS = {"Colors": 25, "Conflicting": 10, "Counting": 19, "DALL-E": 20, "Descriptions": 20,
-                    "Gary Marcus et al.": 10, "Misspellings": 10, "Positional": 20, "Rare Words": 7,
-                    "Reddit": 38, "Text": 21}
+DRAWBENCH_COUNTS = {
+    "Colors": 25,
+    "Conflicting": 10,
+    "Counting": 19,
+    "DALL-E": 20,
+    "Descriptions": 20,
+    "Gary Marcus et al.": 10,
+    "Misspellings": 10,
+    "Positional": 20,
+    "Rare Words": 7,
+    "Reddit": 38,
+    "Text": 21,
+}
 CSV_LINES = (DATA_DIR / "drawbench_prompts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
 
 
@@ -24,6 +34,7 @@ def drawbench_variant(tmp_path: Path, lines: list[str], **overrides) -> dict:
 
 
 # --------------------------------------------------------------------------- the shipped suites
+
 
 def test_drawbench_has_200_prompts_in_the_11_published_counts():
     suite = load_suite("drawbench")
@@ -57,16 +68,23 @@ def test_parti_counts_and_the_prompt_that_starts_with_a_quote():
 def test_geneval_counts_and_metadata():
     suite = load_suite("geneval")
     assert suite.total == 553
-    assert suite.counts == {"single_object": 80, "two_object": 99, "counting": 80, "colors": 94,
-                            "position": 100, "color_attr": 100}
+    assert suite.counts == {
+        "single_object": 80,
+        "two_object": 99,
+        "counting": 80,
+        "colors": 94,
+        "position": 100,
+        "color_attr": 100,
+    }
     assert suite.items[0].prompt == "a photo of a bench"
     assert suite.items[0].extra["include"] == [{"class": "bench", "count": 1}]
     lines = (DATA_DIR / "geneval/generation_prompts.txt").read_text(encoding="utf-8").splitlines()
     assert [i.prompt for i in suite] == lines
 
 
-@pytest.mark.parametrize("name,prefix", [("t2i_compbench", "t2i_compbench"),
-                                         ("t2i_compbench_2023", "t2i_compbench_2023")])
+@pytest.mark.parametrize(
+    "name,prefix", [("t2i_compbench", "t2i_compbench"), ("t2i_compbench_2023", "t2i_compbench_2023")]
+)
 def test_t2i_compbench_val_sets(name, prefix):
     suite = load_suite(name)
     assert suite.total == 2400 and set(suite.counts.values()) == {300} and len(suite.counts) == 8
@@ -91,6 +109,7 @@ def test_sha256_pins_the_file(tmp_path):
 
 
 # --------------------------------------------------------------------------- malformed files
+
 
 def test_incomplete_file_is_refused_naming_the_last_row(tmp_path):
     with pytest.raises(UserError, match=r"has 195 prompts, expected 200.*drawbench-0195"):
@@ -152,10 +171,12 @@ def test_not_utf8_is_refused(tmp_path):
 def test_duplicate_ids_from_an_id_column_name_both_rows(tmp_path):
     path = tmp_path / "mine.csv"
     path.write_text("id,prompt,category\na,A red car.,x\nb,A blue car.,x\na,A green car.,y\n")
-    cfg = {"name": "mine", "file": str(path), "format": "csv", "category_column": "category",
-           "id_column": "id"}
-    with pytest.raises(UserError, match=r"row 3 \(line 4\): duplicate prompt id 'a' "
-                                        r"\(first at mine.csv row 1 "):
+    cfg = {"name": "mine", "file": str(path), "format": "csv", "category_column": "category", "id_column": "id"}
+    with pytest.raises(
+        UserError,
+        match=r"row 3 \(line 4\): duplicate prompt id 'a' "
+        r"\(first at mine.csv row 1 ",
+    ):
         load_suite(cfg)
 
 
@@ -185,13 +206,24 @@ def test_text_prompt_without_quotes_is_refused_at_load_time(tmp_path):
 
 # --------------------------------------------------------------------------- a user's own suite
 
+
 def test_a_user_suite_is_a_csv_and_a_config(tmp_path, monkeypatch):
     (tmp_path / "mine.csv").write_text("prompt\nA cat.\n\nA dog.\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)  # relative paths fall back to the working directory
-    suite = load_suite({"name": "mine", "file": "mine.csv", "format": "csv", "category": "all",
-                        "images_per_prompt": 4, "expected_total": 2})
-    assert [(i.prompt_id, i.prompt, i.category) for i in suite] == [("mine-0001", "A cat.", "all"),
-                                                                    ("mine-0002", "A dog.", "all")]
+    suite = load_suite(
+        {
+            "name": "mine",
+            "file": "mine.csv",
+            "format": "csv",
+            "category": "all",
+            "images_per_prompt": 4,
+            "expected_total": 2,
+        }
+    )
+    assert [(i.prompt_id, i.prompt, i.category) for i in suite] == [
+        ("mine-0001", "A cat.", "all"),
+        ("mine-0002", "A dog.", "all"),
+    ]
     assert suite.seeds == [0, 1, 2, 3]
 
 
@@ -207,10 +239,10 @@ def test_seeds_must_match_images_per_prompt():
 
 # --------------------------------------------------------------------------- subsets
 
+
 def test_subset_by_categories_and_limit():
     suite = load_suite("drawbench", categories=["Colors", "Text"], limit_per_category=2)
-    assert [i.prompt_id for i in suite] == ["drawbench-0001", "drawbench-0002", "drawbench-0180",
-                                            "drawbench-0181"]
+    assert [i.prompt_id for i in suite] == ["drawbench-0001", "drawbench-0002", "drawbench-0180", "drawbench-0181"]
     assert suite.is_subset and suite.total == 200 and suite.categories == ["Colors", "Text"]
 
 
@@ -239,8 +271,9 @@ def test_hydra_overrides_reach_the_loader():
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(str(CONF_DIR.parent), version_base="1.3"):
-        cfg = compose(overrides=["+benchmark=drawbench", "benchmark.categories=[Colors,Text]",
-                                 "benchmark.limit_per_category=2"])
+        cfg = compose(
+            overrides=["+benchmark=drawbench", "benchmark.categories=[Colors,Text]", "benchmark.limit_per_category=2"]
+        )
     suite = load_suite(cfg.benchmark)
     assert len(suite) == 4 and suite.seeds == list(range(8)) and suite.grid == (2, 4)
     assert json.dumps(suite.counts)  # plain types, JSON-ready

@@ -22,9 +22,24 @@ def coco_and_clip(tmp_path_factory, tiny_clip):
 
 def run_eval(tmp_path, coco, clip, *extra, check=True, flags=()):
     env = dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "runs"), IMAGEN_BENCH_CACHE=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "harness.cli", "eval", *flags, "model=imagen_micro", "checkpoint=random",
-           f"coco.root={coco}", "benchmark.num_prompts=12", f"clip.model={clip}", "clip.pretrained=",
-           "sampler=ddim", "sampler.steps=3", "fid.kid_subset_size=10", "progress=false", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "eval",
+        *flags,
+        "model=imagen_micro",
+        "checkpoint=random",
+        f"coco.root={coco}",
+        "benchmark.num_prompts=12",
+        f"clip.model={clip}",
+        "clip.pretrained=",
+        "sampler=ddim",
+        "sampler.steps=3",
+        "fid.kid_subset_size=10",
+        "progress=false",
+        *extra,
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     if check:
         assert out.returncode == 0, out.stderr[-3000:]
@@ -44,7 +59,10 @@ def test_coco_eval_writes_results_with_provenance_and_reuses_caches(tmp_path, co
     assert r.benchmark["caption_source"] == "random-draw" and r.benchmark["caption_seed"] == 0
     assert r.benchmark["stop_at"] == "sr32" and r.benchmark["reference"]["count"] == 24
     assert r.extractors["fid"]["sha256"] and r.extractors["fid"]["mode"] == "clean"
-    assert r.extractors["clip"]["weights_sha256"] and r.model["checkpoint_sha256"] == {"base16": "random", "sr32": "random"}
+    assert r.extractors["clip"]["weights_sha256"] and r.model["checkpoint_sha256"] == {
+        "base16": "random",
+        "sr32": "random",
+    }
     assert r.environment["packages"]["torch"] and "git" in r.environment and r.prompts["count"] == 12
     assert r.config["benchmark"]["num_prompts"] == 12 and r.timings["total"] > 0
     assert r.caches["reference_stats_hit"] is False and r.caches["text_embeddings"] == {"hits": 0, "misses": 12}
@@ -65,8 +83,15 @@ def test_shipped_caption_list_is_used_and_labelled_without_annotations(tmp_path,
     (images_only / "val2014").mkdir(parents=True)
     for f in (coco / "val2014").iterdir():
         (images_only / "val2014" / f.name).write_bytes(f.read_bytes())
-    run_eval(tmp_path, images_only, clip, "run_id=shipped", "benchmark.num_prompts=10", "stop_at=base16",
-             "benchmark.stop_at=base16")
+    run_eval(
+        tmp_path,
+        images_only,
+        clip,
+        "run_id=shipped",
+        "benchmark.num_prompts=10",
+        "stop_at=base16",
+        "benchmark.stop_at=base16",
+    )
     r = read_results(tmp_path / "runs" / "shipped")
     assert r.benchmark["caption_source"] == "shipped-fixed-30k" and "not the paper's random draw" in r.benchmark["note"]
     first = json.loads((tmp_path / "runs" / "shipped" / "samples.jsonl").read_text().splitlines()[0])
@@ -98,8 +123,12 @@ def test_bad_input_is_one_line_exit_2_and_no_results(tmp_path, coco_and_clip, ca
     assert out.returncode == 2 and len(lines) == 1, out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "runs" / case / "results.json").exists()
-    expected = {"missing_coco": "COCO folder not found", "missing_checkpoint": "checkpoint not found",
-                "corrupt_reference": "COCO_val2014_", "bad_annotations": "not a COCO captions file"}[case]
+    expected = {
+        "missing_coco": "COCO folder not found",
+        "missing_checkpoint": "checkpoint not found",
+        "corrupt_reference": "COCO_val2014_",
+        "bad_annotations": "not a COCO captions file",
+    }[case]
     assert expected in lines[0]
 
 
@@ -107,10 +136,20 @@ def test_bad_input_is_one_line_exit_2_and_no_results(tmp_path, coco_and_clip, ca
 def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_and_clip, micro_cascade):
     coco, clip = coco_and_clip
     cascade = micro_cascade
-    out = run_eval(tmp_path, coco, clip, "guidance.base=1,4", "run_id=sweep", "benchmark.num_prompts=10",
-                   f"checkpoint={cascade}", flags=["-m"])
-    assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir()) == \
-        ["guidance.base=1", "guidance.base=4"]
+    out = run_eval(
+        tmp_path,
+        coco,
+        clip,
+        "guidance.base=1,4",
+        "run_id=sweep",
+        "benchmark.num_prompts=10",
+        f"checkpoint={cascade}",
+        flags=["-m"],
+    )
+    assert sorted(p.name for p in (tmp_path / "runs" / "sweep").iterdir() if p.is_dir()) == [
+        "guidance.base=1",
+        "guidance.base=4",
+    ]
     summary = (tmp_path / "runs" / "sweep" / "sweep_summary.csv").read_text().splitlines()
     assert summary[0].startswith("point,guidance.base,run_id,") and "fid[base16]" in summary[0] and len(summary) == 3
     frame = load_results(tmp_path / "runs" / "sweep")
@@ -120,7 +159,10 @@ def test_guidance_sweep_is_a_multirun_with_one_result_per_point(tmp_path, coco_a
 
 def test_sweep_and_slurm_launcher_configs_compose():
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("eval", overrides=["+experiment=guidance_sweep", "hydra/launcher=slurm", "coco.root=/x",
-                                         "checkpoint=random"], return_hydra_config=True)
+        cfg = compose(
+            "eval",
+            overrides=["+experiment=guidance_sweep", "hydra/launcher=slurm", "coco.root=/x", "checkpoint=random"],
+            return_hydra_config=True,
+        )
     assert cfg.hydra.sweeper.params["guidance.base"].startswith("1,1.25,1.5,1.75,2,3")
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher") and cfg.hydra.launcher.gpus_per_node == 1

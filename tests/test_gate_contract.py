@@ -63,8 +63,7 @@ class MeanShift(Metric):
         raise NotImplementedError
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Any) -> SetStatistic:
+    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Any) -> SetStatistic:
         return MeanShiftStatistic(generated, reference.feats)
 
 
@@ -72,8 +71,11 @@ ALL_OUTPUTS = [(name, o) for name in sorted(METRICS) for o in get_metric(name).o
 
 
 def _records() -> list[ImageRecord]:
-    return [ImageRecord(f"p{p:02d}", f"prompt {p}", s, STAGE, 32, f"images/p{p:02d}-{s}.png", "0" * 64,
-                        CATEGORIES[p % 2]) for p in range(PROMPTS) for s in range(SEEDS)]
+    return [
+        ImageRecord(f"p{p:02d}", f"prompt {p}", s, STAGE, 32, f"images/p{p:02d}-{s}.png", "0" * 64, CATEGORIES[p % 2])
+        for p in range(PROMPTS)
+        for s in range(SEEDS)
+    ]
 
 
 def _per_image(o: Output, rng: np.random.Generator, n: int) -> np.ndarray:
@@ -106,8 +108,9 @@ def _info(metric_name: str, o: Output, ref_key: StatsKey) -> OutputInfo:
     return OutputInfo.from_json(info)
 
 
-def _write_run(run_dir: Path, o: Output, info: OutputInfo, values: np.ndarray | None,
-               feats: np.ndarray | None, ref: FeatureStats) -> None:
+def _write_run(
+    run_dir: Path, o: Output, info: OutputInfo, values: np.ndarray | None, feats: np.ndarray | None, ref: FeatureStats
+) -> None:
     records, per_image, sets = _records(), {}, {}
     if o.per_image:
         per_image = {o.name: {(STAGE, r.sample_key): float(v) for r, v in zip(records, values)}}
@@ -116,13 +119,31 @@ def _write_run(run_dir: Path, o: Output, info: OutputInfo, values: np.ndarray | 
         stat = get_metric(info.registry_name).set_statistic(o.name, feats, ref, info.set.options)
         sets = {(STAGE, o.name): SetValue(stat.value(), n=len(records))}
     table = aggregate(records, [STAGE], [o], per_image, sets, group_by="category", category_order=CATEGORIES)
-    samples = [{"prompt_id": r.prompt_id, "seed": r.seed, "stage": STAGE, "category": r.category,
-                **({o.name: float(v)} if o.per_image else {})} for r, v in zip(records, values if o.per_image
-                                                                               else [None] * len(records))]
-    results = Results(run_id=run_dir.name, task="eval", suite="world", benchmark={"stages": [STAGE]},
-                      table=table.table, metrics=table.values,
-                      model={}, seeds={"image_seeds": list(range(SEEDS))}, prompts={"sha256": "synthetic"},
-                      extractors={}, config={}, environment={}, metric_info={o.name: info})
+    samples = [
+        {
+            "prompt_id": r.prompt_id,
+            "seed": r.seed,
+            "stage": STAGE,
+            "category": r.category,
+            **({o.name: float(v)} if o.per_image else {}),
+        }
+        for r, v in zip(records, values if o.per_image else [None] * len(records))
+    ]
+    results = Results(
+        run_id=run_dir.name,
+        task="eval",
+        suite="world",
+        benchmark={"stages": [STAGE]},
+        table=table.table,
+        metrics=table.values,
+        model={},
+        seeds={"image_seeds": list(range(SEEDS))},
+        prompts={"sha256": "synthetic"},
+        extractors={},
+        config={},
+        environment={},
+        metric_info={o.name: info},
+    )
     write_results(run_dir, results, samples)
 
 
@@ -211,8 +232,15 @@ def test_a_run_whose_features_do_not_reproduce_its_number_is_refused(tmp_path):
 
 def test_thresholds_for_any_output_from_the_command_line(tmp_path, capsys):
     cache, base, _, worse = _runs(tmp_path, "cmmd", get_metric("cmmd").outputs[0])
-    common = ["regress", "benchmark=world", f"baseline={base}", f"candidate={worse}", f"paths.cache_dir={cache}",
-              f"paths.runs_dir={tmp_path / 'runs'}", "n_boot_sets=30"]
+    common = [
+        "regress",
+        "benchmark=world",
+        f"baseline={base}",
+        f"candidate={worse}",
+        f"paths.cache_dir={cache}",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        "n_boot_sets=30",
+    ]
 
     def run(*extra: str) -> tuple[int, str]:
         try:
@@ -233,5 +261,8 @@ def test_thresholds_for_any_output_from_the_command_line(tmp_path, capsys):
 
 
 def test_frechet_statistic_is_the_one_fid_and_fd_dinov2_resample():
-    assert get_metric("fd_dinov2").set_statistic("fd_dinov2", np.zeros((3, 2)), None, {}).__class__ \
-        is FrechetStatistic is get_metric("fid").set_statistic("fid", np.zeros((3, 2)), None, {}).__class__
+    assert (
+        get_metric("fd_dinov2").set_statistic("fd_dinov2", np.zeros((3, 2)), None, {}).__class__
+        is FrechetStatistic
+        is get_metric("fid").set_statistic("fid", np.zeros((3, 2)), None, {}).__class__
+    )

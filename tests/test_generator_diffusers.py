@@ -33,10 +33,21 @@ def if_pair(tmp_path_factory) -> tuple[Path, Path]:
 
 def _cfg(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("eval", overrides=["benchmark=drawbench", "benchmark.categories=[Colors,Text]",
-                                          "benchmark.limit_per_category=1", "benchmark.images_per_prompt=2", "benchmark.seeds=[0,1]",
-                                          "benchmark.grid={rows: 1, cols: 2}", f"paths.runs_dir={tmp_path / 'runs'}",
-                                          f"paths.cache_dir={tmp_path / 'cache'}", "progress=false", *overrides])
+        return compose(
+            "eval",
+            overrides=[
+                "benchmark=drawbench",
+                "benchmark.categories=[Colors,Text]",
+                "benchmark.limit_per_category=1",
+                "benchmark.images_per_prompt=2",
+                "benchmark.seeds=[0,1]",
+                "benchmark.grid={rows: 1, cols: 2}",
+                f"paths.runs_dir={tmp_path / 'runs'}",
+                f"paths.cache_dir={tmp_path / 'cache'}",
+                "progress=false",
+                *overrides,
+            ],
+        )
 
 
 def _sd_generator(folder: Path, steps: int = 2, per_sample: bool = True) -> DiffusersGenerator:
@@ -64,21 +75,32 @@ def test_describe_records_the_pipeline_and_the_fingerprint_ignores_the_folder(sd
     assert d["kind"] == "diffusers" and base["class"] == "StableDiffusionPipeline" and d["grouping"] == "per-sample"
     assert base["call"]["num_inference_steps"] == 2 and base["call"]["guidance_scale"] == 3.0
     assert base["scheduler"]["class"] == "DDIMScheduler" and base["scheduler"]["config"]["steps_offset"] == 1
-    assert len(base["components"]["unet"]["weights_sha256"]) == 64 and base["components"]["safety_checker"]["class"] is None
+    assert (
+        len(base["components"]["unet"]["weights_sha256"]) == 64
+        and base["components"]["safety_checker"]["class"] is None
+    )
     moved = tmp_path / "elsewhere" / sd.name
     shutil.copytree(sd, moved)
     assert fingerprint_fields(_sd_generator(moved).describe()) == fingerprint_fields(d)
     assert fingerprint_fields(_sd_generator(moved, steps=3).describe()) != fingerprint_fields(d)
     (moved / "unet" / "diffusion_pytorch_model.safetensors").write_bytes(
-        (sd / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()[:-8] + b"\0" * 8)
+        (sd / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()[:-8] + b"\0" * 8
+    )
     changed = _sd_generator(moved).describe()["pipelines"]["base"]["components"]["unet"]["weights_sha256"]
     assert changed != base["components"]["unet"]["weights_sha256"]
 
 
 def test_eval_with_generator_diffusers_writes_results_and_refuses_a_mixed_resume(sd, tmp_path):
     clip = tiny_clip_folder(tmp_path / "clip")
-    common = ["generator=diffusers", f"generator.path={sd}", "generator.steps=2", "benchmark.metrics=[clip_score]",
-              f"clip.model={clip}", "clip.pretrained=", "checkpoint=random"]
+    common = [
+        "generator=diffusers",
+        f"generator.path={sd}",
+        "generator.steps=2",
+        "benchmark.metrics=[clip_score]",
+        f"clip.model={clip}",
+        "clip.pretrained=",
+        "checkpoint=random",
+    ]
     run_dir = tmp_path / "runs" / "sd"
     run_benchmark(_cfg(tmp_path, *common), run_dir)
     r = read_results(run_dir)
@@ -90,25 +112,43 @@ def test_eval_with_generator_diffusers_writes_results_and_refuses_a_mixed_resume
     run_benchmark(_cfg(tmp_path, *common), run_dir)  # same settings: nothing regenerated
     assert {p: p.stat().st_mtime_ns for p in (run_dir / "images").rglob("*.png")} == before
     with pytest.raises(UserError, match=r"pipelines\.base\.call\.num_inference_steps"):
-        run_benchmark(_cfg(tmp_path, *[c if c != "generator.steps=2" else "generator.steps=3" for c in common]), run_dir)
+        run_benchmark(
+            _cfg(tmp_path, *[c if c != "generator.steps=2" else "generator.steps=3" for c in common]), run_dir
+        )
 
 
 def test_deepfloyd_if_cascade_keeps_every_stage_and_stop_at_ends_it(if_pair, tmp_path):
     stage1, stage2 = if_pair
-    cfg = _cfg(tmp_path, "generator=diffusers", f"generator.path={stage1}", "generator.steps=2",
-               f"generator.super_resolution=[{{path: {stage2}, steps: 2}}]", "guidance.sr=2.5")
+    cfg = _cfg(
+        tmp_path,
+        "generator=diffusers",
+        f"generator.path={stage1}",
+        "generator.steps=2",
+        f"generator.super_resolution=[{{path: {stage2}, steps: 2}}]",
+        "guidance.sr=2.5",
+    )
     gen = build_generator(cfg, None)
     out = gen.generate(["a red circle", "a blue square"], [0, 1])
     assert gen.stages == ["base", "sr1"] and out["base"].shape[-1] == 16 and out["sr1"].shape[-1] == 32
     d = gen.describe()
     assert d["pipelines"]["sr1"]["class"] == "IFSuperResolutionPipeline"
     assert d["pipelines"]["sr1"]["call"]["guidance_scale"] == 2.5  # guidance.sr overrides the SR stages
-    assert d["pipelines"]["base"]["call"]["extra"] == {"clean_caption": False} or \
-        d["pipelines"]["base"]["call"]["extra"] == {"clean_caption": True}  # IF's caption cleaning: explicit
+    assert d["pipelines"]["base"]["call"]["extra"] == {"clean_caption": False} or d["pipelines"]["base"]["call"][
+        "extra"
+    ] == {"clean_caption": True}  # IF's caption cleaning: explicit
     with pytest.raises(UserError, match="stop_at='sr256' is not a stage"):
         build_generator(_cfg(tmp_path, "generator=diffusers", f"generator.path={stage1}", "stop_at=sr256"), None)
-    early = build_generator(_cfg(tmp_path, "generator=diffusers", f"generator.path={stage1}", "generator.steps=2",
-                                 f"generator.super_resolution=[{{path: {stage2}}}]", "stop_at=base"), None)
+    early = build_generator(
+        _cfg(
+            tmp_path,
+            "generator=diffusers",
+            f"generator.path={stage1}",
+            "generator.steps=2",
+            f"generator.super_resolution=[{{path: {stage2}}}]",
+            "stop_at=base",
+        ),
+        None,
+    )
     assert early.stages == ["base"] and set(early.generate(["a dog"], [0])) == {"base"}
 
 

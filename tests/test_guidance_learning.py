@@ -49,12 +49,25 @@ def caption_colour(cascade, guidance: float) -> torch.Tensor:
 def test_guidance_makes_samples_match_their_caption(tmp_path):
     data = make_shapes_dataset(tmp_path / "data", [("red", "square"), ("blue", "circle")], 64, 32)
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("train", overrides=[
-            # 40 steps: the fewest with a margin (AVX-512 VM: at 10 steps guidance 5 matched 47/48 and guidance 1
-            # 32/48; from 20 steps on both match 48/48), so training, the thing tested, is not cut to its edge
-            "model=imagen_tiny", f"data.root={data}", "train.steps=40", "train.batch_size=16", "train.lr=1e-3",
-            "train.warmup_steps=10", "train.ema_decay=0.999", "train.log_every=20", "train.checkpoint_every=40",
-            "sampler=ddim", "sampler.steps=10", "sampler.microbatch=null"])  # 10 DDIM steps: 48/48 as at 20
+        cfg = compose(
+            "train",
+            overrides=[
+                # 40 steps: the fewest with a margin (AVX-512 VM: at 10 steps guidance 5 matched 47/48 and guidance 1
+                # 32/48; from 20 steps on both match 48/48), so training, the thing tested, is not cut to its edge
+                "model=imagen_tiny",
+                f"data.root={data}",
+                "train.steps=40",
+                "train.batch_size=16",
+                "train.lr=1e-3",
+                "train.warmup_steps=10",
+                "train.ema_decay=0.999",
+                "train.log_every=20",
+                "train.checkpoint_every=40",
+                "sampler=ddim",
+                "sampler.steps=10",
+                "sampler.microbatch=null",
+            ],
+        )  # 10 DDIM steps: 48/48 as at 20
     result = train(cfg, tmp_path / "run")
     cascade = load_cascade(cfg, result["checkpoint"], stop_at="base32")
     unguided, guided = caption_colour(cascade, 1.0), caption_colour(cascade, 5.0)

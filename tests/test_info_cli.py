@@ -30,7 +30,11 @@ def test_info_imagen_paper_reports_the_papers_scale_quickly_and_in_little_memory
     # F.3 as written (F.2 minus self-attention) lands near F.2's size, not §4.1's 400M: reported, not forced
     assert stages["sr1024"]["parameters"] == pytest.approx(stages["sr256"]["parameters"], rel=0.10)
     assert info["text_encoder"]["parameters"] == pytest.approx(4.6e9, rel=0.10)  # T5-XXL encoder
-    assert [(s["input_resolution"], s["output_resolution"]) for s in info["stages"]] == [(64, 64), (64, 256), (256, 1024)]
+    assert [(s["input_resolution"], s["output_resolution"]) for s in info["stages"]] == [
+        (64, 64),
+        (64, 256),
+        (256, 1024),
+    ]
     assert [s["schedule"] for s in info["stages"]] == ["cosine", "cosine", "linear"]
     assert [s["guidance"] for s in info["stages"]] == [1.35, 8.0, 8.0]
 
@@ -47,11 +51,16 @@ def test_config_errors_are_short():
     assert out.returncode != 0 and "no_such_model" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("args,key", [(["train"], "data.root"), (["sample"], "checkpoint"),
-                                      (["eval", "checkpoint=random"], "coco.root")])
+@pytest.mark.parametrize(
+    "args,key", [(["train"], "data.root"), (["sample"], "checkpoint"), (["eval", "checkpoint=random"], "coco.root")]
+)
 def test_a_missing_required_value_is_one_line_and_exit_2(args, key, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "harness.cli", *args, f"paths.runs_dir={tmp_path}"],
-                         capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args, f"paths.runs_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     (line,) = out.stderr.strip().splitlines()
     assert line.startswith(f"imagen-bench {args[0]}: error: {key} is required: pass {key}=<value>")

@@ -20,14 +20,37 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "harness": ("imagen",),
     "drawbench": ("harness", "imagen"),
     # the rater-app benchmarks start the app and build synthetic studies the way the tests do
-    "benchmarks": ("harness", "imagen", "drawbench", "raters_ui.stats", "raters_ui.commands", "raters_ui.db",
-                   "raters_ui.synthetic"),
-    "raters_ui": ("harness.errors", "harness.formats", "harness.cli.hydra_app", "harness.metrics.maths.intervals",
-                  "harness.registry", "harness.validation"),
-    "reports": ("harness.errors", "harness.formats", "harness.cli.hydra_app", "harness.metrics.maths.intervals",
-                "harness.validation",
-                "raters_ui.admin", "raters_ui.agreement", "raters_ui.analysis", "raters_ui.db",
-                "raters_ui.stats", "raters_ui.studies"),
+    "benchmarks": (
+        "harness",
+        "imagen",
+        "drawbench",
+        "raters_ui.stats",
+        "raters_ui.commands",
+        "raters_ui.db",
+        "raters_ui.synthetic",
+    ),
+    "raters_ui": (
+        "harness.errors",
+        "harness.formats",
+        "harness.cli.hydra_app",
+        "harness.metrics.maths.intervals",
+        "harness.registry",
+        "harness.validation",
+    ),
+    "reports": (
+        "harness.errors",
+        "harness.formats",
+        "harness.cli.hydra_app",
+        "harness.metrics.maths.intervals",
+        "harness.validation",
+        "raters_ui.admin",
+        "raters_ui.agreement",
+        "raters_ui.analysis",
+        "raters_ui.db",
+        "raters_ui.stats",
+        "raters_ui.ratings",
+        "raters_ui.studies",
+    ),
 }
 MODEL_LIBRARIES = ("torch", "torchvision", "open_clip", "transformers")
 
@@ -55,8 +78,11 @@ def violations(root: Path = REPO) -> list[str]:
                 if not any(name == a or name.startswith(a + ".") for a in ALLOWED[part]):
                     found.append(f"{path.relative_to(root)} imports {name}")
             if part in ("raters_ui", "reports"):
-                found += [f"{path.relative_to(root)} imports {n}" for n in imported_modules(path)
-                          if n.split(".")[0] in MODEL_LIBRARIES]
+                found += [
+                    f"{path.relative_to(root)} imports {n}"
+                    for n in imported_modules(path)
+                    if n.split(".")[0] in MODEL_LIBRARIES
+                ]
     return found
 
 
@@ -79,8 +105,11 @@ def test_a_wrong_import_is_caught(tmp_path):
         (tmp_path / part).mkdir()
     (tmp_path / "imagen" / "bad.py").write_text("from harness.errors import UserError\n")
     (tmp_path / "raters_ui" / "bad.py").write_text("import torch\nfrom harness.generation.generate import generate\n")
-    assert violations(tmp_path) == ["imagen/bad.py imports harness.errors",
-                                    "raters_ui/bad.py imports harness.generation.generate", "raters_ui/bad.py imports torch"]
+    assert violations(tmp_path) == [
+        "imagen/bad.py imports harness.errors",
+        "raters_ui/bad.py imports harness.generation.generate",
+        "raters_ui/bad.py imports torch",
+    ]
 
 
 def test_commands_never_import_each_other():
@@ -95,10 +124,16 @@ def test_commands_never_import_each_other():
 
 @pytest.mark.parametrize("part", ["raters_ui", "reports"])
 def test_importing_the_ui_and_reports_loads_no_torch(part):
-    modules = [p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
-               for p in (REPO / part).rglob("*.py") if p.name != "app.py" and "migrations" not in p.parts]
-    code = "import sys\n" + "".join(f"import {m}\n" for m in modules) + \
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip', 'transformers')))"
+    modules = [
+        p.relative_to(REPO).with_suffix("").as_posix().replace("/", ".")
+        for p in (REPO / part).rglob("*.py")
+        if p.name != "app.py" and "migrations" not in p.parts
+    ]
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in modules)
+        + "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'open_clip', 'transformers')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

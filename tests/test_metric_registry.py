@@ -32,8 +32,10 @@ def toy_metric():
         outputs = (Output("brightness", higher_is_better=False, kind="bounded", bounds=(0.0, 1.0)),)
 
         def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
-            values = {r.sample_key: float(np.asarray(open_rgb(p)).mean() / 255)
-                      for r, p in zip(images.records, images.paths())}
+            values = {
+                r.sample_key: float(np.asarray(open_rgb(p)).mean() / 255)
+                for r, p in zip(images.records, images.paths())
+            }
             return Scores(per_image={"brightness": values})
 
     yield Brightness
@@ -42,9 +44,18 @@ def toy_metric():
 
 def _cfg(tmp_path: Path, *overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("eval", overrides=["benchmark=drawbench", "benchmark.categories=[Colors,Text]",
-                                          "benchmark.limit_per_category=2", "checkpoint=random",
-                                          f"paths.runs_dir={tmp_path / 'runs'}", "progress=false", *overrides])
+        return compose(
+            "eval",
+            overrides=[
+                "benchmark=drawbench",
+                "benchmark.categories=[Colors,Text]",
+                "benchmark.limit_per_category=2",
+                "checkpoint=random",
+                f"paths.runs_dir={tmp_path / 'runs'}",
+                "progress=false",
+                *overrides,
+            ],
+        )
 
 
 def test_a_metric_registered_in_a_test_lands_in_results_with_direction_and_version(tmp_path, toy_metric):
@@ -54,10 +65,17 @@ def test_a_metric_registered_in_a_test_lands_in_results_with_direction_and_versi
     run_dir = tmp_path / "runs" / "toy"
     run_benchmark(cfg, run_dir, task="eval")
     r = read_results(run_dir)
-    assert r.metric_info["brightness"].to_json() == {"metric": "toy_brightness", "entry": "toy_brightness",
-                                                     "version": "toy-brightness/3",
-                                                     "higher_is_better": False, "kind": "bounded", "per_image": True,
-                                                     "bounds": [0.0, 1.0], "label": "brightness", "unit": None}
+    assert r.metric_info["brightness"].to_json() == {
+        "metric": "toy_brightness",
+        "entry": "toy_brightness",
+        "version": "toy-brightness/3",
+        "higher_is_better": False,
+        "kind": "bounded",
+        "per_image": True,
+        "bounds": [0.0, 1.0],
+        "label": "brightness",
+        "unit": None,
+    }
     assert r.metric_info["ocr_exact_match"].higher_is_better is True
     colors = r.metrics["Colors"]["brightness"]
     assert 0 < colors.value < 1 and colors.method == "bootstrap" and colors.n == 16

@@ -13,7 +13,7 @@ from harness.formats.results import Results, write_results
 from harness.formats.values import OutputInfo, ResultTable
 from raters_ui import analysis, assign
 from raters_ui.db import Assignment, Item
-from raters_ui.studies import load_ratings
+from raters_ui.ratings import load_ratings
 from raters_ui.synthetic import make_study, side_of
 from tests.helpers.cli import exit_code
 
@@ -40,14 +40,33 @@ def _score_runs(src: Path, n_prompts: int, categories: list[str]) -> None:
             wins = (categories[p] in SYSTEM_1_WINS) == (system == "sys1")  # this system wins fidelity here
             for seed in range(2):
                 follows = (1.0 if wins else 0.0) + 0.1 * seed
-                rows.append({"prompt_id": f"drawbench-{p + 1:04d}", "seed": seed, "stage": "external",
-                             "category": categories[p], "follows": follows, "reversed": -follows,
-                             "follows_low": -follows, "constant": 3.0})
-        results = Results(run_id=f"drawbench-run-{system}", task="drawbench", suite="drawbench",
-                          benchmark={"stages": ["external"]}, metrics={}, model={},
-                          table=ResultTable("category", "external", "image", 0.95, (), ()),
-                          seeds={}, prompts={}, extractors={}, config={}, environment={},
-                          metric_info={m: OutputInfo(m, "test/1", h) for m, h in info.items()})
+                rows.append(
+                    {
+                        "prompt_id": f"drawbench-{p + 1:04d}",
+                        "seed": seed,
+                        "stage": "external",
+                        "category": categories[p],
+                        "follows": follows,
+                        "reversed": -follows,
+                        "follows_low": -follows,
+                        "constant": 3.0,
+                    }
+                )
+        results = Results(
+            run_id=f"drawbench-run-{system}",
+            task="drawbench",
+            suite="drawbench",
+            benchmark={"stages": ["external"]},
+            metrics={},
+            model={},
+            table=ResultTable("category", "external", "image", 0.95, (), ()),
+            seeds={},
+            prompts={},
+            extractors={},
+            config={},
+            environment={},
+            metric_info={m: OutputInfo(m, "test/1", h) for m, h in info.items()},
+        )
         write_results(src / f"drawbench-run-{system}", results, rows)
 
 

@@ -41,8 +41,10 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _images(n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (int(rng.integers(30, 60)), int(rng.integers(30, 60)), 3), dtype=np.uint8)
-            for _ in range(n)]
+    return [
+        rng.integers(0, 256, (int(rng.integers(30, 60)), int(rng.integers(30, 60)), 3), dtype=np.uint8)
+        for _ in range(n)
+    ]
 
 
 PROMPTS = ["a red cube", "two dogs on a beach", "a photo of a city at night", "an apple", "text", "a b c"]
@@ -85,7 +87,11 @@ def test_truncation_is_counted_at_the_context_length(tiny_weights: Path) -> None
     summary = result.summary()
     interval = mean_ci(result.scores)
     assert summary["truncated_prompts"] == 2 and summary["n"] == 4
-    assert (summary["clip_score"], summary["ci_low"], summary["ci_high"]) == (interval.mean, interval.low, interval.high)
+    assert (summary["clip_score"], summary["ci_low"], summary["ci_high"]) == (
+        interval.mean,
+        interval.low,
+        interval.high,
+    )
     assert summary["model"]["weights_sha256"] == result.model["weights_sha256"]
 
 
@@ -150,10 +156,20 @@ class _FeaturesAsTensors(torch.nn.Module):
 def test_formula_matches_torchmetrics_clip_score() -> None:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
-    text = dict(vocab_size=1000, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-                max_position_embeddings=77, bos_token_id=998, eos_token_id=999, pad_token_id=0)
-    vision = dict(image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                  num_attention_heads=2)
+    text = dict(
+        vocab_size=1000,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=77,
+        bos_token_id=998,
+        eos_token_id=999,
+        pad_token_id=0,
+    )
+    vision = dict(
+        image_size=32, patch_size=8, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2
+    )
     torch.manual_seed(0)
     model = _FeaturesAsTensors(CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval())
     image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})

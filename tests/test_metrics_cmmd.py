@@ -100,7 +100,9 @@ def test_a_bootstrap_replicate_is_the_u_statistic_over_distinct_images_of_the_re
     assert np.isnan(cmath.cmmd_bootstrap(x, y, [np.zeros(12, dtype=int)], estimator="unbiased")[0])  # no distinct pair
     # the V-statistic of a resample is the reference formula on the resampled rows, copies and all
     v = cmath.cmmd_bootstrap(x, y, [idx, np.arange(12)])
-    assert v[0] == pytest.approx(_reference_mmd(rows, y), rel=1e-10) and v[1] == pytest.approx(cmath.cmmd(x, y), rel=1e-12)
+    assert v[0] == pytest.approx(_reference_mmd(rows, y), rel=1e-10) and v[1] == pytest.approx(
+        cmath.cmmd(x, y), rel=1e-12
+    )
 
 
 def test_unknown_estimator_is_one_line():
@@ -122,8 +124,12 @@ def clip_world(tmp_path_factory):
 def _env(root, model, ref, **cmmd):
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.create({"clip": {"model": model, "pretrained": "", "batch_size": 8},
-                            "cmmd": {"model": None, "pretrained": None, "n_boot": 50, **cmmd}})
+    cfg = OmegaConf.create(
+        {
+            "clip": {"model": model, "pretrained": "", "batch_size": 8},
+            "cmmd": {"model": None, "pretrained": None, "n_boot": 50, **cmmd},
+        }
+    )
     return MetricEnv(cfg, cache_dir=root / "cache", reference=ref, progress=False)
 
 
@@ -158,8 +164,11 @@ def test_missing_clip_weights_fail_in_prepare_naming_the_download(tmp_path, monk
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
 
-    env = MetricEnv(OmegaConf.create({"cmmd": {"model": "ViT-B-32", "pretrained": "openai"}}), cache_dir=tmp_path,
-                    reference=ReferenceSet([], tmp_path, "x"))
+    env = MetricEnv(
+        OmegaConf.create({"cmmd": {"model": "ViT-B-32", "pretrained": "openai"}}),
+        cache_dir=tmp_path,
+        reference=ReferenceSet([], tmp_path, "x"),
+    )
     metric = get_metric("cmmd").from_config(env)
     with pytest.raises(MissingWeightsError, match=r"hf download .*cmmd.enabled=false") as err:
         metric.prepare(env)

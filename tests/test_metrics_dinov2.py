@@ -101,8 +101,11 @@ def test_missing_dinov2_weights_are_one_line_naming_the_download(tmp_path, monke
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    env = MetricEnv(OmegaConf.create({"dinov2": {"model": "facebook/dinov2-large"}}), cache_dir=tmp_path,
-                    reference=ReferenceSet([], tmp_path, "x"))
+    env = MetricEnv(
+        OmegaConf.create({"dinov2": {"model": "facebook/dinov2-large"}}),
+        cache_dir=tmp_path,
+        reference=ReferenceSet([], tmp_path, "x"),
+    )
     with pytest.raises(MissingWeightsError) as err:
         get_metric("fd_dinov2").from_config(env).prepare(env)
     msg = str(err.value)

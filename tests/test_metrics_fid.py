@@ -296,8 +296,18 @@ def test_folder_fid_agrees_with_cleanfid(real_folders, mode: str) -> None:
     # clean-fid's own pipeline (its file list, loader, resize and network call) for the features, as its
     # compute_fid does; the distance of those features with ours, which equals clean-fid's frechet_distance
     # (tests/test_metrics_peers.py) without its 14 s scipy sqrtm of a 2048 × 2048 matrix
-    theirs = [cleanfid_fid.get_folder_features(str(f), ext.cleanfid_model(mode), num_workers=0, batch_size=8,
-                                               device=torch.device("cpu"), mode=mode, verbose=False) for f in (a, b)]
+    theirs = [
+        cleanfid_fid.get_folder_features(
+            str(f),
+            ext.cleanfid_model(mode),
+            num_workers=0,
+            batch_size=8,
+            device=torch.device("cpu"),
+            mode=mode,
+            verbose=False,
+        )
+        for f in (a, b)
+    ]
     assert ours["fid"] > 1.0
     assert ours["fid"] == pytest.approx(frechet_distance_features(*theirs), rel=1e-4)
     assert ours["mode"] == mode and ours["count_a"] == ours["count_b"] == N_IMAGES
@@ -397,8 +407,9 @@ def test_kid_has_no_spread_when_every_subset_is_both_whole_sets(monkeypatch, n_g
     from harness.metrics.fid import Kid
 
     result = {"kid": 0.0123, "kid_std": 8e-17, "kid_subset_size": min(n_gen, n_ref, 1000), "kid_subsets": 100}
-    monkeypatch.setattr(Kid, "_compare", lambda self, images, env: (
-        SimpleNamespace(count=n_gen), SimpleNamespace(count=n_ref), result))
+    monkeypatch.setattr(
+        Kid, "_compare", lambda self, images, env: (SimpleNamespace(count=n_gen), SimpleNamespace(count=n_ref), result)
+    )
     value = Kid.__new__(Kid).compute(None, None).sets["kid"]
     if spread:  # the reference's subsets vary: the standard deviation means something
         assert value.std == 8e-17 and value.note is None and format_value(value) == "0.012 ± 8e-17 (sd)"

@@ -33,8 +33,11 @@ def _theirs(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
 def _same(ours: dict[str, float], theirs: dict[str, float], k: int, n_fake: int) -> bool:
     """Precision, recall, coverage identical; density the same ball count (it is divided in another order)."""
     exact = all(ours[m] == theirs[m] for m in ("precision", "recall", "coverage"))
-    return exact and round(ours["density"] * k * n_fake) == round(theirs["density"] * k * n_fake) and \
-        ours["density"] == pytest.approx(theirs["density"], rel=1e-12)
+    return (
+        exact
+        and round(ours["density"] * k * n_fake) == round(theirs["density"] * k * n_fake)
+        and ours["density"] == pytest.approx(theirs["density"], rel=1e-12)
+    )
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])

@@ -36,10 +36,17 @@ def test_missing_weights_stop_the_run_before_any_image_is_generated(metric, refe
     import huggingface_hub.constants
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
-    cfg = _compose("benchmark=drawbench", "benchmark.categories=[Colors]", "benchmark.limit_per_category=1",
-                   f"+benchmark.reference={{root: {reference}, dataset: world, split: test}}",
-                   f"benchmark.metrics=[{metric}]", "checkpoint=random", f"paths.runs_dir={tmp_path / 'runs'}",
-                   f"paths.cache_dir={tmp_path / 'cache'}", "progress=false")
+    cfg = _compose(
+        "benchmark=drawbench",
+        "benchmark.categories=[Colors]",
+        "benchmark.limit_per_category=1",
+        f"+benchmark.reference={{root: {reference}, dataset: world, split: test}}",
+        f"benchmark.metrics=[{metric}]",
+        "checkpoint=random",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "progress=false",
+    )
     run_dir = tmp_path / "runs" / "r"
     with pytest.raises(MissingWeightsError) as err:
         run_benchmark(cfg, run_dir)
@@ -73,12 +80,24 @@ def _world_clip(tmp_path: Path) -> str:
 def test_the_offline_world_runs_cmmd_and_precision_recall_on_a_tiny_clip(reference, tmp_path):
     folder = tmp_path / "world-images"
     _world_images_from(folder, ["colors", "counting"], 2)
-    cfg = _compose("benchmark=world", "benchmark.categories=[colors,counting]", "benchmark.limit_per_category=2",
-                   f"+benchmark.reference={{root: {reference}, dataset: world, split: test}}",
-                   "benchmark.metrics=[clip_score,cmmd,prdc_clip]", f"clip.model={_world_clip(tmp_path)}",
-                   "clip.pretrained=", "cmmd.model=null", "cmmd.pretrained=null", "cmmd.n_boot=50", "prdc.n_boot=50",
-                   f"images_from={folder}", "checkpoint=random", f"paths.runs_dir={tmp_path / 'runs'}",
-                   f"paths.cache_dir={tmp_path / 'cache'}", "progress=false")
+    cfg = _compose(
+        "benchmark=world",
+        "benchmark.categories=[colors,counting]",
+        "benchmark.limit_per_category=2",
+        f"+benchmark.reference={{root: {reference}, dataset: world, split: test}}",
+        "benchmark.metrics=[clip_score,cmmd,prdc_clip]",
+        f"clip.model={_world_clip(tmp_path)}",
+        "clip.pretrained=",
+        "cmmd.model=null",
+        "cmmd.pretrained=null",
+        "cmmd.n_boot=50",
+        "prdc.n_boot=50",
+        f"images_from={folder}",
+        "checkpoint=random",
+        f"paths.runs_dir={tmp_path / 'runs'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "progress=false",
+    )
     run_dir = tmp_path / "runs" / "world"
     run_benchmark(cfg, run_dir)
     r = read_results(run_dir)
@@ -102,5 +121,8 @@ def test_every_new_metric_declares_version_direction_and_needs():
         cls = get_metric(name)
         assert cls.version.startswith("imagen-bench-") and cls.outputs and cls.config_key
         assert all(o.higher_is_better is (o.name not in lower) for o in cls.outputs), name
-        assert cls.needs == ({"images", "prompts"} if name in ("pickscore", "hpsv2", "hpsv21", "imagereward")
-                             else {"images", "reference"})
+        assert cls.needs == (
+            {"images", "prompts"}
+            if name in ("pickscore", "hpsv2", "hpsv21", "imagereward")
+            else {"images", "reference"}
+        )

@@ -22,10 +22,12 @@ def _direct(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     d_rf = np.linalg.norm(real[:, None] - fake[None], axis=-1)
     r_rad = np.sort(d_rr, axis=1)[:, k]  # k-th neighbour, the point itself (distance 0) excluded
     f_rad = np.sort(d_ff, axis=1)[:, k]
-    return {"precision": float((d_rf < r_rad[:, None]).any(axis=0).mean()),
-            "recall": float((d_rf < f_rad[None, :]).any(axis=1).mean()),
-            "density": float((d_rf < r_rad[:, None]).sum(axis=0).mean() / k),
-            "coverage": float((d_rf.min(axis=1) < r_rad).mean())}
+    return {
+        "precision": float((d_rf < r_rad[:, None]).any(axis=0).mean()),
+        "recall": float((d_rf < f_rad[None, :]).any(axis=1).mean()),
+        "density": float((d_rf < r_rad[:, None]).sum(axis=0).mean() / k),
+        "coverage": float((d_rf.min(axis=1) < r_rad).mean()),
+    }
 
 
 @pytest.mark.parametrize("k", [1, 3, 5])
@@ -45,8 +47,12 @@ def test_blockwise_equals_one_block(monkeypatch):
     whole = pmath.prdc(real, fake, 4)
     monkeypatch.setattr(pm, "BLOCK", 6)
     parts = pmath.prdc(real, fake, 4)
-    assert (parts.precision, parts.recall, parts.density, parts.coverage) == \
-           (whole.precision, whole.recall, whole.density, whole.coverage)
+    assert (parts.precision, parts.recall, parts.density, parts.coverage) == (
+        whole.precision,
+        whole.recall,
+        whole.density,
+        whole.coverage,
+    )
     assert (parts.real_in_fake != whole.real_in_fake).nnz == 0
 
 
@@ -78,8 +84,13 @@ def test_too_few_images_for_k_is_one_line():
 
 
 def _env(root, model, ref, **prdc):
-    cfg = OmegaConf.create({"clip": {"model": model, "pretrained": "", "batch_size": 8},
-                            "prdc": {"k": 3, "n_boot": 40, **prdc}, "level": 0.9})
+    cfg = OmegaConf.create(
+        {
+            "clip": {"model": model, "pretrained": "", "batch_size": 8},
+            "prdc": {"k": 3, "n_boot": 40, **prdc},
+            "level": 0.9,
+        }
+    )
     return MetricEnv(cfg, cache_dir=root / "cache", reference=ref, progress=False)
 
 
@@ -102,8 +113,11 @@ def test_prdc_clip_metric_reports_per_image_precision_and_density_and_set_recall
     metric.prepare(env)
     scores = metric.compute(images, env)
     space = metric.space
-    want = _direct(space.extract(ref.files).astype(np.float32).astype(np.float64),
-                   space.extract(images.paths()).astype(np.float32).astype(np.float64), 3)
+    want = _direct(
+        space.extract(ref.files).astype(np.float32).astype(np.float64),
+        space.extract(images.paths()).astype(np.float32).astype(np.float64),
+        3,
+    )
     prec = scores.per_image["precision_clip"]
     assert set(prec) == {r.sample_key for r in images.records} and set(prec.values()) <= {0.0, 1.0}
     assert np.mean(list(prec.values())) == pytest.approx(want["precision"])

@@ -15,12 +15,7 @@ from harness.formats.files import open_rgb
 from harness.metrics.base import MetricEnv
 from harness.metrics.extractors import imagereward as irm
 from harness.metrics.extractors.preference_models import load_hpsv2, load_hpsv21, load_pickscore
-from harness.metrics.preference import (
-    PREFERENCE_MODELS,
-    PreferenceModel,
-    preference_metric,
-    register_preference_model,
-)
+from harness.metrics.preference import PREFERENCE_MODELS, PreferenceModel, preference_metric, register_preference_model
 from harness.metrics.registry import METRICS, get_metric, register_metric
 from tests.helpers.tiny_hf import (
     image_set,
@@ -73,8 +68,11 @@ def test_hps_is_the_cosine_of_open_clip_features_from_the_state_dict(pictures, t
     x = torch.stack([model.preprocess(open_rgb(p)) for p in paths])
     with torch.no_grad():
         out = model.model(x, model.tokenizer(PROMPTS))  # HPS: model(image, text) → normalised features
-        want = torch.diagonal(out["image_features"] @ out["text_features"].T) if isinstance(out, dict) else \
-            torch.diagonal(out[0] @ out[1].T)
+        want = (
+            torch.diagonal(out["image_features"] @ out["text_features"].T)
+            if isinstance(out, dict)
+            else torch.diagonal(out[0] @ out[1].T)
+        )
     np.testing.assert_allclose(scores, want.double().numpy(), rtol=1e-5)
     assert all(-1 <= s <= 1 for s in scores) and model.identity["model"] == "hpsv21"
     torch.save({"state_dict": {"visual.proj": torch.zeros(2)}}, tmp_path / "wrong.pt")
@@ -84,11 +82,16 @@ def test_hps_is_the_cosine_of_open_clip_features_from_the_state_dict(pictures, t
 
 def _timm_vit(state: dict, x: torch.Tensor, heads: int) -> torch.Tensor:
     """BLIP's ViT forward written from the published parameter names (independent of our renaming)."""
-    s = {k[len("blip.visual_encoder."):]: v for k, v in state.items() if k.startswith("blip.visual_encoder.")}
+    s = {k[len("blip.visual_encoder.") :]: v for k, v in state.items() if k.startswith("blip.visual_encoder.")}
     ln = lambda t, p: torch.nn.functional.layer_norm(t, t.shape[-1:], s[f"{p}.weight"], s[f"{p}.bias"], 1e-6)
     lin = lambda t, p: t @ s[f"{p}.weight"].T + s[f"{p}.bias"]
-    t = torch.nn.functional.conv2d(x, s["patch_embed.proj.weight"], s["patch_embed.proj.bias"],
-                                   stride=s["patch_embed.proj.weight"].shape[-1]).flatten(2).transpose(1, 2)
+    t = (
+        torch.nn.functional.conv2d(
+            x, s["patch_embed.proj.weight"], s["patch_embed.proj.bias"], stride=s["patch_embed.proj.weight"].shape[-1]
+        )
+        .flatten(2)
+        .transpose(1, 2)
+    )
     t = torch.cat([s["cls_token"].expand(len(x), -1, -1), t], dim=1) + s["pos_embed"]
     depth = 1 + max(int(k.split(".")[1]) for k in s if k.startswith("blocks."))
     for i in range(depth):
@@ -137,8 +140,11 @@ def test_preference_metric_scores_each_image_and_missing_weights_name_the_downlo
     import huggingface_hub.constants
 
     folder = tiny_pickscore_folder(tmp_path / "pickscore")
-    env = MetricEnv(OmegaConf.create({"pickscore": {"model": str(folder), "processor": str(folder), "batch_size": 3}}),
-                    cache_dir=tmp_path / "cache", progress=False)
+    env = MetricEnv(
+        OmegaConf.create({"pickscore": {"model": str(folder), "processor": str(folder), "batch_size": 3}}),
+        cache_dir=tmp_path / "cache",
+        progress=False,
+    )
     images = image_set(tmp_path / "run", world_images(5), prompts_per_seed=1)
     metric = get_metric("pickscore").from_config(env)
     metric.prepare(env)
@@ -146,9 +152,11 @@ def test_preference_metric_scores_each_image_and_missing_weights_name_the_downlo
     assert set(scores.per_image["pickscore"]) == {r.sample_key for r in images.records}
     assert metric.identity()["weights_sha256"] and metric.outputs[0].higher_is_better
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
-    for name, fetch in (("pickscore", "hf download yuvalkirstain/PickScore_v1"),
-                        ("hpsv21", "hf download xswu/HPSv2 HPS_v2.1_compressed.pt"),
-                        ("imagereward", "hf download THUDM/ImageReward ImageReward.pt")):
+    for name, fetch in (
+        ("pickscore", "hf download yuvalkirstain/PickScore_v1"),
+        ("hpsv21", "hf download xswu/HPSv2 HPS_v2.1_compressed.pt"),
+        ("imagereward", "hf download THUDM/ImageReward ImageReward.pt"),
+    ):
         env = MetricEnv(OmegaConf.create({}), cache_dir=tmp_path / "cache")
         with pytest.raises(MissingWeightsError) as err:
             get_metric(name).from_config(env).prepare(env)
@@ -163,8 +171,9 @@ def test_a_user_registers_another_preference_model(pictures, tmp_path):
             return np.array([np.asarray(im, np.float64).mean() / 255 for im in images])
 
     register_preference_model("brightness", lambda env, opts: Brightness())
-    register_metric()(preference_metric("brightness", label="brightness", max_worse=0.01, kind="bounded",
-                                         bounds=(0.0, 1.0)))
+    register_metric()(
+        preference_metric("brightness", label="brightness", max_worse=0.01, kind="bounded", bounds=(0.0, 1.0))
+    )
     try:
         env = MetricEnv(OmegaConf.create({"brightness": {"batch_size": 2}}), progress=False)
         images = image_set(tmp_path / "run", world_images(3))

@@ -29,8 +29,10 @@ BLUR = (0, 2, 5)  # Gaussian blur radius
 
 def _noisy(images: list[Image.Image], sd: float, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    return [np.clip(np.asarray(im, np.float64) + rng.normal(0, sd, (im.height, im.width, 3)), 0, 255).astype(np.uint8)
-            for im in images]
+    return [
+        np.clip(np.asarray(im, np.float64) + rng.normal(0, sd, (im.height, im.width, 3)), 0, 255).astype(np.uint8)
+        for im in images
+    ]
 
 
 def _blurred(images: list[Image.Image], radius: float) -> list[np.ndarray]:
@@ -46,9 +48,11 @@ def features():
 
     real = world_images(N, start=500, side=128)
     gen = world_images(N, start=700, side=128)  # the same distribution, other scenes
-    return {"real": feats([np.asarray(im) for im in real]),
-            "noise": [feats(_noisy(gen, sd)) for sd in NOISE],
-            "blur": [feats(_blurred(gen, r)) for r in BLUR[1:]]}
+    return {
+        "real": feats([np.asarray(im) for im in real]),
+        "noise": [feats(_noisy(gen, sd)) for sd in NOISE],
+        "blur": [feats(_blurred(gen, r)) for r in BLUR[1:]],
+    }
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

@@ -7,8 +7,10 @@ import sys
 
 import pytest
 
-ALIASES = [("harness.evaluate", "harness.evaluation.evaluate", ("run_benchmark", "Benchmark")),
-           ("harness.generate", "harness.generation.generate", ("generate",))]
+ALIASES = [
+    ("harness.evaluate", "harness.evaluation.evaluate", ("run_benchmark", "Benchmark")),
+    ("harness.generate", "harness.generation.generate", ("generate",)),
+]
 
 
 @pytest.mark.parametrize(("old", "new", "names"), ALIASES, ids=[a[0] for a in ALIASES])
@@ -28,8 +30,14 @@ def test_nothing_of_ours_imports_an_alias():
     repo = Path(__file__).resolve().parents[1]
     old = re.compile(r"\bharness[./](evaluate|generate)\b")
     aliases = {repo / "harness" / "evaluate.py", repo / "harness" / "generate.py"}
-    hits = [str(p.relative_to(repo)) for part in ("imagen", "harness", "benchmarks", "drawbench", "raters_ui",
-                                                  "reports", "conf", "tests")
-            for p in sorted((repo / part).rglob("*")) if p.suffix in (".py", ".yaml") and p not in aliases
-            and p.name != "test_moved_modules.py" and p.is_file() and old.search(p.read_text(encoding="utf-8"))]
+    hits = [
+        str(p.relative_to(repo))
+        for part in ("imagen", "harness", "benchmarks", "drawbench", "raters_ui", "reports", "conf", "tests")
+        for p in sorted((repo / part).rglob("*"))
+        if p.suffix in (".py", ".yaml")
+        and p not in aliases
+        and p.name != "test_moved_modules.py"
+        and p.is_file()
+        and old.search(p.read_text(encoding="utf-8"))
+    ]
     assert hits == []

@@ -83,8 +83,10 @@ def test_precision_values_are_checked():
 
 def test_bad_precision_is_one_line_before_any_work(tmp_path, capsys):
     runs = tmp_path / "runs"
-    code, err = run(["sample", *MICRO, f"paths.runs_dir={runs}", "run_id=p", "prompts=[a cat]", "seeds=[0]",
-                     "precision=half"], capsys)
+    code, err = run(
+        ["sample", *MICRO, f"paths.runs_dir={runs}", "run_id=p", "prompts=[a cat]", "seeds=[0]", "precision=half"],
+        capsys,
+    )
     lines = [ln for ln in err.splitlines() if ": error:" in ln]
     assert code == 2 and len(lines) == 1 and "precision must be one of float32, bf16" in lines[0], err
     assert not (runs / "p").exists()
@@ -124,8 +126,10 @@ def test_bf16_on_a_cpu_without_native_bf16_warns_before_sampling(tmp_path, capsy
 
     monkeypatch.setattr(imagen.cascade, "cpu_has_native_bf16", lambda: native)
     runs = tmp_path / "runs"
-    code, err = run(["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=b",
-                     "precision=bf16"], capsys)
+    code, err = run(
+        ["sample", *MICRO, f"paths.runs_dir={runs}", "prompts=[a cat]", "seeds=[0]", "run_id=b", "precision=bf16"],
+        capsys,
+    )
     assert code == 0, err
     warned = [ln for ln in err.splitlines() if "without native bf16" in ln]
     assert len(warned) == (0 if native else 1), err

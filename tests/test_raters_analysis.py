@@ -11,7 +11,7 @@ from raters_ui import analysis, assign
 from raters_ui.admin import progress_by_category, progress_by_rater
 from raters_ui.controls import ControlSpec
 from raters_ui.db import Assignment, Item
-from raters_ui.studies import load_ratings
+from raters_ui.ratings import load_ratings
 from raters_ui.synthetic import make_study, side_of
 
 
@@ -28,9 +28,16 @@ def simulate(db, made, choose) -> None:
 
 
 def test_preferences_follow_systems_not_screen_sides_and_bad_raters_are_excluded(tmp_path: Path):
-    db, made = make_study(tmp_path, systems=("best", "mid", "worst"), n_prompts=8, raters=4,
-                          ratings_per_item=3,
-                          n_images=1, items_per_rater=18, controls=ControlSpec(count=6, every=4))
+    db, made = make_study(
+        tmp_path,
+        systems=("best", "mid", "worst"),
+        n_prompts=8,
+        raters=4,
+        ratings_per_item=3,
+        n_images=1,
+        items_per_rater=18,
+        controls=ControlSpec(count=6, every=4),
+    )
     rank = {"best": 0, "mid": 1, "worst": 2}
 
     def choose(label, aid, kind, rng):
@@ -80,8 +87,7 @@ def test_agreement_is_one_for_unanimous_raters_and_low_for_random_ones(tmp_path:
     assert alpha.loc["fidelity", "pairable_items"] == 10
 
     db2, made2 = make_study(tmp_path / "random", n_prompts=30, raters=4, ratings_per_item=4, n_images=1)
-    simulate(db2, made2,
-             lambda label, aid, kind, rng: (rng.choice("AB"), rng.choice(["A", "B", "indifferent"])))
+    simulate(db2, made2, lambda label, aid, kind, rng: (rng.choice("AB"), rng.choice(["A", "B", "indifferent"])))
     alpha2 = analysis.agreement(load_ratings(db2, "demo")).set_index("question")
     assert abs(alpha2.loc["fidelity", "alpha_nominal"]) < 0.25
 
@@ -119,12 +125,17 @@ def rate_only(db, made, wanted: set[frozenset]) -> None:
             assign.submit(db, rater, screen.assignment_id, side_of(db, screen.assignment_id, min(pair)), "B")
 
 
-def test_analyze_mid_study_prints_every_table_when_bradley_terry_is_not_connected(tmp_path: Path, monkeypatch,
-                                                                                  capsys):
+def test_analyze_mid_study_prints_every_table_when_bradley_terry_is_not_connected(tmp_path: Path, monkeypatch, capsys):
     from tests.helpers.cli import exit_code
 
-    db, made = make_study(tmp_path / "studies" / "demo", systems=("a", "b", "c", "d"), n_prompts=1, n_images=1,
-                          raters=6, ratings_per_item=1)
+    db, made = make_study(
+        tmp_path / "studies" / "demo",
+        systems=("a", "b", "c", "d"),
+        n_prompts=1,
+        n_images=1,
+        raters=6,
+        ratings_per_item=1,
+    )
     rate_only(db, made, {frozenset("ab"), frozenset("cd")})
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     assert exit_code(["study", "analyze", "demo", "n_boot=50", f"out={tmp_path / 'an'}"]) == 0
@@ -145,11 +156,24 @@ def comparisons_frame(pairs: list[tuple[str, str, str]], n_prompts: int = 12):
     for k, (s1, s2, winner) in enumerate(pairs):
         item = k % n_prompts
         for q in ("fidelity", "alignment"):
-            rows.append({"kind": "main", "item_id": 100 * ord(s1) + ord(s2) + 10_000 * item,
-                         "prompt_id": f"p{item}", "category": "c", "rater": f"r{k % 5}", "question": q,
-                         "system_1": s1, "system_2": s2, "left_system": s1, "right_system": s2,
-                         "preferred_system": winner, "preferred_slot": 1 if winner == s1 else 2,
-                         "rating_id": k, "correct": None})
+            rows.append(
+                {
+                    "kind": "main",
+                    "item_id": 100 * ord(s1) + ord(s2) + 10_000 * item,
+                    "prompt_id": f"p{item}",
+                    "category": "c",
+                    "rater": f"r{k % 5}",
+                    "question": q,
+                    "system_1": s1,
+                    "system_2": s2,
+                    "left_system": s1,
+                    "right_system": s2,
+                    "preferred_system": winner,
+                    "preferred_slot": 1 if winner == s1 else 2,
+                    "rating_id": k,
+                    "correct": None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -176,7 +200,8 @@ def test_systems_are_named_by_run_id(tmp_path: Path):
     assert set(result.preferences["system_a"]) | set(result.preferences["system_b"]) == set(info["names"].values())
     text = analysis.format_analysis(result)
     assert "drawbench-run-sys1 (A) vs drawbench-run-sys2 (B)" in text and "sys1 (A)" not in text.replace(
-        "drawbench-run-sys1 (A)", "")
+        "drawbench-run-sys1 (A)", ""
+    )
     import json
 
     doc = json.loads(analysis.write_analysis(result, tmp_path / "an").read_text())
@@ -192,6 +217,7 @@ def test_few_prompts_are_flagged_and_a_single_rating_has_no_interval(tmp_path: P
     assert overall["few_prompts"] and overall["rate_B"] == 1.0
     assert pytest.approx(overall["wilson_low_B"], abs=1e-3) == 0.439  # 3 of 3: Wilson [0.439, 1]
     import math
+
     assert math.isnan(overall["ci_low_B"]) and math.isnan(overall["p_boot"])  # all B: no spread
     text = analysis.format_analysis(result)
     assert "[undefined; Wilson 0.439-1.000]" in text and "[!]" in text and "fewer than 10 prompts" in text
@@ -199,8 +225,9 @@ def test_few_prompts_are_flagged_and_a_single_rating_has_no_interval(tmp_path: P
 
 
 def test_a_rater_excluded_by_controls_is_not_reported_as_no_ratings(tmp_path: Path):
-    db, made = make_study(tmp_path, n_prompts=4, raters=1, ratings_per_item=1, n_images=1,
-                          controls=ControlSpec(count=2, every=2))
+    db, made = make_study(
+        tmp_path, n_prompts=4, raters=1, ratings_per_item=1, n_images=1, controls=ControlSpec(count=2, every=2)
+    )
 
     def wrong_on_controls(label, aid, kind, rng):
         if kind == "control":

@@ -94,8 +94,7 @@ def test_rating_an_item_stores_both_answers_mapped_to_systems(study):
     assert not at.exception and "Saved" in at.success[0].value
     assert "1 of 3" in at.get("progress")[0].proto.text and open_assignment(at) != aid
     with db.read() as s:
-        rows = dict(s.execute(select(Rating.question, Rating.choice)
-                              .where(Rating.assignment_id == aid)).all())
+        rows = dict(s.execute(select(Rating.question, Rating.choice).where(Rating.assignment_id == aid)).all())
         seconds = s.scalar(select(Rating.seconds).where(Rating.assignment_id == aid))
     assert rows == {"fidelity": side, "alignment": "indifferent"} and seconds >= 0
 
@@ -144,8 +143,9 @@ def test_bad_or_unknown_token_shows_nothing_of_the_study(study, tmp_path, monkey
     db, made = study
     token = {"unknown": "x" * 22, "admin-as-rater": made.tokens.admin}.get(which)
     if which == "other-study":
-        other = create_study(db, read_pairs(make_pairs(tmp_path / "o", n_prompts=1)), StudySpec(name="other"),
-                             tmp_path / "ostore")
+        other = create_study(
+            db, read_pairs(make_pairs(tmp_path / "o", n_prompts=1)), StudySpec(name="other"), tmp_path / "ostore"
+        )
         token = other.tokens.raters["rater-001"]
         monkeypatch.setenv(ENV_STUDY, "demo")  # the app serves study "demo" only
     at = app({"token": token})
@@ -188,12 +188,17 @@ def test_admin_page_needs_the_admin_token(study):
     assert list(frame_with(at, "alpha_nominal")["question"]) == ["fidelity", "alignment"]
     bars = frame_with(at, "outcome")  # the numbers behind the chart: both questions, three outcomes
     assert set(bars["question"]) == {"quality", "caption"} and len(bars) == 2 * 2 * 3  # category + overall
-    assert set(bars["outcome"]) == {"prefers drawbench-run-imagen-secret-xl", "indifferent",
-                                    "prefers drawbench-run-dalle-rival"}  # named by run id
+    assert set(bars["outcome"]) == {
+        "prefers drawbench-run-imagen-secret-xl",
+        "indifferent",
+        "prefers drawbench-run-dalle-rival",
+    }  # named by run id
     (chart,) = at.get("vega_lite_chart")
     assert "drawbench-run-dalle-rival" in str(chart.proto) and "#b45309" in str(chart.proto)
-    assert [b.label for b in at.get("download_button")] == ["Download ratings (CSV)",
-                                                             "Download image-view events (CSV)"]
+    assert [b.label for b in at.get("download_button")] == [
+        "Download ratings (CSV)",
+        "Download image-view events (CSV)",
+    ]
 
 
 def test_rating_page_source_has_no_system_identity(study, tmp_path):
@@ -236,8 +241,7 @@ def test_submission_is_for_the_item_drawn_even_if_another_tab_moved_on(study):
     answer(tab2, "B", "B")
     with db.read() as s:
         on_second = s.scalar(select(func.count()).select_from(Rating).where(Rating.assignment_id == second))
-        open_items = s.scalar(select(func.count()).select_from(Assignment)
-                              .where(Assignment.completed_at.is_(None)))
+        open_items = s.scalar(select(func.count()).select_from(Assignment).where(Assignment.completed_at.is_(None)))
     assert on_second == 0 and open_items == 1  # tab2's late answers did not land on the second item
     assert assign.current_screen(db, assign.find_rater(db, token)).assignment_id == second
     assert first != second
@@ -245,8 +249,16 @@ def test_submission_is_for_the_item_drawn_even_if_another_tab_moved_on(study):
 
 @pytest.fixture
 def onboarding_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    db, made = make_study(tmp_path, systems=SECRET_SYSTEMS, n_prompts=3, raters=2, ratings_per_item=1, practice=2,
-                          consent="I agree to take part.", instructions="Welcome!\n\nRate **carefully**.")
+    db, made = make_study(
+        tmp_path,
+        systems=SECRET_SYSTEMS,
+        n_prompts=3,
+        raters=2,
+        ratings_per_item=1,
+        practice=2,
+        consent="I agree to take part.",
+        instructions="Welcome!\n\nRate **carefully**.",
+    )
     monkeypatch.setenv(ENV_DB, db.url)
     monkeypatch.delenv(ENV_STUDY, raising=False)
     return db, made
@@ -283,8 +295,9 @@ def test_instructions_consent_and_practice_come_first_and_count_for_nothing(onbo
     assert screens[0].expected["alignment"] is None and screens[1].expected["fidelity"] is None
     assert "0 of 3" in at.get("progress")[0].proto.text  # now the items, still none counted
     with db.read() as s:
-        row = s.execute(select(Rater.practice_done, Rater.consented_at, Rater.started_at)
-                        .where(Rater.id == rater.id)).one()
+        row = s.execute(
+            select(Rater.practice_done, Rater.consented_at, Rater.started_at).where(Rater.id == rater.id)
+        ).one()
     assert row[0] == 2 and row[1] is not None and row[2] is not None and n_ratings(db) == 0
     again = app({"token": made.tokens.raters["rater-001"]})  # a new session goes straight to the items
     assert again.get("progress") and not at.checkbox

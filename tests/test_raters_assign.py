@@ -34,8 +34,11 @@ def test_each_item_gets_exactly_the_wanted_ratings(tmp_path: Path):
     assert sum(done) == 12 and max(done) == 6  # 6 items x 2 ratings, no rater sees an item twice
     with db.read() as s:
         per_item = s.execute(select(Assignment.item_id, func.count()).group_by(Assignment.item_id)).all()
-        per_rater_item = s.execute(select(Assignment.rater_id, Assignment.item_id, func.count())
-                                   .group_by(Assignment.rater_id, Assignment.item_id)).all()
+        per_rater_item = s.execute(
+            select(Assignment.rater_id, Assignment.item_id, func.count()).group_by(
+                Assignment.rater_id, Assignment.item_id
+            )
+        ).all()
         n_ratings = s.scalar(select(func.count()).select_from(Rating))
     assert sorted(n for _, n in per_item) == [2] * 6
     assert all(n == 1 for *_, n in per_rater_item)
@@ -43,13 +46,15 @@ def test_each_item_gets_exactly_the_wanted_ratings(tmp_path: Path):
 
 
 def test_controls_are_interleaved_every_n_items(tmp_path: Path):
-    db, made = make_study(tmp_path, n_prompts=9, raters=1, ratings_per_item=1, n_images=2,
-                          controls=ControlSpec(count=3, every=3))
+    db, made = make_study(
+        tmp_path, n_prompts=9, raters=1, ratings_per_item=1, n_images=2, controls=ControlSpec(count=3, every=3)
+    )
     rater = raters(db, made)[0]
     rate_all(db, rater)
     with db.read() as s:
-        kinds = s.scalars(select(Assignment.is_control).where(Assignment.rater_id == rater.id)
-                          .order_by(Assignment.seq)).all()
+        kinds = s.scalars(
+            select(Assignment.is_control).where(Assignment.rater_id == rater.id).order_by(Assignment.seq)
+        ).all()
     pattern = "".join("c" if k else "m" for k in kinds)
     assert pattern == "mmmcmmmcmmmc"
 
@@ -60,9 +65,17 @@ def test_placement_is_randomised_recorded_and_shown(tmp_path: Path):
         screen = assign.current_screen(db, r)
         with db.read() as s:
             a = s.get(Assignment, screen.assignment_id)
-            files = {slot: [f for (f,) in s.execute(select(ItemImage.file).where(
-                ItemImage.item_id == a.item_id, ItemImage.slot == slot).order_by(ItemImage.position))]
-                for slot in (1, 2)}
+            files = {
+                slot: [
+                    f
+                    for (f,) in s.execute(
+                        select(ItemImage.file)
+                        .where(ItemImage.item_id == a.item_id, ItemImage.slot == slot)
+                        .order_by(ItemImage.position)
+                    )
+                ]
+                for slot in (1, 2)
+            }
         assert screen.set_a == files[a.a_slot] and screen.set_b == files[3 - a.a_slot]
         rate_all(db, r)
     with db.read() as s:
@@ -112,8 +125,11 @@ def test_abandoned_open_item_is_given_to_someone_else_after_the_ttl(tmp_path: Pa
     held = assign.current_screen(db, r1)
     assert assign.current_screen(db, r2) is None  # the only slot is held by r1's open item
     # A Python timestamp (SQL date arithmetic on SQLite would store a number, not a time).
-    db.write(lambda s: s.execute(update(Assignment).values(
-        assigned_at=utcnow() - assign.ASSIGNMENT_TTL - timedelta(minutes=1))))
+    db.write(
+        lambda s: s.execute(
+            update(Assignment).values(assigned_at=utcnow() - assign.ASSIGNMENT_TTL - timedelta(minutes=1))
+        )
+    )
     taken = assign.current_screen(db, r2)
     assert taken is not None and taken.set_a + taken.set_b
     assert assign.submit(db, r1, held.assignment_id, "A", "A")  # r1 may still finish it
@@ -127,8 +143,7 @@ def test_items_per_rater_caps_a_rater(tmp_path: Path):
 
 
 def test_batch_assignment_is_served_in_order(tmp_path: Path):
-    db, made = make_study(tmp_path, n_prompts=10, raters=1, n_images=2,
-                          controls=ControlSpec(count=2, every=4))
+    db, made = make_study(tmp_path, n_prompts=10, raters=1, n_images=2, controls=ControlSpec(count=2, every=4))
     rater = raters(db, made)[0]
     assert assign.assign_batch(db, rater, 6) == 6
     with db.read() as s:

@@ -29,8 +29,13 @@ def stored(store: Path) -> list[Path]:
 
 
 def test_systems_of_different_sizes_are_stored_at_one_size_and_one_length(tmp_path: Path):
-    _, made = make_study(tmp_path, systems=("small-64", "big-96"), sizes={"small-64": 64, "big-96": 96},
-                          n_prompts=3, controls=ControlSpec(count=2, every=2))
+    _, made = make_study(
+        tmp_path,
+        systems=("small-64", "big-96"),
+        sizes={"small-64": 64, "big-96": 96},
+        n_prompts=3,
+        controls=ControlSpec(count=2, every=2),
+    )
     files = stored(made.store_dir)
     sources = Counter(Image.open(p).size for p in (tmp_path / "src").rglob("*.png"))
     assert sources == {(64, 64): 24, (96, 96): 24}  # the systems really differ
@@ -116,5 +121,4 @@ def test_item_images_point_at_equal_files(tmp_path: Path):
     db, made = make_study(tmp_path, systems=("a", "b", "c"), sizes={"a": 64, "c": 80}, n_prompts=2)
     with db.read() as s:
         names = set(s.scalars(select(ItemImage.file)))
-    assert names and {(made.store_dir / n).stat().st_size for n in names} == {
-        stored(made.store_dir)[0].stat().st_size}
+    assert names and {(made.store_dir / n).stat().st_size for n in names} == {stored(made.store_dir)[0].stat().st_size}

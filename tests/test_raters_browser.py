@@ -27,8 +27,14 @@ from tests.conftest import REPO, require_chromium
 ARTIFACTS = REPO / "test-artifacts"
 SECRET_SYSTEMS = ("imagen-secret-xl", "dalle-rival")
 SIZES = {"imagen-secret-xl": 96, "dalle-rival": 64}  # the sizes must not reach the page
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SUBMIT = "Submit and continue"
 
 
@@ -48,9 +54,13 @@ class Server:
 
     def start(self, timeout: float = 60.0) -> None:
         with open(self.folder / "streamlit.log", "a") as log:
-            self.proc = subprocess.Popen(streamlit_command("127.0.0.1", self.port), stdout=log,
-                                         env=app_env(self.db.url, "demo"), stderr=subprocess.STDOUT,
-                                         cwd=self.folder)
+            self.proc = subprocess.Popen(
+                streamlit_command("127.0.0.1", self.port),
+                stdout=log,
+                env=app_env(self.db.url, "demo"),
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,8 +85,9 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path):
-    db, made = make_study(tmp_path, systems=SECRET_SYSTEMS, sizes=SIZES, n_prompts=3, raters=1,
-                          ratings_per_item=1, n_images=8)
+    db, made = make_study(
+        tmp_path, systems=SECRET_SYSTEMS, sizes=SIZES, n_prompts=3, raters=1, ratings_per_item=1, n_images=8
+    )
     srv = Server(db, tmp_path)
     srv.start()
     try:
@@ -128,8 +139,9 @@ def open_rating_page(browser, made, srv: Server):
     page.goto(f"{srv.base}/?token={made.tokens.raters['rater-001']}")
     page.get_by_role("button", name="Start").click(timeout=60_000)  # past the instructions
     page.get_by_text(SUBMIT).wait_for(timeout=60_000)
-    page.wait_for_function("() => Array.from(document.images).filter("
-                           "i => i.complete && i.naturalWidth > 0).length >= 16", timeout=60_000)
+    page.wait_for_function(
+        "() => Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length >= 16", timeout=60_000
+    )
     page.get_by_role("radiogroup").nth(1).wait_for(timeout=60_000)
     return page
 
@@ -171,7 +183,8 @@ def test_browser_rates_one_item_and_it_is_stored(server, browser, tmp_path: Path
         assert word not in html, word
     alts = page.locator("img").evaluate_all("els => els.map(e => e.alt)")
     assert sorted(a for a in alts if a.startswith("Set ")) == sorted(
-        f"Set {s}, image {k}" for s in "AB" for k in range(1, 9))
+        f"Set {s}, image {k}" for s in "AB" for k in range(1, 9)
+    )
     srcs = page.locator("img").evaluate_all("els => els.map(e => new URL(e.src).pathname)")
     assert all(s.startswith("/media/") and s.endswith(".png") for s in srcs)
     assert page.get_by_text("0 of 3 items rated").is_visible()
@@ -188,7 +201,8 @@ def test_the_two_sets_have_identical_natural_sizes_and_bytes(server, browser):
     _, made, srv = server
     page = open_rating_page(browser, made, srv)
     images = page.locator("img[alt^='Set ']").evaluate_all(
-        "els => els.map(e => [e.alt, e.naturalWidth, e.naturalHeight, new URL(e.src).pathname])")
+        "els => els.map(e => [e.alt, e.naturalWidth, e.naturalHeight, new URL(e.src).pathname])"
+    )
     assert len(images) == 16
     assert {(w, h) for _, w, h, _ in images} == {(96, 96)}  # not 96 for one set and 64 for the other
     bodies = {}

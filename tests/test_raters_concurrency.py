@@ -63,8 +63,9 @@ def run_writers(url: str, tokens: list[str], n: int | None) -> list[tuple]:
 
 
 def exactly_once(tmp_path: Path, db_url: str | None) -> None:
-    db, made = make_study(tmp_path, db_url=db_url, n_prompts=ITEMS, n_images=1, raters=WRITERS,
-                          ratings_per_item=WRITERS)
+    db, made = make_study(
+        tmp_path, db_url=db_url, n_prompts=ITEMS, n_images=1, raters=WRITERS, ratings_per_item=WRITERS
+    )
     tokens = list(made.tokens.raters.values())
     for token in tokens:  # each writer's 500 items, in its own randomised order
         assert assign.assign_batch(db, assign.find_rater(db, token), ITEMS) == ITEMS
@@ -73,21 +74,22 @@ def exactly_once(tmp_path: Path, db_url: str | None) -> None:
     start = time.monotonic()
     results = run_writers(url, tokens, ITEMS)
     elapsed = time.monotonic() - start
-    print(f"{len(tokens)} writers x {ITEMS} submissions ({2 * ITEMS} ratings each) on "
-          f"{db.dialect}: {elapsed:.1f} s")
+    print(f"{len(tokens)} writers x {ITEMS} submissions ({2 * ITEMS} ratings each) on {db.dialect}: {elapsed:.1f} s")
     assert [r[2] for r in results] == [ITEMS] * WRITERS  # every first submission stored
     assert [r[3] for r in results] == [ITEMS // 10] * WRITERS  # every second one refused
     db = open_db(url)
     with db.read() as s:
         total = s.scalar(select(func.count()).select_from(Rating))
-        distinct = s.scalar(select(func.count()).select_from(
-            select(Rating.rater_id, Rating.item_id, Rating.question).distinct().subquery()))
+        distinct = s.scalar(
+            select(func.count()).select_from(
+                select(Rating.rater_id, Rating.item_id, Rating.question).distinct().subquery()
+            )
+        )
         count = select(func.count()).select_from(Rating)
         per_rater = set(s.execute(count.group_by(Rating.rater_id)).scalars())
         per_item = set(s.execute(count.group_by(Rating.item_id)).scalars())
         overwritten = s.scalar(select(func.count()).select_from(Rating).where(Rating.choice == "B"))
-        still_open = s.scalar(select(func.count()).select_from(Assignment)
-                              .where(Assignment.completed_at.is_(None)))
+        still_open = s.scalar(select(func.count()).select_from(Assignment).where(Assignment.completed_at.is_(None)))
     assert total == distinct == WRITERS * ITEMS * 2
     assert per_rater == {ITEMS * 2} and per_item == {WRITERS * 2}
     assert overwritten == 0 and still_open == 0
@@ -116,8 +118,12 @@ def dynamic_assignment(tmp_path: Path, db_url: str | None) -> None:
     db = open_db(url)
     with db.read() as s:
         per_item = s.execute(text("SELECT item_id, COUNT(*) FROM assignments GROUP BY item_id")).all()
-        dup = s.execute(text("SELECT COUNT(*) FROM (SELECT rater_id, item_id FROM assignments "
-                             "GROUP BY rater_id, item_id HAVING COUNT(*) > 1) d")).scalar()
+        dup = s.execute(
+            text(
+                "SELECT COUNT(*) FROM (SELECT rater_id, item_id FROM assignments "
+                "GROUP BY rater_id, item_id HAVING COUNT(*) > 1) d"
+            )
+        ).scalar()
     assert sorted(n for _, n in per_item) == [3] * 30 and dup == 0
 
 

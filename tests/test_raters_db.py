@@ -125,8 +125,12 @@ WRITER = textwrap.dedent("""
 
 def test_a_killed_writer_loses_nothing_it_acknowledged(tmp_path: Path):
     db, made = make_study(tmp_path, n_prompts=400, n_images=1, raters=1, ratings_per_item=1)
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, db.url, made.tokens.raters["rater-001"]],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, db.url, made.tokens.raters["rater-001"]],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     acked = [int(proc.stdout.readline()) for _ in range(30)]
     os.kill(proc.pid, signal.SIGKILL)  # mid-stream, possibly inside a transaction
     proc.wait()
@@ -135,8 +139,7 @@ def test_a_killed_writer_loses_nothing_it_acknowledged(tmp_path: Path):
     fresh = open_db(tmp_path / "study.db")
     with fresh.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
-        stored = conn.execute(text("SELECT assignment_id, COUNT(*) FROM ratings "
-                                   "GROUP BY assignment_id")).all()
+        stored = conn.execute(text("SELECT assignment_id, COUNT(*) FROM ratings GROUP BY assignment_id")).all()
     counts = dict(stored)
     assert all(counts.get(a) == 2 for a in acked)  # every acknowledged submission, both answers
     assert set(counts.values()) == {2}  # and never half a submission
@@ -164,26 +167,88 @@ def database_at_0001(url: str) -> None:
         meta.reflect(conn)
         t = meta.tables
         assert "image_views" not in t and "shown_at" not in t["assignments"].c
-        conn.execute(t["studies"].insert().values(
-            id=1, name="old", suite="drawbench", created_at=now, ratings_per_item=2, items_per_rater=None,
-            control_every=0, control_threshold=0.8, admin_token_hash="a" * 64, store_dir="store", seed=0))
-        conn.execute(t["systems"].insert(), [
-            {"id": k, "study_id": 1, "label": f"sys{k}", "run_id": f"run-{k}", "source": "", "position": k - 1}
-            for k in (1, 2)])
-        conn.execute(t["items"].insert().values(
-            id=1, study_id=1, key="main|p1|0|1", kind="main", prompt_id="p1", prompt="A red car.", category="Colors",
-            system_1_id=1, system_2_id=2))
-        conn.execute(t["item_images"].insert(), [{"item_id": 1, "slot": s, "position": 0, "file": f"{s:032x}.png"}
-                                                 for s in (1, 2)])
-        conn.execute(t["raters"].insert(), [
-            {"id": k, "study_id": 1, "label": f"rater-00{k}", "token_hash": f"{k}" * 64, "created_at": now}
-            for k in (1, 2)])
-        conn.execute(t["assignments"].insert().values(
-            id=1, study_id=1, rater_id=1, item_id=1, seq=1, a_slot=2, is_control=False, assigned_at=now,
-            completed_at=now, expected_total=1))
-        conn.execute(t["ratings"].insert(), [
-            {"study_id": 1, "assignment_id": 1, "rater_id": 1, "item_id": 1, "question": q, "choice": c,
-             "seconds": 12.5, "created_at": now} for q, c in (("fidelity", "A"), ("alignment", "indifferent"))])
+        conn.execute(
+            t["studies"]
+            .insert()
+            .values(
+                id=1,
+                name="old",
+                suite="drawbench",
+                created_at=now,
+                ratings_per_item=2,
+                items_per_rater=None,
+                control_every=0,
+                control_threshold=0.8,
+                admin_token_hash="a" * 64,
+                store_dir="store",
+                seed=0,
+            )
+        )
+        conn.execute(
+            t["systems"].insert(),
+            [
+                {"id": k, "study_id": 1, "label": f"sys{k}", "run_id": f"run-{k}", "source": "", "position": k - 1}
+                for k in (1, 2)
+            ],
+        )
+        conn.execute(
+            t["items"]
+            .insert()
+            .values(
+                id=1,
+                study_id=1,
+                key="main|p1|0|1",
+                kind="main",
+                prompt_id="p1",
+                prompt="A red car.",
+                category="Colors",
+                system_1_id=1,
+                system_2_id=2,
+            )
+        )
+        conn.execute(
+            t["item_images"].insert(),
+            [{"item_id": 1, "slot": s, "position": 0, "file": f"{s:032x}.png"} for s in (1, 2)],
+        )
+        conn.execute(
+            t["raters"].insert(),
+            [
+                {"id": k, "study_id": 1, "label": f"rater-00{k}", "token_hash": f"{k}" * 64, "created_at": now}
+                for k in (1, 2)
+            ],
+        )
+        conn.execute(
+            t["assignments"]
+            .insert()
+            .values(
+                id=1,
+                study_id=1,
+                rater_id=1,
+                item_id=1,
+                seq=1,
+                a_slot=2,
+                is_control=False,
+                assigned_at=now,
+                completed_at=now,
+                expected_total=1,
+            )
+        )
+        conn.execute(
+            t["ratings"].insert(),
+            [
+                {
+                    "study_id": 1,
+                    "assignment_id": 1,
+                    "rater_id": 1,
+                    "item_id": 1,
+                    "question": q,
+                    "choice": c,
+                    "seconds": 12.5,
+                    "created_at": now,
+                }
+                for q, c in (("fidelity", "A"), ("alignment", "indifferent"))
+            ],
+        )
     engine.dispose()
 
 
@@ -191,7 +256,7 @@ def an_old_database_opens_and_keeps_working(url: str) -> None:
     from raters_ui import analysis, onboarding
     from raters_ui.admin import study_overview
     from raters_ui.db import Rater
-    from raters_ui.studies import load_ratings
+    from raters_ui.ratings import load_ratings
 
     database_at_0001(url)
     db = open_db(url)  # upgrades to the newest revision

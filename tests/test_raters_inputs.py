@@ -25,6 +25,7 @@ from tests.test_raters_db import pg_url  # noqa: F401  (fixture: a fresh Postgre
 def tree(root: Path) -> dict[str, int]:
     """Every path under ``root`` with its size (folders -1). An existing SQLite database is only
     listed: opening it to read moves its WAL files without changing its content."""
+
     def size(p: Path) -> int:
         if not p.is_file() or p.name.endswith((".db", ".db-wal", ".db-shm")):
             return -1
@@ -135,8 +136,10 @@ CREATE_CASES = {
     "store-unwritable": (lambda t: [f"store={_file(t)}/store"], "cannot write to the image store"),
     "practice-3": (lambda t: ["practice=3"], "practice must be an integer in [0, 2]"),
     "min-seconds-negative": (lambda t: ["min_seconds=-1"], "min_seconds must be a number in [0, 3600]"),
-    "instructions-both": (lambda t: ["instructions=hi", f"instructions_file={_file(t)}"],
-                          "give instructions= or instructions_file=, not both"),
+    "instructions-both": (
+        lambda t: ["instructions=hi", f"instructions_file={_file(t)}"],
+        "give instructions= or instructions_file=, not both",
+    ),
     "instructions-file-missing": (lambda t: [f"instructions_file={t}/none.md"], "cannot read instructions_file="),
     "instructions-too-long": (lambda t: ["instructions=" + "x" * 20_001], "instructions must be text of at most"),
 }
@@ -155,8 +158,11 @@ def test_bad_create_options_are_one_line_and_leave_nothing(tmp_path: Path, studi
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/absolute-study", "a/b", ".hidden", "x" * 101, "-dash"])
 def test_a_study_name_is_a_name_not_a_path(tmp_path: Path, studies: Path, capsys, name: str):
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
-    for args in (["study", "create", f"study={name}", f"pairs={pairs}"],
-                 ["study", "analyze", f"study={name}"], ["study", "export", f"study={name}", "out=x.csv"]):
+    for args in (
+        ["study", "create", f"study={name}", f"pairs={pairs}"],
+        ["study", "analyze", f"study={name}"],
+        ["study", "export", f"study={name}", "out=x.csv"],
+    ):
         check_fails_cleanly(tmp_path, capsys, ["study", args[1], *args[2:]], "a study name is")
     check_fails_cleanly(tmp_path, capsys, ["raters", f"study={name}", "dry_run=true"], "a study name is", "raters")
     assert not Path("/tmp/absolute-study").exists() and not (tmp_path / "escaped").exists()
@@ -193,16 +199,26 @@ OTHER_CASES = {
     "add-raters-0": (["study", "add-raters", "demo", "raters=0"], "raters must be an integer in [1, 10000]"),
     "rotate-tokens-no-rater": (["study", "rotate-tokens", "demo"], "rotate-tokens needs rater="),
     "rotate-tokens-unknown": (["study", "rotate-tokens", "demo", "rater=nobody"], "no rater 'nobody'"),
-    "rotate-tokens-unwritable": (["study", "rotate-tokens", "demo", "rater=all",
-                                  "tokens_file={file}/sub/t.csv"], "cannot write the tokens file"),
-    "sample-size-power-1": (["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "power=1"],
-                            "power must be a number in (0, 1)"),
-    "sample-size-alpha-0": (["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "alpha=0"],
-                            "alpha must be a number in (0, 1)"),
-    "sample-size-deff-0": (["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=0"],
-                           "design_effect must be a number in (0, 1000]"),
-    "sample-size-deff-negative": (["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=-1.5"],
-                                  "design_effect must be a number"),
+    "rotate-tokens-unwritable": (
+        ["study", "rotate-tokens", "demo", "rater=all", "tokens_file={file}/sub/t.csv"],
+        "cannot write the tokens file",
+    ),
+    "sample-size-power-1": (
+        ["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "power=1"],
+        "power must be a number in (0, 1)",
+    ),
+    "sample-size-alpha-0": (
+        ["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "alpha=0"],
+        "alpha must be a number in (0, 1)",
+    ),
+    "sample-size-deff-0": (
+        ["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=0"],
+        "design_effect must be a number in (0, 1000]",
+    ),
+    "sample-size-deff-negative": (
+        ["study", "sample-size", "rate_a=0.6", "rate_b=0.4", "design_effect=-1.5"],
+        "design_effect must be a number",
+    ),
     "sample-size-rate-abc": (["study", "sample-size", "rate_a=abc", "rate_b=0.4"], "rate_a must be a number"),
     "raters-port-abc": (["raters", "demo", "port=abc", "dry_run=true"], "port must be an integer in [1, 65535]"),
     "raters-port-70000": (["raters", "demo", "port=70000", "dry_run=true"], "port must be an integer"),
@@ -210,14 +226,20 @@ OTHER_CASES = {
     "raters-dry-run": (["raters", "demo", "dry_run=maybe"], "dry_run must be true or false"),
     "raters-db-not-a-database": (["raters", "demo", "db={file}", "dry_run=true"], "cannot open study"),
     "analyze-min-seconds": (["study", "analyze", "demo", "min_seconds=abc"], "min_seconds must be a number"),
-    "analyze-same-side": (["study", "analyze", "demo", "quality.same_side=0.3"],
-                          "quality.same_side must be a number in (0.5, 1]"),
+    "analyze-same-side": (
+        ["study", "analyze", "demo", "quality.same_side=0.3"],
+        "quality.same_side must be a number in (0.5, 1]",
+    ),
     "analyze-min-items": (["study", "analyze", "demo", "quality.min_items=0"], "quality.min_items must be an integer"),
-    "export-views-txt": (["study", "export", "demo", "out={src}/r.csv", "views_out={src}/v.txt"],
-                         "views_out must be a .csv or .parquet file"),
+    "export-views-txt": (
+        ["study", "export", "demo", "out={src}/r.csv", "views_out={src}/v.txt"],
+        "views_out must be a .csv or .parquet file",
+    ),
     "configure-nothing": (["study", "configure", "demo"], "configure needs instructions="),
-    "configure-unknown-study": (["study", "configure", "nostudy", "consent=x", "db={src}/../studies/demo/study.db"],
-                                "no study named 'nostudy'"),
+    "configure-unknown-study": (
+        ["study", "configure", "nostudy", "consent=x", "db={src}/../studies/demo/study.db"],
+        "no study named 'nostudy'",
+    ),
 }
 
 
@@ -244,21 +266,26 @@ def test_a_failed_create_in_an_existing_database_keeps_it(tmp_path: Path, studie
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
     db_file = tmp_path / "old" / "study.db"
     before = tree(tmp_path)
-    assert exit_code(["study", "create", "second", f"pairs={pairs}", f"db={db_file}",
-                    f"tokens_file={_file(tmp_path)}/t.csv"]) == 2
+    assert (
+        exit_code(
+            ["study", "create", "second", f"pairs={pairs}", f"db={db_file}", f"tokens_file={_file(tmp_path)}/t.csv"]
+        )
+        == 2
+    )
     assert "cannot write the tokens file" in capsys.readouterr().err
     after = tree(tmp_path)
-    assert {k for k in after if not k.startswith("old/study.db")} == \
-        {k for k in before if not k.startswith("old/study.db")} | {"a-file.txt"}
+    assert {k for k in after if not k.startswith("old/study.db")} == {
+        k for k in before if not k.startswith("old/study.db")
+    } | {"a-file.txt"}
     with open_db(db_file).read() as s:
         assert s.scalars(select(Study.name)).all() == ["demo"]
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("case", ["prompt-id-201", "system-id-201", "category-201", "run-id-301", "nul-in-prompt",
-                                  "surrogate-in-prompt"])
-def test_postgres_refuses_nothing_that_sqlite_accepts(tmp_path: Path, studies: Path, capsys,
-                                                     pg_url: str, case: str):  # noqa: F811
+@pytest.mark.parametrize(
+    "case", ["prompt-id-201", "system-id-201", "category-201", "run-id-301", "nul-in-prompt", "surrogate-in-prompt"]
+)
+def test_postgres_refuses_nothing_that_sqlite_accepts(tmp_path: Path, studies: Path, capsys, pg_url: str, case: str):  # noqa: F811
     mutate, message = PAIRS_CASES[case]
     pairs = pairs_with(tmp_path, mutate)
     for db in (pg_url, str(tmp_path / "lite.db")):
@@ -279,6 +306,19 @@ def test_the_longest_valid_ids_fit_postgres(tmp_path: Path, studies: Path, capsy
             item["prompt"] = "a prompt with\ttabs,\nnewlines and unicode: é 猫 🐈"
 
     pairs = pairs_with(tmp_path, longest)
-    assert exit_code(["study", "create", "long", f"pairs={pairs}", f'db="{pg_url}"', "raters=1",
-                    f"store={tmp_path / 'store'}", f"tokens_file={tmp_path / 't.csv'}"]) == 0
+    assert (
+        exit_code(
+            [
+                "study",
+                "create",
+                "long",
+                f"pairs={pairs}",
+                f'db="{pg_url}"',
+                "raters=1",
+                f"store={tmp_path / 'store'}",
+                f"tokens_file={tmp_path / 't.csv'}",
+            ]
+        )
+        == 0
+    )
     assert "created study 'long'" in capsys.readouterr().out

@@ -28,14 +28,7 @@ from raters_ui import assign, onboarding
 from raters_ui.db import Assignment, ImageView, Rater, Rating, utcnow
 from raters_ui.synthetic import make_study, side_of
 from tests.conftest import REPO
-from tests.test_raters_browser import (  # noqa: F401
-    CHROMIUM_ARGS,
-    SECRET_SYSTEMS,
-    SIZES,
-    Server,
-    browser,
-    wait_until_idle,
-)
+from tests.test_raters_browser import CHROMIUM_ARGS, SECRET_SYSTEMS, SIZES, Server, browser, wait_until_idle  # noqa: F401
 
 ARTIFACTS = REPO / "test-artifacts"
 CONSENT = "I agree to take part in this study."
@@ -85,8 +78,17 @@ SLOW = 40.0  # seconds per item of the simulated careful raters
 @pytest.fixture(scope="module")
 def study_server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("looking")
-    db, made = make_study(folder, systems=SECRET_SYSTEMS, sizes=SIZES, n_prompts=3, raters=6, ratings_per_item=6,
-                          n_images=8, practice=1, consent=CONSENT)
+    db, made = make_study(
+        folder,
+        systems=SECRET_SYSTEMS,
+        sizes=SIZES,
+        n_prompts=3,
+        raters=6,
+        ratings_per_item=6,
+        n_images=8,
+        practice=1,
+        consent=CONSENT,
+    )
     srv = Server(db, folder)
     srv.start()
     try:
@@ -101,8 +103,11 @@ def rater_ref(db, made, label: str) -> assign.RaterRef:
 
 def open_aid(db, rater: assign.RaterRef) -> int | None:
     with db.read() as s:
-        return s.scalar(select(Assignment.id).where(Assignment.rater_id == rater.id,
-                                                    Assignment.completed_at.is_(None)).order_by(Assignment.seq))
+        return s.scalar(
+            select(Assignment.id)
+            .where(Assignment.rater_id == rater.id, Assignment.completed_at.is_(None))
+            .order_by(Assignment.seq)
+        )
 
 
 def wait_ready(page, key: str) -> None:
@@ -110,13 +115,15 @@ def wait_ready(page, key: str) -> None:
     page.wait_for_function(
         "(key) => document.querySelectorAll(`.st-key-set-a-${key} img[data-ib-set], .st-key-set-b-${key} "
         "img[data-ib-set]`).length === 16 && document.activeElement && document.activeElement.closest("
-        "`.st-key-fidelity-${key}, .st-key-alignment-${key}, .st-key-submit-${key}`) !== null", arg=key, timeout=WAIT)
+        "`.st-key-fidelity-${key}, .st-key-alignment-${key}, .st-key-submit-${key}`) !== null",
+        arg=key,
+        timeout=WAIT,
+    )
 
 
 def start_by_keyboard(page, link: str) -> None:
     page.goto(link)
-    page.wait_for_function("() => document.activeElement && document.activeElement.type === 'checkbox'",
-                           timeout=WAIT)
+    page.wait_for_function("() => document.activeElement && document.activeElement.type === 'checkbox'", timeout=WAIT)
     page.keyboard.press("Space")
     page.keyboard.press("Tab")
     page.keyboard.press("Enter")
@@ -174,8 +181,12 @@ def test_a_whole_study_by_keyboard_with_timings_and_image_opens(study_server, br
     assert view["title"] == "Set A, image 1 of 8" and view["natural"] == [96, 96] and view["shown"] == [96, 96]
     assert view["size"] == "96 × 96 px, shown at 100%"
     shot(page, "enlarged")
-    for key, title in (("ArrowRight", "Set A, image 2 of 8"), ("ArrowLeft", "Set A, image 1 of 8"),
-                       ("ArrowLeft", "Set B, image 8 of 8"), ("g", "Set B, all 8 images")):
+    for key, title in (
+        ("ArrowRight", "Set A, image 2 of 8"),
+        ("ArrowLeft", "Set A, image 1 of 8"),
+        ("ArrowLeft", "Set B, image 8 of 8"),
+        ("g", "Set B, all 8 images"),
+    ):
         page.keyboard.press(key)
         page.locator("dialog.ib-viewer .ib-title", has_text=title).wait_for(timeout=WAIT)
     page.keyboard.press("Escape")
@@ -202,8 +213,9 @@ def test_a_whole_study_by_keyboard_with_timings_and_image_opens(study_server, br
     page.keyboard.press("b")
     page.reload()
     wait_ready(page, str(second))
-    page.wait_for_function(f"() => document.querySelectorAll('.st-key-fidelity-{second} input:checked').length === 1",
-                           timeout=WAIT)
+    page.wait_for_function(
+        f"() => document.querySelectorAll('.st-key-fidelity-{second} input:checked').length === 1", timeout=WAIT
+    )
     assert checked(page, str(second), "fidelity") == [False, False, True]
     assert page.evaluate(f"document.activeElement.closest('.st-key-alignment-{second}') !== null")
     page.keyboard.press("a")
@@ -218,20 +230,42 @@ def test_a_whole_study_by_keyboard_with_timings_and_image_opens(study_server, br
     page.get_by_text("All done").wait_for(timeout=WAIT)
 
     with db.read() as s:
-        rows = {(aid, q): (c, sec, csec) for aid, q, c, sec, csec in s.execute(
-            select(Rating.assignment_id, Rating.question, Rating.choice, Rating.seconds, Rating.client_seconds)
-            .where(Rating.rater_id == rater.id))}
-        views = s.execute(select(ImageView.assignment_id, ImageView.set_shown, ImageView.image, ImageView.at_seconds,
-                                 ImageView.open_seconds).order_by(ImageView.assignment_id, ImageView.seq)).all()
+        rows = {
+            (aid, q): (c, sec, csec)
+            for aid, q, c, sec, csec in s.execute(
+                select(
+                    Rating.assignment_id, Rating.question, Rating.choice, Rating.seconds, Rating.client_seconds
+                ).where(Rating.rater_id == rater.id)
+            )
+        }
+        views = s.execute(
+            select(
+                ImageView.assignment_id,
+                ImageView.set_shown,
+                ImageView.image,
+                ImageView.at_seconds,
+                ImageView.open_seconds,
+            ).order_by(ImageView.assignment_id, ImageView.seq)
+        ).all()
     assert {k: v[0] for k, v in rows.items()} == {
-        (first, "fidelity"): "A", (first, "alignment"): "indifferent", (second, "fidelity"): "B",
-        (second, "alignment"): "A", (third, "fidelity"): "B", (third, "alignment"): "B"}
+        (first, "fidelity"): "A",
+        (first, "alignment"): "indifferent",
+        (second, "fidelity"): "B",
+        (second, "alignment"): "A",
+        (third, "fidelity"): "B",
+        (third, "alignment"): "B",
+    }
     for aid, lower in ((first, took_1), (second, took_2), (third, 0.0)):
         _, server, browser_s = rows[(aid, "fidelity")]
         assert server >= lower - 0.5 and browser_s is not None and browser_s >= lower - 0.5
         assert browser_s <= server + 1.0  # the browser saw the item after the server served it
-    assert [(a, s, i) for a, s, i, _, _ in views] == [(first, "A", 1), (first, "A", 2), (first, "A", 1),
-                                                      (first, "B", 8), (first, "B", None)]
+    assert [(a, s, i) for a, s, i, _, _ in views] == [
+        (first, "A", 1),
+        (first, "A", 2),
+        (first, "A", 1),
+        (first, "B", 8),
+        (first, "B", None),
+    ]
     assert all(at >= 0 and took is not None and took >= 0 for *_, at, took in views)
     assert [at for *_, at, _ in views] == sorted(at for *_, at, _ in views)
 
@@ -307,16 +341,23 @@ def simulate_careful_rater(db, made, label: str, k: int) -> None:
     onboarding.start(db, rater, True)
     n = 0
     while (screen := assign.current_screen(db, rater)) is not None:
-        db.write(lambda s, aid=screen.assignment_id: s.execute(update(Assignment).where(Assignment.id == aid)
-                                                              .values(shown_at=utcnow() - timedelta(seconds=SLOW + k))))
+        db.write(
+            lambda s, aid=screen.assignment_id: s.execute(
+                update(Assignment).where(Assignment.id == aid).values(shown_at=utcnow() - timedelta(seconds=SLOW + k))
+            )
+        )
         side = side_of(db, screen.assignment_id, SECRET_SYSTEMS[n % 2])
         assign.submit(db, rater, screen.assignment_id, side, "indifferent" if n % 2 else side)
         n += 1
 
 
 @pytest.mark.browser
-def test_a_rater_under_the_speed_floor_is_flagged_in_analyze_and_admin(study_server, browser, capsys,  # noqa: F811
-                                                                        tmp_path):
+def test_a_rater_under_the_speed_floor_is_flagged_in_analyze_and_admin(
+    study_server,
+    browser,  # noqa: F811  (the fixture, imported from the helpers)
+    capsys,
+    tmp_path,
+):
     from harness.cli import main as cli
 
     db, made, srv, folder = study_server
@@ -349,7 +390,9 @@ def test_a_rater_under_the_speed_floor_is_flagged_in_analyze_and_admin(study_ser
     assert f"speed floor {doc_floor:.1f} s per item = max(2 s, 0.25 x " in text
     assert "without the flagged ones (unflagged)" in text
     doc = json.loads((out / "analysis.json").read_text())
-    assert "rater-002" in doc["flagged_raters"] and not {"rater-004", "rater-005", "rater-006"} & set(doc["flagged_raters"])
+    assert "rater-002" in doc["flagged_raters"] and not {"rater-004", "rater-005", "rater-006"} & set(
+        doc["flagged_raters"]
+    )
     assert (out / "rater_quality.csv").is_file() and (out / "preferences_with_and_without_flagged.csv").is_file()
 
     admin = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -15,7 +15,7 @@ from harness.errors import UserError
 from raters_ui import analysis, assign, theme
 from raters_ui.db import ImageView, Rating
 from raters_ui.quality import QualityRules, item_times, rater_quality, speed_floor
-from raters_ui.studies import export_image_views, export_ratings, load_image_views, load_ratings
+from raters_ui.ratings import export_image_views, export_ratings, load_image_views, load_ratings
 from raters_ui.synthetic import make_study, side_of
 from raters_ui.telemetry import MAX_EVENTS, ClientReport, ImageOpen, parse_client
 
@@ -25,16 +25,29 @@ def frame(rows: list[tuple[str, int, str, str, float]]) -> pd.DataFrame:
     out = []
     for k, (rater, item, fid, aln, secs) in enumerate(rows):
         for q, c in (("fidelity", fid), ("alignment", aln)):
-            out.append({"rating_id": 2 * k + (q == "alignment"), "item_id": item, "kind": "main", "rater": rater,
-                        "question": q, "choice": c, "seconds": secs, "client_seconds": secs - 0.2,
-                        "image_opens": 0, "correct": None})
+            out.append(
+                {
+                    "rating_id": 2 * k + (q == "alignment"),
+                    "item_id": item,
+                    "kind": "main",
+                    "rater": rater,
+                    "question": q,
+                    "choice": c,
+                    "seconds": secs,
+                    "client_seconds": secs - 0.2,
+                    "image_opens": 0,
+                    "correct": None,
+                }
+            )
     return pd.DataFrame(out)
 
 
 def test_the_speed_floor_comes_from_the_median_of_raters_medians():
-    ratings = frame([("r1", i, "A", "B", s) for i, s in enumerate([8.0, 10.0, 12.0])]
-                    + [("r2", i, "B", "A", s) for i, s in enumerate([20.0, 30.0, 40.0])]
-                    + [("r3", i, "A", "A", 50.0) for i in range(3)])
+    ratings = frame(
+        [("r1", i, "A", "B", s) for i, s in enumerate([8.0, 10.0, 12.0])]
+        + [("r2", i, "B", "A", s) for i, s in enumerate([20.0, 30.0, 40.0])]
+        + [("r3", i, "A", "A", 50.0) for i in range(3)]
+    )
     floor = speed_floor(item_times(ratings), QualityRules())
     assert floor.median == 30.0 and floor.seconds == 7.5 and floor.source == "data"  # max(2, 0.25 x 30)
     assert floor.rule.startswith("7.5 s per item = max(2 s, 0.25 x 30.0 s, the median over 3 rater(s)")
@@ -48,8 +61,8 @@ def test_the_speed_floor_comes_from_the_median_of_raters_medians():
 def test_fast_same_side_and_control_flags_with_their_reasons():
     careful = [(f"c{r}", i, "AB"[(i + r) % 2], "indifferent", 30.0 + i) for r in range(3) for i in range(10)]
     fast = [("fast", i, "AB"[i % 2], "AB"[i % 2], 1.5) for i in range(10)]
-    left = [("left", i, "A", "A", 25.0) for i in range(10)]          # 10 of 10 items on side A
-    few_left = [("few", i, "A", "A", 25.0) for i in range(3)]         # 3 of 3: p = 0.25, not flagged
+    left = [("left", i, "A", "A", 25.0) for i in range(10)]  # 10 of 10 items on side A
+    few_left = [("few", i, "A", "A", 25.0) for i in range(3)]  # 3 of 3: p = 0.25, not flagged
     table, floor = rater_quality(frame(careful + fast + left + few_left))
     t = table.set_index("rater")
     # Raters' medians: 34.5 (x3, the careful ones: 30..39 s), 1.5, 25, 25 -> median 29.75, floor 0.25 x that.
@@ -123,7 +136,11 @@ def test_exports_carry_timings_and_image_opens(tmp_path: Path):
     df = pd.read_csv(export_ratings(db, "demo", tmp_path / "r.csv"))
     slow = df[df["rater"] == "rater-001"]
     assert (slow["seconds"] == 30.0).all() and (slow["client_seconds"] == 29.0).all()
-    assert (slow["image_opens"] == 1).all() and (slow["images_opened"] == 1).all() and (slow["viewer_seconds"] == 2.0).all()
+    assert (
+        (slow["image_opens"] == 1).all()
+        and (slow["images_opened"] == 1).all()
+        and (slow["viewer_seconds"] == 2.0).all()
+    )
     assert (df[df["rater"] == "rater-004"]["image_opens"] == 0).all()
     views = load_image_views(db, "demo")
     assert len(views) == 18 and set(views["set_shown"]) == {"A"} and set(views["image"]) == {1, 2}
@@ -158,18 +175,31 @@ def test_time_on_item_is_measured_by_the_server_from_first_serving(tmp_path: Pat
 
 
 def test_the_browser_report_is_checked_before_it_is_stored():
-    good = {"key": "7", "client_seconds": 12.5, "events": [{"set": "A", "image": 3, "at": 1.0, "seconds": 2.5},
-                                                           {"set": "B", "image": None, "at": 4.0, "seconds": None}]}
+    good = {
+        "key": "7",
+        "client_seconds": 12.5,
+        "events": [
+            {"set": "A", "image": 3, "at": 1.0, "seconds": 2.5},
+            {"set": "B", "image": None, "at": 4.0, "seconds": None},
+        ],
+    }
     report = parse_client(good, "7", 8)
     assert report.client_seconds == 12.5
     assert report.opens == [ImageOpen("A", 3, 1.0, 2.5), ImageOpen("B", None, 4.0, None)]
     assert parse_client(good, "8", 8) == ClientReport()  # another screen's report
-    for bad in ({**good, "client_seconds": float("nan")}, {**good, "client_seconds": -1},
-                {**good, "client_seconds": True}, {**good, "events": "x"},
-                {**good, "events": [{"set": "C", "image": 1, "at": 0}]},
-                {**good, "events": [{"set": "A", "image": 9, "at": 0}]},
-                {**good, "events": [{"set": "A", "image": True, "at": 0}]},
-                {**good, "events": [{"set": "A", "image": 1, "at": 1e12}]}, None, [], "telemetry"):
+    for bad in (
+        {**good, "client_seconds": float("nan")},
+        {**good, "client_seconds": -1},
+        {**good, "client_seconds": True},
+        {**good, "events": "x"},
+        {**good, "events": [{"set": "C", "image": 1, "at": 0}]},
+        {**good, "events": [{"set": "A", "image": 9, "at": 0}]},
+        {**good, "events": [{"set": "A", "image": True, "at": 0}]},
+        {**good, "events": [{"set": "A", "image": 1, "at": 1e12}]},
+        None,
+        [],
+        "telemetry",
+    ):
         assert parse_client(bad, "7", 8) == ClientReport(), bad
     flood = {**good, "events": [{"set": "A", "image": 1, "at": 0.0}] * (MAX_EVENTS + 50)}
     assert len(parse_client(flood, "7", 8).opens) == MAX_EVENTS
@@ -178,12 +208,23 @@ def test_the_browser_report_is_checked_before_it_is_stored():
 def test_the_colours_pass_wcag_aa():
     assert theme.contrast("#ffffff", "#000000") == pytest.approx(21.0)
     assert theme.contrast("#777777", "#ffffff") == pytest.approx(4.48, abs=0.01)  # the classic near-miss
-    text = {"text": (theme.TEXT, theme.BACKGROUND), "muted": (theme.MUTED, theme.BACKGROUND),
-            "button": ("#ffffff", theme.PRIMARY), "current question": (theme.TEXT, theme.CURRENT),
-            "viewer": (theme.VIEWER_TEXT, theme.VIEWER_BG), "muted on grey": (theme.MUTED, theme.SECONDARY_BG)}
+    text = {
+        "text": (theme.TEXT, theme.BACKGROUND),
+        "muted": (theme.MUTED, theme.BACKGROUND),
+        "button": ("#ffffff", theme.PRIMARY),
+        "current question": (theme.TEXT, theme.CURRENT),
+        "viewer": (theme.VIEWER_TEXT, theme.VIEWER_BG),
+        "muted on grey": (theme.MUTED, theme.SECONDARY_BG),
+    }
     ratios = {k: round(theme.contrast(*v), 2) for k, v in text.items()}
-    assert ratios == {"text": 14.68, "muted": 7.56, "button": 6.7, "current question": 13.49, "viewer": 16.98,
-                      "muted on grey": 6.87}
+    assert ratios == {
+        "text": 14.68,
+        "muted": 7.56,
+        "button": 6.7,
+        "current question": 13.49,
+        "viewer": 16.98,
+        "muted on grey": 6.87,
+    }
     graphics = [theme.BORDER, *theme.CHART.values(), theme.CHART_RULE, theme.PRIMARY]
     assert min(theme.contrast(c, theme.BACKGROUND) for c in graphics) >= 3.0  # WCAG 1.4.11
     assert theme.contrast(theme.CHART["a"], theme.CHART["b"]) > 1.3  # the two systems' bars differ in lightness too

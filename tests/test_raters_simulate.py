@@ -9,8 +9,8 @@ import pytest
 
 from harness.errors import UserError
 from raters_ui.db import System
+from raters_ui.ratings import load_ratings
 from raters_ui.simulate import SimulationSpec, simulate_raters
-from raters_ui.studies import load_ratings
 from raters_ui.synthetic import make_study
 
 
@@ -20,8 +20,11 @@ def _write_scores(db, high: str) -> None:
     for label, source in systems:
         folder = Path(source)
         folder.mkdir(parents=True, exist_ok=True)
-        rows = [{"prompt_id": f"drawbench-{p:04d}", "seed": k, "stage": "s", "world_accuracy": float(label == high)}
-                for p in range(1, 13) for k in range(8)]
+        rows = [
+            {"prompt_id": f"drawbench-{p:04d}", "seed": k, "stage": "s", "world_accuracy": float(label == high)}
+            for p in range(1, 13)
+            for k in range(8)
+        ]
         (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 

@@ -18,12 +18,11 @@ from harness.formats.study_pairs import read_pairs
 from raters_ui import assign
 from raters_ui.controls import ControlSpec, degrade
 from raters_ui.db import Item, ItemImage, Rater, Study, System, open_db
+from raters_ui.ratings import export_ratings, load_ratings
 from raters_ui.studies import (
     StudySpec,
     add_raters,
     create_study,
-    export_ratings,
-    load_ratings,
     read_tokens_file,
     rotate_admin_token,
     write_tokens_file,
@@ -42,8 +41,7 @@ def test_create_makes_one_item_per_prompt_and_system_pair(tmp_path: Path):
     db, made = make_study(tmp_path, systems=("a", "b", "c"), n_prompts=5, raters=4)
     assert made.n_items == 5 * 3 and count(db, Item) == 15 and count(db, Rater) == 4
     with db.read() as s:
-        pairs = set(s.execute(select(System.label, Item.system_2_id)
-                              .join(Item, Item.system_1_id == System.id)).all())
+        pairs = set(s.execute(select(System.label, Item.system_2_id).join(Item, Item.system_1_id == System.id)).all())
         labels = dict(s.execute(select(System.id, System.label)).all())
     assert {(a, labels[b]) for a, b in pairs} == {("a", "b"), ("a", "c"), ("b", "c")}
     assert count(db, ItemImage) == 15 * 2 * 8
@@ -109,8 +107,7 @@ def test_unreadable_image_rolls_back_the_store(tmp_path: Path):
 
 def test_malformed_pairs_file_is_a_user_error(tmp_path: Path):
     bad = tmp_path / "p.json"
-    bad.write_text(json.dumps({"format": "imagen-bench.study-pairs", "version": 1, "systems": [],
-                               "items": []}))
+    bad.write_text(json.dumps({"format": "imagen-bench.study-pairs", "version": 1, "systems": [], "items": []}))
     with pytest.raises(UserError):
         read_pairs(bad)
 
@@ -119,8 +116,11 @@ def test_controls_degrade_and_mismatch(tmp_path: Path):
     db, made = make_study(tmp_path, n_prompts=6, controls=ControlSpec(count=4, every=2, mode="both"))
     assert made.n_controls == 4
     with db.read() as s:
-        rows = s.execute(select(Item.id, Item.control_mode, Item.prompt_id, Item.expected_fidelity,
-                                Item.expected_alignment).where(Item.kind == "control")).all()
+        rows = s.execute(
+            select(Item.id, Item.control_mode, Item.prompt_id, Item.expected_fidelity, Item.expected_alignment).where(
+                Item.kind == "control"
+            )
+        ).all()
         q = select(ItemImage.item_id, ItemImage.slot, ItemImage.position, ItemImage.file)
         images = {(i, slot, pos): f for i, slot, pos, f in s.execute(q)}
     modes = sorted(r.control_mode for r in rows)
@@ -158,6 +158,7 @@ def test_tokens_are_stored_hashed_and_written_privately(tmp_path: Path):
     write_tokens_file(path, more)
     new_admin = rotate_admin_token(db, "demo")
     from raters_ui.studies import Tokens
+
     write_tokens_file(path, Tokens("demo", new_admin, {}))
     rows = current_links(db, read_tokens_file(path, "demo"), "demo")
     labels = [r["label"] for r in rows if r["role"] == "rater"]
@@ -195,8 +196,22 @@ def test_export_maps_screen_sides_back_to_systems(tmp_path: Path):
 def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     pairs = make_pairs(tmp_path / "src", n_prompts=4, systems=("a", "b", "c"))
-    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=2", "ratings_per_item=1",
-                    "controls.count=2", "controls.every=3", "categories=[Colors,Counting]"]) == 0
+    assert (
+        exit_code(
+            [
+                "study",
+                "create",
+                "demo",
+                f"pairs={pairs}",
+                "raters=2",
+                "ratings_per_item=1",
+                "controls.count=2",
+                "controls.every=3",
+                "categories=[Colors,Counting]",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "6 items" in out and "2 controls" in out and out.count("?token=") == 2 and "?admin=" in out
     folder = tmp_path / "studies" / "demo"
@@ -218,18 +233,21 @@ def test_study_command_create_export_analyze(tmp_path: Path, monkeypatch, capsys
     assert capsys.readouterr().out.count("?token=") == 3
 
 
-@pytest.mark.parametrize("args, message", [
-    (["study", "frobnicate", "x"], "unknown study action"),
-    (["study", "create", "x", "pairs=/no/such.json"], "not found"),
-    (["study", "create", "x"], "exactly one of pairs"),
-    (["study", "export", "nostudy", "out=x.csv"], "no study database"),
-    (["study", "export", "x", "db=postgresql+psycopg://nobody@127.0.0.1:1/none", "out=x.csv"], "cannot open"),
-    (["study", "export", "x", "db=notadialect://x/y", "out=x.csv"], "cannot use database URL"),
-    (["study"], "missing action"),
-    (["raters", "nostudy", "dry_run=true"], "no study database"),
-    (["study", "sample-size", "rate_a=0.4", "rate_b=0.4"], "equal rates"),
-    (["study", "sample-size", "rate_a=0.4"], "needs rate_a= and rate_b="),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["study", "frobnicate", "x"], "unknown study action"),
+        (["study", "create", "x", "pairs=/no/such.json"], "not found"),
+        (["study", "create", "x"], "exactly one of pairs"),
+        (["study", "export", "nostudy", "out=x.csv"], "no study database"),
+        (["study", "export", "x", "db=postgresql+psycopg://nobody@127.0.0.1:1/none", "out=x.csv"], "cannot open"),
+        (["study", "export", "x", "db=notadialect://x/y", "out=x.csv"], "cannot use database URL"),
+        (["study"], "missing action"),
+        (["raters", "nostudy", "dry_run=true"], "no study database"),
+        (["study", "sample-size", "rate_a=0.4", "rate_b=0.4"], "equal rates"),
+        (["study", "sample-size", "rate_a=0.4"], "needs rate_a= and rate_b="),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path: Path, monkeypatch, capsys, args, message):
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
     monkeypatch.chdir(tmp_path)
@@ -255,8 +273,19 @@ def test_create_from_runs_uses_drawbench_export(tmp_path: Path, monkeypatch, cap
 
     monkeypatch.setattr("raters_ui.commands.build_study_pairs", build_study_pairs)
     monkeypatch.setenv("IMAGEN_BENCH_STUDIES", str(tmp_path / "studies"))
-    assert exit_code(["study", "create", "r", f"runs=[{tmp_path}/ra,{tmp_path}/rb]", "stage=sr256",
-                    "prompts=[drawbench-0001,drawbench-0002]"]) == 0
+    assert (
+        exit_code(
+            [
+                "study",
+                "create",
+                "r",
+                f"runs=[{tmp_path}/ra,{tmp_path}/rb]",
+                "stage=sr256",
+                "prompts=[drawbench-0001,drawbench-0002]",
+            ]
+        )
+        == 0
+    )
     prompts = ["drawbench-0001", "drawbench-0002"]
     assert calls == [([tmp_path / "ra", tmp_path / "rb"], prompts, None, "sr256")]
     assert "2 items" in capsys.readouterr().out
@@ -297,8 +326,11 @@ def test_practice_items_are_stored_like_every_image_and_are_not_items(tmp_path: 
     db, made = make_study(tmp_path, systems=("small", "big"), sizes={"small": 64, "big": 96}, n_prompts=3, practice=2)
     files = sorted(made.store_dir.glob("*.png"))
     with db.read() as s:
-        practice = s.execute(select(PracticeItem.mode, PracticeItem.expected_fidelity, PracticeItem.expected_alignment)
-                             .order_by(PracticeItem.position)).all()
+        practice = s.execute(
+            select(PracticeItem.mode, PracticeItem.expected_fidelity, PracticeItem.expected_alignment).order_by(
+                PracticeItem.position
+            )
+        ).all()
         names = set(s.scalars(select(PracticeImage.file)))
         kinds = set(s.scalars(select(Item.kind)))
     assert practice == [("degrade", 1, None), ("mismatch", None, 1)] and kinds == {"main"}
@@ -318,8 +350,22 @@ def test_configure_changes_instructions_and_consent(tmp_path: Path, monkeypatch,
     pairs = make_pairs(tmp_path / "src", n_prompts=2, n_images=2)
     text = tmp_path / "instructions.md"
     text.write_text("Look **closely**.\n", encoding="utf-8")
-    assert exit_code(["study", "create", "demo", f"pairs={pairs}", "raters=1", f"instructions_file={text}",
-                    "consent=I agree.", "practice=1", "min_seconds=4"]) == 0
+    assert (
+        exit_code(
+            [
+                "study",
+                "create",
+                "demo",
+                f"pairs={pairs}",
+                "raters=1",
+                f"instructions_file={text}",
+                "consent=I agree.",
+                "practice=1",
+                "min_seconds=4",
+            ]
+        )
+        == 0
+    )
     db = open_db(tmp_path / "studies" / "demo" / "study.db")
     rater = assign.find_rater(db, read_tokens_file(tmp_path / "studies" / "demo" / "tokens.csv", "demo")[0]["token"])
     status = onboarding.rater_status(db, rater)

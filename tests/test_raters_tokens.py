@@ -31,6 +31,7 @@ def fail_at_commit(db, monkeypatch) -> None:
         def txn(session):
             fn(session)
             raise exc.OperationalError("COMMIT", {}, Exception("disk I/O error"))
+
         return original(txn, **kwargs)
 
     monkeypatch.setattr(db, "write", write)
@@ -74,8 +75,20 @@ def test_raters_prints_only_the_current_links_of_this_database(tmp_path: Path, m
     shared = tmp_path / "shared-tokens.csv"
     # The same study name in two databases that share one tokens file ...
     for db in ("one.db", "two.db"):
-        assert exit_code(["study", "create", "demo", f"pairs={pairs}", f"db={tmp_path / db}", "raters=2",
-                        f"tokens_file={shared}"]) == 0
+        assert (
+            exit_code(
+                [
+                    "study",
+                    "create",
+                    "demo",
+                    f"pairs={pairs}",
+                    f"db={tmp_path / db}",
+                    "raters=2",
+                    f"tokens_file={shared}",
+                ]
+            )
+            == 0
+        )
     two = printed_tokens(capsys.readouterr().out)[-3:]
     # ... and a study deleted and created again under its name.
     assert exit_code(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
@@ -83,8 +96,10 @@ def test_raters_prints_only_the_current_links_of_this_database(tmp_path: Path, m
     capsys.readouterr()
     assert exit_code(["study", "create", "again", f"pairs={pairs}", "raters=1"]) == 0
     again = printed_tokens(capsys.readouterr().out)
-    assert len(read_tokens_file(shared, "demo")) == 6 and len(read_tokens_file(
-        tmp_path / "studies" / "again" / "tokens.csv")) == 4
+    assert (
+        len(read_tokens_file(shared, "demo")) == 6
+        and len(read_tokens_file(tmp_path / "studies" / "again" / "tokens.csv")) == 4
+    )
 
     assert exit_code(["raters", "demo", f"db={tmp_path / 'two.db'}", f"tokens_file={shared}", "dry_run=true"]) == 0
     out = capsys.readouterr().out

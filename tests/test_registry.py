@@ -30,10 +30,20 @@ def test_a_lazy_entry_is_imported_on_first_lookup_only(plugin):
 
 
 def test_unknown_names_bad_targets_and_wrong_kinds_are_one_line_user_errors(plugin):
-    reg = Registry("widget", {"double": f"{plugin}:double", "three": f"{plugin}:NOT_CALLABLE",
-                              "gone": f"{plugin}:missing", "nomodule": "no_such_module_xyz:f"},
-                   check=callable, expected="a function")
-    with pytest.raises(UnknownNameError, match=r"^unknown widget 'tripple'; registered: double, gone, nomodule, three$"):
+    reg = Registry(
+        "widget",
+        {
+            "double": f"{plugin}:double",
+            "three": f"{plugin}:NOT_CALLABLE",
+            "gone": f"{plugin}:missing",
+            "nomodule": "no_such_module_xyz:f",
+        },
+        check=callable,
+        expected="a function",
+    )
+    with pytest.raises(
+        UnknownNameError, match=r"^unknown widget 'tripple'; registered: double, gone, nomodule, three$"
+    ):
         reg["tripple"]
     err = UnknownNameError("unknown widget 'x'")
     assert isinstance(err, UserError) and isinstance(err, KeyError) and str(err) == "unknown widget 'x'"
@@ -78,8 +88,16 @@ def test_every_registry_of_the_project_is_one_registry():
     from imagen.samplers.samplers import SAMPLERS
     from raters_ui.commands import STUDY_ACTIONS
 
-    for reg in (COMMANDS, GENERATORS, GENERATOR_CHECKS, FEATURE_SPACES, PREFERENCE_MODELS, METRICS, SAMPLERS,
-                STUDY_ACTIONS):
+    for reg in (
+        COMMANDS,
+        GENERATORS,
+        GENERATOR_CHECKS,
+        FEATURE_SPACES,
+        PREFERENCE_MODELS,
+        METRICS,
+        SAMPLERS,
+        STUDY_ACTIONS,
+    ):
         assert isinstance(reg, Registry) and len(reg) > 0
         for name in reg:
             reg[name]  # every registered entry resolves to its kind (no stale "module:attr")

@@ -17,8 +17,17 @@ from imagen.checkpoints import read_record, save_stage
 from tests.helpers.cli import run_cli
 from tests.helpers.fixtures import mini_coco
 
-COMMON = ["model=imagen_micro", "sampler=ddim", "sampler.steps=3", "progress=false", "benchmark=coco_fid30k",
-          "benchmark.num_prompts=12", "clip.enabled=false", "fid.kid_subset_size=6", "fid.min_images=2"]
+COMMON = [
+    "model=imagen_micro",
+    "sampler=ddim",
+    "sampler.steps=3",
+    "progress=false",
+    "benchmark=coco_fid30k",
+    "benchmark.num_prompts=12",
+    "clip.enabled=false",
+    "fid.kid_subset_size=6",
+    "fid.min_images=2",
+]
 BOOT = ["n_boot=400", "n_boot_sets=60"]
 
 
@@ -31,18 +40,33 @@ def damaged_copy(cascade: Path, dest: Path, scale: float) -> Path:
     gen = torch.Generator().manual_seed(0)
     for f in sorted(cascade.glob("*.safetensors")):
         rec = read_record(f)
-        state = {k: v + scale * v.float().std().nan_to_num() * torch.randn(v.shape, generator=gen)
-                 if v.is_floating_point() and v.numel() > 1 else v for k, v in load_file(str(f)).items()}
-        save_stage(dest / f.name, state, stage=rec.stage, unet=rec.unet, spec=rec.spec, step=rec.step, ema=rec.ema,
-                   text_encoder=rec.text_encoder)
+        state = {
+            k: v + scale * v.float().std().nan_to_num() * torch.randn(v.shape, generator=gen)
+            if v.is_floating_point() and v.numel() > 1
+            else v
+            for k, v in load_file(str(f)).items()
+        }
+        save_stage(
+            dest / f.name,
+            state,
+            stage=rec.stage,
+            unet=rec.unet,
+            spec=rec.spec,
+            step=rec.step,
+            ema=rec.ema,
+            text_encoder=rec.text_encoder,
+        )
     return dest
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, micro_cascade):
     root = tmp_path_factory.mktemp("regress")
-    return {"coco": mini_coco(root / "coco", n_images=12), "cascade": micro_cascade,
-            "damaged": damaged_copy(micro_cascade, root / "damaged", scale=3.0)}
+    return {
+        "coco": mini_coco(root / "coco", n_images=12),
+        "cascade": micro_cascade,
+        "damaged": damaged_copy(micro_cascade, root / "damaged", scale=3.0),
+    }
 
 
 @pytest.mark.slow
@@ -55,8 +79,9 @@ def test_gate_pass_fail_inconclusive_and_reuse(tmp_path, capsys, setup):
     images_before = {p: p.stat().st_mtime_ns for p in (main_run / "images").rglob("*.png")}
 
     # the checkpoint against itself (its evaluated run reused as the baseline): pass, exit 0
-    code, out, err = run(["regress", *base, *BOOT, f"baseline={main_run}", f"candidate={setup['cascade']}",
-                          "run_id=self"], capsys)
+    code, out, err = run(
+        ["regress", *base, *BOOT, f"baseline={main_run}", f"candidate={setup['cascade']}", "run_id=self"], capsys
+    )
     assert code == 0, out + err
     assert any(ln.startswith("baseline: run main (") and ln.endswith(" reused") for ln in out.splitlines()), out
     verdict = read_verdict(runs / "self")
@@ -65,8 +90,9 @@ def test_gate_pass_fail_inconclusive_and_reuse(tmp_path, capsys, setup):
     assert {p: p.stat().st_mtime_ns for p in (main_run / "images").rglob("*.png")} == images_before
 
     # a damaged copy: FID much worse, the whole interval beyond the tolerated 0.5 → fail, exit 1
-    code, out, err = run(["regress", *base, *BOOT, f"baseline={main_run}", f"candidate={setup['damaged']}",
-                          "run_id=damaged"], capsys)
+    code, out, err = run(
+        ["regress", *base, *BOOT, f"baseline={main_run}", f"candidate={setup['damaged']}", "run_id=damaged"], capsys
+    )
     assert code == 1, out + err
     verdict = read_verdict(runs / "damaged")
     fid = next(r for r in verdict.rows if r.output == "fid" and r.group == "sr32")
@@ -78,8 +104,19 @@ def test_gate_pass_fail_inconclusive_and_reuse(tmp_path, capsys, setup):
 
     # the same two runs, reused, with the tolerated regression set near the estimate: inconclusive, exit 3
     near = -0.9 * fid.improvement
-    code, out, err = run(["regress", *base, *BOOT, f"baseline={main_run}", f"candidate={runs / 'damaged' / 'candidate'}",
-                          "run_id=near", f"thresholds.fid.max_worse={near}", "thresholds.kid.max_worse=1"], capsys)
+    code, out, err = run(
+        [
+            "regress",
+            *base,
+            *BOOT,
+            f"baseline={main_run}",
+            f"candidate={runs / 'damaged' / 'candidate'}",
+            "run_id=near",
+            f"thresholds.fid.max_worse={near}",
+            "thresholds.kid.max_worse=1",
+        ],
+        capsys,
+    )
     assert code == 3, out + err
     row = next(r for r in read_verdict(runs / "near").rows if r.output == "fid" and r.group == "sr32")
     assert row.verdict == "inconclusive" and row.prompts_to_decide and row.prompts_to_decide > 0
@@ -92,11 +129,21 @@ def test_refuses_runs_on_other_prompts_and_unknown_thresholds(tmp_path, capsys, 
     for rid, n in (("ten", 10), ("eleven", 11)):
         assert run(["eval", *base, f"run_id={rid}", f"benchmark.num_prompts={n}"], capsys)[0] == 0
     base += ["n_boot=50", "n_boot_sets=10"]
-    code, _, err = run(["regress", *base, f"baseline={runs / 'ten'}", f"candidate={runs / 'eleven'}", "run_id=x"],
-                       capsys)
+    code, _, err = run(
+        ["regress", *base, f"baseline={runs / 'ten'}", f"candidate={runs / 'eleven'}", "run_id=x"], capsys
+    )
     assert code == 2 and "differ in prompts" in err and not (runs / "x" / "verdict.json").exists()
-    code, _, err = run(["regress", *base, f"baseline={runs / 'ten'}", f"candidate={runs / 'ten'}", "run_id=y",
-                        "+thresholds.fidd.max_worse=1"], capsys)
+    code, _, err = run(
+        [
+            "regress",
+            *base,
+            f"baseline={runs / 'ten'}",
+            f"candidate={runs / 'ten'}",
+            "run_id=y",
+            "+thresholds.fidd.max_worse=1",
+        ],
+        capsys,
+    )
     assert code == 2 and "fidd" in err and "no registered metric" in err
     code, _, err = run(["regress", *base, f"baseline={tmp_path / 'nothing'}", f"candidate={runs / 'ten'}"], capsys)
     assert code == 2 and "neither an evaluated run folder" in err

@@ -28,13 +28,42 @@ _cli = exit_code
 def world_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("world-gate")
     common = [f"paths.runs_dir={root / 'runs'}", f"paths.cache_dir={root / 'cache'}", "progress=false"]
-    assert _cli(["data", "world", f"out={root / 'world'}", "n_train=0", "n_test=24", "suite_gt=false",
-                 "run_id=data", *common]) == 0
-    gen = ["model=imagen_tiny", "sampler=dpmpp_2m", "sampler.steps=4", f"clip.model=local-dir:{WORLD / 'data' / 'tiny_clip'}",
-           "clip.pretrained=", "cmmd.model=null", "cmmd.pretrained=null", "stop_at=base32", "threads=1", *common]
-    suite = ["benchmark=world", f"benchmark.metrics={METRICS}", "benchmark.limit_per_category=1",
-             "benchmark.images_per_prompt=2", "benchmark.seeds=[0,1]", "prdc.k=3",
-             f"benchmark.reference={{root:'{root / 'world' / 'test' / 'images'}',dataset:world,split:test}}"]
+    assert (
+        _cli(
+            [
+                "data",
+                "world",
+                f"out={root / 'world'}",
+                "n_train=0",
+                "n_test=24",
+                "suite_gt=false",
+                "run_id=data",
+                *common,
+            ]
+        )
+        == 0
+    )
+    gen = [
+        "model=imagen_tiny",
+        "sampler=dpmpp_2m",
+        "sampler.steps=4",
+        f"clip.model=local-dir:{WORLD / 'data' / 'tiny_clip'}",
+        "clip.pretrained=",
+        "cmmd.model=null",
+        "cmmd.pretrained=null",
+        "stop_at=base32",
+        "threads=1",
+        *common,
+    ]
+    suite = [
+        "benchmark=world",
+        f"benchmark.metrics={METRICS}",
+        "benchmark.limit_per_category=1",
+        "benchmark.images_per_prompt=2",
+        "benchmark.seeds=[0,1]",
+        "prdc.k=3",
+        f"benchmark.reference={{root:'{root / 'world' / 'test' / 'images'}',dataset:world,split:test}}",
+    ]
     for which in ("final", "early"):
         assert _cli(["eval", *suite, *gen, f"run_id={which}", f"checkpoint={WORLD / 'checkpoints' / which}"]) == 0
     return root, gen
@@ -43,8 +72,17 @@ def world_runs(tmp_path_factory):
 def test_early_against_final_without_fid_judges_each_metric_by_its_own_numbers(world_runs, capsys):
     root, gen = world_runs
     runs = root / "runs"
-    code = _cli(["regress", "benchmark=world", "run_id=gate", f"baseline={runs / 'final'}",
-                 f"candidate={runs / 'early'}", "n_boot_sets=50", *gen])
+    code = _cli(
+        [
+            "regress",
+            "benchmark=world",
+            "run_id=gate",
+            f"baseline={runs / 'final'}",
+            f"candidate={runs / 'early'}",
+            "n_boot_sets=50",
+            *gen,
+        ]
+    )
     out = capsys.readouterr().out
     assert code in (1, 3), out  # early is worse: fail (or, on some row, too little evidence)
     verdict = read_verdict(runs / "gate")
@@ -65,4 +103,5 @@ def test_early_against_final_without_fid_judges_each_metric_by_its_own_numbers(w
     assert next(r for r in verdict.rows if r.output == "clip_score" and r.group == "overall").verdict == "fail"
     cmmd = results["final"]["metric_info"]["cmmd"]
     assert cmmd["label"] == "CMMD (V-statistic, as google-research/cmmd)" and cmmd["set"]["options"] == {
-        "estimator": "v_statistic"}
+        "estimator": "v_statistic"
+    }

@@ -7,21 +7,19 @@ import math
 import pandas as pd
 import pytest
 
-from raters_ui.agreement import (
-    AGREEMENT_COLUMNS,
-    item_preferences,
-    metric_agreement,
-    prompt_score_differences,
-)
+from raters_ui.agreement import AGREEMENT_COLUMNS, item_preferences, metric_agreement, prompt_score_differences
 from raters_ui.stats import wilson_interval
 
 
 def test_item_preference_is_the_majority_of_a_and_b_votes():
-    outcomes = pd.DataFrame({
-        "prompt_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p4"],
-        "category": ["X", "X", "X", "X", "X", "Y", "Y", None],
-        "rater": ["r1", "r2", "r3", "r1", "r2", "r1", "r2", "r1"],
-        "outcome": ["A", "B", "A", "A", "B", "tie", "tie", "B"]})
+    outcomes = pd.DataFrame(
+        {
+            "prompt_id": ["p1", "p1", "p1", "p2", "p2", "p3", "p3", "p4"],
+            "category": ["X", "X", "X", "X", "X", "Y", "Y", None],
+            "rater": ["r1", "r2", "r3", "r1", "r2", "r1", "r2", "r1"],
+            "outcome": ["A", "B", "A", "A", "B", "tie", "tie", "B"],
+        }
+    )
     prefs = item_preferences(outcomes).set_index("prompt_id")
     assert prefs["preference"].to_dict() == {"p1": "A", "p2": "tie", "p3": "tie", "p4": "B"}
     assert prefs.loc["p1", ["votes_A", "votes_B", "votes_tie", "ratings"]].tolist() == [2, 1, 0, 3]
@@ -31,8 +29,9 @@ def test_item_preference_is_the_majority_of_a_and_b_votes():
 
 
 def test_score_differences_average_seeds_and_follow_each_metric_direction():
-    a = pd.DataFrame({"prompt_id": ["p1", "p1", "p2", "p3"], "clip": [10.0, 20.0, 5.0, 1.0],
-                      "fid_like": [1.0, 3.0, 2.0, None]})
+    a = pd.DataFrame(
+        {"prompt_id": ["p1", "p1", "p2", "p3"], "clip": [10.0, 20.0, 5.0, 1.0], "fid_like": [1.0, 3.0, 2.0, None]}
+    )
     b = pd.DataFrame({"prompt_id": ["p1", "p2", "p2"], "clip": [12.0, 6.0, 4.0], "fid_like": [1.0, 2.0, 2.0]})
     d = prompt_score_differences(a, b, {"clip": True, "fid_like": False, "absent": True})
     clip = d[d.metric == "clip"].set_index("prompt_id")
@@ -44,12 +43,21 @@ def test_score_differences_average_seeds_and_follow_each_metric_direction():
 
 
 def test_agreement_counts_each_item_once_and_ties_apart():
-    prefs = pd.DataFrame({"prompt_id": [f"p{i}" for i in range(1, 9)],
-                          "category": ["X", "X", "X", "X", "Y", "Y", "Y", "Y"],
-                          "preference": ["A", "A", "B", "tie", "A", "B", "B", "A"]})
+    prefs = pd.DataFrame(
+        {
+            "prompt_id": [f"p{i}" for i in range(1, 9)],
+            "category": ["X", "X", "X", "X", "Y", "Y", "Y", "Y"],
+            "preference": ["A", "A", "B", "tie", "A", "B", "B", "A"],
+        }
+    )
     # p1 agree, p2 disagree, p3 agree, p4 raters tie, p5 metric tie, p6 agree, p7 no score, p8 disagree
-    diffs = pd.DataFrame({"prompt_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p8"], "metric": "m",
-                          "diff": [2.0, -1.0, -0.5, 3.0, 0.0, -2.0, -0.1]})
+    diffs = pd.DataFrame(
+        {
+            "prompt_id": ["p1", "p2", "p3", "p4", "p5", "p6", "p8"],
+            "metric": "m",
+            "diff": [2.0, -1.0, -0.5, 3.0, 0.0, -2.0, -0.1],
+        }
+    )
     raw = metric_agreement(prefs, diffs)
     assert list(raw.columns) == list(AGREEMENT_COLUMNS)
     t = raw.set_index("category")
@@ -77,7 +85,8 @@ def test_no_decided_item_gives_an_undefined_rate_not_zero():
 
 def test_metrics_argument_keeps_a_metric_without_scores():
     prefs = pd.DataFrame({"prompt_id": ["p1"], "category": ["X"], "preference": ["A"]})
-    empty = prompt_score_differences(pd.DataFrame({"prompt_id": ["p1"]}), pd.DataFrame({"prompt_id": ["p1"]}),
-                                     {"m": True})
+    empty = prompt_score_differences(
+        pd.DataFrame({"prompt_id": ["p1"]}), pd.DataFrame({"prompt_id": ["p1"]}), {"m": True}
+    )
     t = metric_agreement(prefs, empty, metrics=["m"]).set_index("category")
     assert t.loc["overall", "no_score"] == 1 and t.loc["overall", "decided"] == 0

@@ -10,8 +10,13 @@ from tests.conftest import REPO, require_chromium
 from tests.helpers.report_runs import make_assets
 from tests.test_raters_browser import PatientBrowser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -23,8 +28,17 @@ def test_report_page_loads_every_image_offline_and_names_every_run(tmp_path):
     assets = make_assets(tmp_path / "assets")
     out = tmp_path / "report"
     try:
-        cli(["report", f"runs=[{assets.sweep},{assets.drawbench[0]},{assets.drawbench[1]}]", "study=demo",
-             f"db={assets.db}", f"verdict={assets.verdict}", f"out={out}", "study_analysis.n_boot=200"])
+        cli(
+            [
+                "report",
+                f"runs=[{assets.sweep},{assets.drawbench[0]},{assets.drawbench[1]}]",
+                "study=demo",
+                f"db={assets.db}",
+                f"verdict={assets.verdict}",
+                f"out={out}",
+                "study_analysis.n_boot=200",
+            ]
+        )
     except SystemExit as err:
         pytest.fail(f"report exited with {err.code}")
     with sync_playwright() as p:

@@ -18,8 +18,9 @@ from tests.helpers.report_runs import DRAWBENCH, write_coco_run, write_drawbench
 def sweep(tmp_path: Path) -> Path:
     for ckpt, weights in {0: (1.0, 3.0, 6.0), 1: (2.0,)}.items():
         for w in weights:
-            write_coco_run(tmp_path / "sweep" / f"c{ckpt}" / f"guidance.base={w:g}", f"c{ckpt}-w{w:g}", ckpt=ckpt,
-                           guidance=w)
+            write_coco_run(
+                tmp_path / "sweep" / f"c{ckpt}" / f"guidance.base={w:g}", f"c{ckpt}-w{w:g}", ckpt=ckpt, guidance=w
+            )
     return tmp_path / "sweep"
 
 
@@ -27,8 +28,12 @@ def test_a_sweep_folder_is_searched_but_not_inside_runs(sweep: Path):
     # a results.json inside a run's images would be a run nested in a run: not looked for
     (sweep / "c0" / "guidance.base=1" / "images" / "results.json").write_text("{}")
     found = find_results([str(sweep)])
-    assert [p.parent.name for p in found] == ["guidance.base=1", "guidance.base=3", "guidance.base=6",
-                                              "guidance.base=2"]
+    assert [p.parent.name for p in found] == [
+        "guidance.base=1",
+        "guidance.base=3",
+        "guidance.base=6",
+        "guidance.base=2",
+    ]
     assert find_results([str(sweep / "c0" / "guidance.base=*"), str(sweep / "c0")]) == found[:3]  # no duplicates
     with pytest.raises(UserError, match="no results.json in or under"):
         find_results([str(sweep / "c0" / "guidance.base=1" / "images" / "base16")])
@@ -59,9 +64,21 @@ def test_samples_are_read_in_one_pass_with_only_the_needed_fields(tmp_path: Path
     n = 30_000
     with path.open("w") as fh:
         for i in range(n):
-            fh.write(json.dumps({"prompt_id": f"p{i // 4}", "prompt": "x", "seed": i % 4, "stage": "sr32",
-                                 "path": f"images/{i}.png", "sha256": "f" * 64, "clip_score": i / n,
-                                 "clip_truncated": False}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "prompt_id": f"p{i // 4}",
+                        "prompt": "x",
+                        "seed": i % 4,
+                        "stage": "sr32",
+                        "path": f"images/{i}.png",
+                        "sha256": "f" * 64,
+                        "clip_score": i / n,
+                        "clip_truncated": False,
+                    }
+                )
+                + "\n"
+            )
     frame = read_sample_frame(path, ["clip_score"])
     assert len(frame) == n and "sha256" not in frame.columns and frame["clip_score"].iloc[-1] == (n - 1) / n
     assert read_sample_frame(tmp_path / "absent.jsonl", ["clip_score"]).empty
@@ -94,8 +111,10 @@ def test_series_differ_by_more_than_colour():
     styles = [plots.style(k) for k in range(8)]
     assert len({s["marker"] for s in styles}) == 8 and len({s["hatch"] for s in styles}) == 8
     assert plots.axis_label(OutputInfo("fid", "1", False, label="FID"), "y") == "FID (lower is better ↓)"
-    assert plots.axis_label(OutputInfo("clip_score", "1", True, label="CLIP score", unit="×100 cos"), "x") == \
-        "CLIP score [×100 cos] (higher is better →)"
+    assert (
+        plots.axis_label(OutputInfo("clip_score", "1", True, label="CLIP score", unit="×100 cos"), "x")
+        == "CLIP score [×100 cos] (higher is better →)"
+    )
 
 
 def test_a_legend_of_long_family_labels_wraps_into_fewer_columns_within_the_figure():

@@ -35,24 +35,40 @@ def assets(tmp_path_factory):
 def report(assets):
     out = assets.root / "report"
     try:
-        cli(["report", f"runs=[{assets.sweep},{assets.drawbench[0]},{assets.drawbench[1]}]", "study=demo",
-             f"db={assets.db}", f"verdict={assets.verdict}", f"out={out}", "study_analysis.n_boot=200"])
+        cli(
+            [
+                "report",
+                f"runs=[{assets.sweep},{assets.drawbench[0]},{assets.drawbench[1]}]",
+                "study=demo",
+                f"db={assets.db}",
+                f"verdict={assets.verdict}",
+                f"out={out}",
+                "study_analysis.n_boot=200",
+            ]
+        )
     except SystemExit as err:
         pytest.fail(f"report exited with {err.code}")
     return out
 
 
 def md_rows(md: str, first_cell: str) -> list[list[str]]:
-    return [[c.strip() for c in line.strip("|").split("|")] for line in md.splitlines()
-            if line.startswith(f"| {first_cell} ")]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in md.splitlines()
+        if line.startswith(f"| {first_cell} ")
+    ]
 
 
 def test_report_files_and_every_run_id(report, assets):
     md = (report / "report.md").read_text(encoding="utf-8")
     page = (report / "report.html").read_text(encoding="utf-8")
     plots = sorted(p.name for p in (report / "plots").iterdir())
-    assert {"pareto-coco_fid30k.png", "categories-drawbench-clip_score.png", "preference-01.png",
-            "metric-agreement-01.png"} <= set(plots)
+    assert {
+        "pareto-coco_fid30k.png",
+        "categories-drawbench-clip_score.png",
+        "preference-01.png",
+        "metric-agreement-01.png",
+    } <= set(plots)
     grids = sorted((report / "grids").iterdir())
     assert len(grids) == 8  # 4 prompts per suite, two suites
     for run_id in assets.run_ids:
@@ -61,8 +77,9 @@ def test_report_files_and_every_run_id(report, assets):
     srcs = re.findall(r'<img src="([^"]*)"', page)
     assert len(srcs) == len(plots) + len(grids) and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert not re.search(r'(src|href)="(https?:)?//', page) and "default-src 'none'" in page
-    assert all("![" in md and f"({kind}/{p.name})" in md for kind in ("plots", "grids")
-               for p in (report / kind).iterdir())
+    assert all(
+        "![" in md and f"({kind}/{p.name})" in md for kind in ("plots", "grids") for p in (report / kind).iterdir()
+    )
     assert not list(report.parent.glob(".report.*"))  # no temporary folder left beside it
 
 
@@ -116,8 +133,10 @@ def test_positional_folders_and_a_glob(assets, tmp_path, capsys):
     out = tmp_path / "r"
     code, stdout, err = run([str(assets.sweep / "ckpt0"), f"runs_extra_is_not_a_key={1}"], capsys)
     assert code == 2 and "runs_extra_is_not_a_key" in err
-    code, stdout, err = run([str(assets.sweep / "ckpt0"), str(assets.sweep / "ckpt1" / "guidance.base=*"),
-                             f"out={out}", "grids.prompts=0"], capsys)
+    code, stdout, err = run(
+        [str(assets.sweep / "ckpt0"), str(assets.sweep / "ckpt1" / "guidance.base=*"), f"out={out}", "grids.prompts=0"],
+        capsys,
+    )
     assert code == 0, err
     md = (out / "report.md").read_text(encoding="utf-8")
     assert all(coco_id(c, w) in md for c, w in ((0, 1.0), (0, 6.0), (1, 1.0), (1, 4.0)))
@@ -141,16 +160,35 @@ def _bad_results(root: Path) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("case", ["missing_run", "old_version", "unknown_study", "missing_db", "out_under_a_file",
-                                  "out_not_ours", "same_run_id_twice", "damaged_samples", "empty_glob"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing_run",
+        "old_version",
+        "unknown_study",
+        "missing_db",
+        "out_under_a_file",
+        "out_not_ours",
+        "same_run_id_twice",
+        "damaged_samples",
+        "empty_glob",
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_no_report(assets, tmp_path, capsys, case):
     out = tmp_path / "out"
     runs = f"runs={assets.drawbench[0]}"
     extra: list[str] = []
-    expect = {"missing_run": "does not exist", "old_version": "version 1", "unknown_study": "no study named",
-              "missing_db": "no study database", "out_under_a_file": "cannot write the report",
-              "out_not_ours": "holds other files", "same_run_id_twice": "share the run id",
-              "damaged_samples": "is not JSON", "empty_glob": "nothing matches"}[case]
+    expect = {
+        "missing_run": "does not exist",
+        "old_version": "version 1",
+        "unknown_study": "no study named",
+        "missing_db": "no study database",
+        "out_under_a_file": "cannot write the report",
+        "out_not_ours": "holds other files",
+        "same_run_id_twice": "share the run id",
+        "damaged_samples": "is not JSON",
+        "empty_glob": "nothing matches",
+    }[case]
     if case == "missing_run":
         runs = f"runs={tmp_path / 'nope'}"
     elif case == "old_version":
@@ -190,13 +228,13 @@ def test_bad_input_is_one_line_exit_2_and_no_report(assets, tmp_path, capsys, ca
 
 def test_a_verdict_in_a_folder_given_as_runs_is_shown(assets, tmp_path, capsys):
     out = tmp_path / "r"
-    code, _, err = run([f"runs=[{assets.verdict.parent},{assets.drawbench[0]}]", f"out={out}", "grids.prompts=0"],
-                       capsys)
+    code, _, err = run(
+        [f"runs=[{assets.verdict.parent},{assets.drawbench[0]}]", f"out={out}", "grids.prompts=0"], capsys
+    )
     assert code == 0, err
     md = (out / "report.md").read_text(encoding="utf-8")
     assert re.findall(r"^## (.+)$", md, flags=re.MULTILINE)[:2] == ["Regression verdict", "Runs"]
     assert str(assets.verdict) in md
-
 
 
 def test_a_study_without_ratings_and_a_study_with_an_excluded_rater(assets, tmp_path, capsys):
@@ -211,8 +249,15 @@ def test_a_study_without_ratings_and_a_study_with_an_excluded_rater(assets, tmp_
     assert code == 0, err
     assert "No ratings of main items yet." in (tmp_path / "r0" / "report.md").read_text(encoding="utf-8")
 
-    db, made = make_study(tmp_path / "s1", name="ctl", n_prompts=4, n_images=1, raters=2, ratings_per_item=2,
-                          controls=ControlSpec(count=2, every=1))
+    db, made = make_study(
+        tmp_path / "s1",
+        name="ctl",
+        n_prompts=4,
+        n_images=1,
+        raters=2,
+        ratings_per_item=2,
+        controls=ControlSpec(count=2, every=1),
+    )
 
     def choose(label, aid, kind, rng):
         if kind == "control":

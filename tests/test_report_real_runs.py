@@ -30,15 +30,40 @@ def test_report_of_a_real_drawbench_sweep_and_study(tmp_path):
 
     clip = tiny_clip_folder(tmp_path / "clip", seed=1)  # a seed whose CLIP scores are not all clamped to 0
     runs = tmp_path / "runs"
-    call(["drawbench", "-m", "model=imagen_micro", "checkpoint=random", "benchmark.categories=[Colors,Counting]",
-          "benchmark.limit_per_category=2", f"clip.model={clip}", "clip.pretrained=", "sampler=ddim",
-          "sampler.steps=2", "progress=false", f"paths.runs_dir={runs}", "run_id=sweep", "guidance.base=1,5"])
+    call(
+        [
+            "drawbench",
+            "-m",
+            "model=imagen_micro",
+            "checkpoint=random",
+            "benchmark.categories=[Colors,Counting]",
+            "benchmark.limit_per_category=2",
+            f"clip.model={clip}",
+            "clip.pretrained=",
+            "sampler=ddim",
+            "sampler.steps=2",
+            "progress=false",
+            f"paths.runs_dir={runs}",
+            "run_id=sweep",
+            "guidance.base=1,5",
+        ]
+    )
     points = [p.parent for p in find_results([str(runs / "sweep")])]
     ids = [read_results(p).run_id for p in points]
     assert len(points) == 2
     db_path = tmp_path / "study" / "study.db"
-    call(["study", "create", "demo", f"runs=['{points[0]}','{points[1]}']", f"db={db_path}", "raters=0",
-          "ratings_per_item=1", f"tokens_file={tmp_path / 'tokens.csv'}"])
+    call(
+        [
+            "study",
+            "create",
+            "demo",
+            f"runs=['{points[0]}','{points[1]}']",
+            f"db={db_path}",
+            "raters=0",
+            "ratings_per_item=1",
+            f"tokens_file={tmp_path / 'tokens.csv'}",
+        ]
+    )
     db = open_db(db_path)
     made = SimpleNamespace(tokens=add_raters(db, "demo", 1))  # what simulate reads
     simulate(db, made, lambda label, aid, kind, rng: ("indifferent", side_of(db, aid, "sys1")))

@@ -35,7 +35,10 @@ def test_a_version_2_folder_reads_as_typed_results():
     assert r.version == VERSION == 3 and "table" not in r.benchmark
     assert (r.table.group_by, r.table.stage, r.table.ci_unit) == ("category", "external", "image")
     assert [(row.group, row.n_prompts, row.n_images) for row in r.table.rows] == [
-        ("Colors", 2, 16), ("Text", 2, 16), ("overall", 4, 32)]
+        ("Colors", 2, 16),
+        ("Text", 2, 16),
+        ("overall", 4, 32),
+    ]
     assert r.table.row("Text").prompts == ("drawbench-0180", "drawbench-0181")  # from samples.jsonl
     assert r.table.row("overall").prompts is None
     assert set(r.metrics["Colors"]) == set() and "n_prompts" not in r.metrics["overall"]  # counts are rows' now
@@ -43,7 +46,9 @@ def test_a_version_2_folder_reads_as_typed_results():
         for output in ("ocr_exact_match", "ocr_char_similarity"):
             assert r.metrics[group][output] == MetricValue.from_json(raw["metrics"][group][output])
     exact = r.value("overall", "ocr_exact_match")
-    assert (exact.value, exact.n, exact.method) == (0.0, 16, "wilson") and exact.ci_high == pytest.approx(0.1936, abs=1e-4)
+    assert (exact.value, exact.n, exact.method) == (0.0, 16, "wilson") and exact.ci_high == pytest.approx(
+        0.1936, abs=1e-4
+    )
     assert r.metric_info["ocr_exact_match"] == OutputInfo.from_json(raw["metric_info"]["ocr_exact_match"])
     assert r.metric_info["ocr_exact_match"].kind == "binary" and r.metric_info["ocr_exact_match"].higher_is_better
 
@@ -53,10 +58,20 @@ def _rescore(tmp_path: Path) -> Path:
     folder = tmp_path / "images-ext"
     write_external_folder(folder, load_suite("drawbench", **SUITE))
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("eval", overrides=["benchmark=drawbench", "benchmark.categories=[Colors,Text]",
-                                         "benchmark.limit_per_category=2", f"images_from={folder}", "checkpoint=null",
-                                         "benchmark.metrics=[ocr]", f"paths.runs_dir={tmp_path / 'runs'}",
-                                         "progress=false", "run_id=drawbench-v3"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "benchmark=drawbench",
+                "benchmark.categories=[Colors,Text]",
+                "benchmark.limit_per_category=2",
+                f"images_from={folder}",
+                "checkpoint=null",
+                "benchmark.metrics=[ocr]",
+                f"paths.runs_dir={tmp_path / 'runs'}",
+                "progress=false",
+                "run_id=drawbench-v3",
+            ],
+        )
     run_benchmark(cfg, tmp_path / "runs" / "drawbench-v3", task="eval")
     return tmp_path / "runs" / "drawbench-v3"
 
@@ -82,14 +97,19 @@ def test_one_writer_one_reader_round_trip(tmp_path):
     assert again == r and Results.from_json(json.loads(json.dumps(r.to_json()))) == r
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda d: d.update(version=1), "results file version 1; this build reads 2 and 3"),
-    (lambda d: d["metrics"]["overall"]["ocr_exact_match"].update(value="high"),
-     "metrics.overall.ocr_exact_match.value must be a number, got 'high'"),
-    (lambda d: d["metric_info"]["ocr_exact_match"].pop("version"), "metric_info.ocr_exact_match lacks 'version'"),
-    (lambda d: d.pop("table"), "is missing result field 'table'"),
-    (lambda d: d["table"].update(group_by="prompt"), "table.group_by must be 'stage' or 'category', got 'prompt'"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(version=1), "results file version 1; this build reads 2 and 3"),
+        (
+            lambda d: d["metrics"]["overall"]["ocr_exact_match"].update(value="high"),
+            "metrics.overall.ocr_exact_match.value must be a number, got 'high'",
+        ),
+        (lambda d: d["metric_info"]["ocr_exact_match"].pop("version"), "metric_info.ocr_exact_match lacks 'version'"),
+        (lambda d: d.pop("table"), "is missing result field 'table'"),
+        (lambda d: d["table"].update(group_by="prompt"), "table.group_by must be 'stage' or 'category', got 'prompt'"),
+    ],
+)
 def test_a_damaged_file_is_one_line_naming_the_field(tmp_path, edit, message):
     write_results(tmp_path, read_results(V2))
     path = tmp_path / "results.json"

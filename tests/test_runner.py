@@ -14,8 +14,12 @@ from harness.generation.generators import ShapesGenerator
 from harness.generation.runner import plan_work, run_generation
 
 REPO = Path(__file__).resolve().parents[1]
-PROMPTS = [f"a {c} {s} number {i}" for i, (c, s) in enumerate(
-    [(c, s) for c in ("red", "blue", "green", "yellow") for s in ("square", "circle", "triangle", "square")])]
+PROMPTS = [
+    f"a {c} {s} number {i}"
+    for i, (c, s) in enumerate(
+        [(c, s) for c in ("red", "blue", "green", "yellow") for s in ("square", "circle", "triangle", "square")]
+    )
+]
 
 
 def work(prompts=PROMPTS, seeds=(0, 1)):
@@ -56,9 +60,23 @@ def test_torn_manifest_line_is_ignored_and_repaired(tmp_path):
 
 def _sample_cmd(run_id: str, *extra: str) -> list[str]:
     prompts = "[" + ",".join(PROMPTS) + "]"
-    return [sys.executable, "-m", "harness.cli", "sample", "model=imagen_micro", "checkpoint=random", "sampler=ddpm",
-            "sampler.steps=6", f"prompts={prompts}", "seeds=[0,1]", "batch_size=4", "threads=1", "progress=false",
-            f"run_id={run_id}", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "sample",
+        "model=imagen_micro",
+        "checkpoint=random",
+        "sampler=ddpm",
+        "sampler.steps=6",
+        f"prompts={prompts}",
+        "seeds=[0,1]",
+        "batch_size=4",
+        "threads=1",
+        "progress=false",
+        f"run_id={run_id}",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -80,8 +98,13 @@ def test_one_process_and_two_torchrun_processes_give_byte_identical_pngs(tmp_pat
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     env = dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path))
     subprocess.run(_sample_cmd("straight", "sampler.steps=20"), env=env, check=True, capture_output=True, cwd=REPO)
-    proc = subprocess.Popen(_sample_cmd("killed", "sampler.steps=20"), env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _sample_cmd("killed", "sampler.steps=20"),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     images = tmp_path / "killed" / "images"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(images.rglob("*.png"))) < 10:

@@ -44,7 +44,9 @@ def test_samplers_differ_and_ddim_eta0_is_deterministic():
     text = random_text(2)
     outs = {}
     for name in ["ddpm", "ddim", "dpmpp_2m"]:
-        outs[name] = tiny_cascade(sampler=name, steps=8).sample(["a", "b"], [3, 4], stop_at="base16", text=text)["base16"]
+        outs[name] = tiny_cascade(sampler=name, steps=8).sample(["a", "b"], [3, 4], stop_at="base16", text=text)[
+            "base16"
+        ]
     assert not torch.equal(outs["ddpm"], outs["ddim"]) and not torch.equal(outs["ddim"], outs["dpmpp_2m"])
     again = tiny_cascade(sampler="ddim", steps=8).sample(["a", "b"], [3, 4], stop_at="base16", text=text)["base16"]
     assert torch.equal(outs["ddim"], again)

@@ -31,8 +31,9 @@ def run(tmp_path):
     per_image = {
         "clip_score": {("sr256", r.sample_key): float(rng.normal(30, 2)) for r in final},
         "ocr_exact_match": {("sr256", r.sample_key): float(r.seed < 2) for r in final if r.category == "Text"},
-        "ocr_char_similarity": {("sr256", r.sample_key): 1.0 if r.seed < 2 else 0.5
-                                for r in final if r.category == "Text"},
+        "ocr_char_similarity": {
+            ("sr256", r.sample_key): 1.0 if r.seed < 2 else 0.5 for r in final if r.category == "Text"
+        },
     }
     return records, final, per_image
 
@@ -46,7 +47,11 @@ def test_per_category_rows_overall_and_kinds(run):
     assert (colors.n_prompts, colors.n_images) == (2, 16)
     assert colors.prompts == ("drawbench-0001", "drawbench-0002") and table.rows[-1].prompts is None
     clip = table.value("Colors", "clip_score")
-    assert clip.value == expected.mean and clip.method == "t" and (clip.ci_low, clip.ci_high) == (expected.low, expected.high)
+    assert (
+        clip.value == expected.mean
+        and clip.method == "t"
+        and (clip.ci_low, clip.ci_high) == (expected.low, expected.high)
+    )
     assert table.value("Colors", "ocr_exact_match") is None
     exact = table.value("Text", "ocr_exact_match")
     assert exact.value == pytest.approx(2 / 8) and exact.method == "wilson"
@@ -63,8 +68,9 @@ def test_per_category_rows_overall_and_kinds(run):
 
 def test_json_frame_and_markdown(run):
     records, _, per_image = run
-    table = aggregate(records, ["sr256"], [CLIP, EXACT, SIM], per_image, {},
-                      category_order=["Text", "Colors", "Counting"])
+    table = aggregate(
+        records, ["sr256"], [CLIP, EXACT, SIM], per_image, {}, category_order=["Text", "Colors", "Counting"]
+    )
     data = json.loads(json.dumps(table.table.to_json()))
     assert data["ci_unit"] == "image" and data["rows"][-1]["group"] == "overall" and data["stage"] == "sr256"
     assert ResultTable.from_json(data) == table.table  # one writer, one reader
@@ -83,8 +89,10 @@ def test_json_frame_and_markdown(run):
 def test_prompt_unit_uses_per_prompt_means(run):
     records, final, per_image = run
     table = aggregate(records, ["sr256"], [CLIP], per_image, {}, unit="prompt")
-    per_prompt = [np.mean([per_image["clip_score"][("sr256", r.sample_key)] for r in final if r.prompt_id == pid])
-                  for pid in ("drawbench-0001", "drawbench-0002")]
+    per_prompt = [
+        np.mean([per_image["clip_score"][("sr256", r.sample_key)] for r in final if r.prompt_id == pid])
+        for pid in ("drawbench-0001", "drawbench-0002")
+    ]
     expected = mean_ci(per_prompt)
     assert table.value("Colors", "clip_score").value == pytest.approx(expected.mean)
     assert table.value("Colors", "clip_score").n == 2 and [o.name for o in table.outputs] == ["clip_score"]
@@ -93,8 +101,11 @@ def test_prompt_unit_uses_per_prompt_means(run):
 def test_binary_values_per_prompt_never_leave_zero_one(run):
     records, final, _ = run
     text = sorted({r.prompt_id for r in final if r.category == "Text"})
-    exact = {("sr256", r.sample_key): float(r.seed < (1 if r.prompt_id == text[0] else 7))
-             for r in final if r.category == "Text"}
+    exact = {
+        ("sr256", r.sample_key): float(r.seed < (1 if r.prompt_id == text[0] else 7))
+        for r in final
+        if r.category == "Text"
+    }
     table = aggregate(records, ["sr256"], [EXACT], {"ocr_exact_match": exact}, {}, unit="prompt")
     row = table.value("Text", "ocr_exact_match")
     assert row.n == 2 and row.value == pytest.approx(0.5)

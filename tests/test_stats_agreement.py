@@ -13,22 +13,27 @@ from raters_ui import stats
 nan = math.nan
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the 4 observers x 12 units
 # example with missing values (unit 12 has one value only and is not pairable).
-KRIPPENDORFF_2011 = np.array([
-    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
-    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
-    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
-    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
-])
+KRIPPENDORFF_2011 = np.array(
+    [
+        [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+        [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+        [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+        [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+    ]
+)
 # The worked example of the Wikipedia article (3 coders, 15 units).
-WIKIPEDIA = np.array([
-    [nan, nan, nan, nan, nan, 3, 4, 1, 2, 1, 1, 3, 3, nan, 3],
-    [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
-    [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4],
-])
+WIKIPEDIA = np.array(
+    [
+        [nan, nan, nan, nan, nan, 3, 4, 1, 2, 1, 1, 3, 3, nan, 3],
+        [1, nan, 2, 1, 3, 3, 4, 3, nan, nan, nan, nan, nan, nan, nan],
+        [nan, nan, 2, 1, 3, 4, 4, nan, 2, 1, 1, 3, 3, nan, 4],
+    ]
+)
 
 
-@pytest.mark.parametrize("level, expected", [("nominal", 0.743), ("ordinal", 0.815),
-                                             ("interval", 0.849), ("ratio", 0.797)])
+@pytest.mark.parametrize(
+    "level, expected", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849), ("ratio", 0.797)]
+)
 def test_alpha_krippendorff_2011_example(level, expected):
     assert stats.krippendorff_alpha(KRIPPENDORFF_2011, level) == pytest.approx(expected, abs=5e-4)
 
@@ -48,24 +53,38 @@ def test_alpha_small_case_by_hand():
 
 
 def test_alpha_from_long_matches_the_matrix_form():
-    rows = [(f"u{u}", f"c{c}", KRIPPENDORFF_2011[c, u]) for c in range(4) for u in range(12)
-            if not math.isnan(KRIPPENDORFF_2011[c, u])]
+    rows = [
+        (f"u{u}", f"c{c}", KRIPPENDORFF_2011[c, u])
+        for c in range(4)
+        for u in range(12)
+        if not math.isnan(KRIPPENDORFF_2011[c, u])
+    ]
     long = pd.DataFrame(rows, columns=["unit", "rater", "value"])
-    assert stats.alpha_from_long(long, unit="unit", rater="rater", value="value", level="ordinal") == \
-        pytest.approx(0.815, abs=5e-4)
+    assert stats.alpha_from_long(long, unit="unit", rater="rater", value="value", level="ordinal") == pytest.approx(
+        0.815, abs=5e-4
+    )
 
 
 def ratings(rows: list[tuple[str, str, object]]) -> pd.DataFrame:
-    return pd.DataFrame({"rater": [r for r, _, _ in rows], "kind": [k for _, k, _ in rows],
-                         "correct": pd.array([c for _, _, c in rows], dtype="boolean")})
+    return pd.DataFrame(
+        {
+            "rater": [r for r, _, _ in rows],
+            "kind": [k for _, k, _ in rows],
+            "correct": pd.array([c for _, _, c in rows], dtype="boolean"),
+        }
+    )
 
 
 def test_control_accuracy_and_exclusion():
-    df = ratings([("r1", "control", True)] * 4 + [("r1", "control", False)]          # 4/5 = 0.8: passes
-                 + [("r2", "control", True)] * 3 + [("r2", "control", False)] * 2    # 3/5 = 0.6: fails
-                 + [("r2", "control", None)]                                        # not graded
-                 + [("r3", "main", None)] * 3                                        # no controls
-                 + [("r1", "main", None), ("r2", "main", None)])
+    df = ratings(
+        [("r1", "control", True)] * 4
+        + [("r1", "control", False)]  # 4/5 = 0.8: passes
+        + [("r2", "control", True)] * 3
+        + [("r2", "control", False)] * 2  # 3/5 = 0.6: fails
+        + [("r2", "control", None)]  # not graded
+        + [("r3", "main", None)] * 3  # no controls
+        + [("r1", "main", None), ("r2", "main", None)]
+    )
     acc = stats.control_accuracy(df, threshold=0.8).set_index("rater")
     assert acc.loc["r1", "controls"] == 5 and acc.loc["r1", "correct"] == 4
     assert acc.loc["r1", "accuracy"] == pytest.approx(0.8) and bool(acc.loc["r1", "passed"])

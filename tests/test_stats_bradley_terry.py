@@ -14,12 +14,16 @@ from scipy.optimize import minimize
 from raters_ui import stats
 
 
-def comparisons(pairs: list[tuple[str, str, str | None]], n_prompts: int = 20,
-                n_raters: int = 10) -> pd.DataFrame:
-    return pd.DataFrame({"system_1": [a for a, _, _ in pairs], "system_2": [b for _, b, _ in pairs],
-                         "winner": [w for _, _, w in pairs],
-                         "prompt_id": [f"p{i % n_prompts}" for i in range(len(pairs))],
-                         "rater": [f"r{(i * 7) % n_raters}" for i in range(len(pairs))]})
+def comparisons(pairs: list[tuple[str, str, str | None]], n_prompts: int = 20, n_raters: int = 10) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "system_1": [a for a, _, _ in pairs],
+            "system_2": [b for _, b, _ in pairs],
+            "winner": [w for _, _, w in pairs],
+            "prompt_id": [f"p{i % n_prompts}" for i in range(len(pairs))],
+            "rater": [f"r{(i * 7) % n_raters}" for i in range(len(pairs))],
+        }
+    )
 
 
 def test_two_systems_have_the_closed_form_answer():
@@ -83,8 +87,10 @@ def test_a_system_that_never_wins_gets_a_finite_score_with_the_prior():
 
 
 def test_components_of_the_comparison_graph():
-    assert stats.components(["a", "b", "c", "d", "e"], [("a", "b"), ("c", "d"), ("b", "c")]) == \
-        [["a", "b", "c", "d"], ["e"]]
+    assert stats.components(["a", "b", "c", "d", "e"], [("a", "b"), ("c", "d"), ("b", "c")]) == [
+        ["a", "b", "c", "d"],
+        ["e"],
+    ]
     assert stats.components(["a", "b"], []) == [["a"], ["b"]]
     assert stats.components(["x", "y", "z"], [("x", "y"), ("y", "z")]) == [["x", "y", "z"]]
 
@@ -93,10 +99,15 @@ def test_bootstrap_replicates_that_break_the_graph_are_left_out():
     # A chain a-b-c whose b-c link rests on one prompt: replicates without that prompt have no
     # common scale for c; they must not pull c's interval towards the centring artefact.
     rows = [("a", "b", "a" if i % 3 else "b") for i in range(40)] + [("b", "c", "b")] * 4
-    df = pd.DataFrame({"system_1": [r[0] for r in rows], "system_2": [r[1] for r in rows],
-                       "winner": [r[2] for r in rows],
-                       "prompt_id": [f"p{i % 20}" for i in range(40)] + ["p-bc"] * 4,
-                       "rater": ["r"] * 44})
+    df = pd.DataFrame(
+        {
+            "system_1": [r[0] for r in rows],
+            "system_2": [r[1] for r in rows],
+            "winner": [r[2] for r in rows],
+            "prompt_id": [f"p{i % 20}" for i in range(40)] + ["p-bc"] * 4,
+            "rater": ["r"] * 44,
+        }
+    )
     out = stats.bradley_terry(df, n_boot=300, seed=1).set_index("system")
     assert np.isfinite(out["ci_low"]).all() and out.loc["c", "score"] < -3
     # Replicates that lost the b-c link used to leave c at the centre (0), stretching its interval

@@ -11,12 +11,21 @@ import pytest
 from raters_ui import stats
 
 
-def frame(outcomes: list[str], prompts: list[str] | None = None, raters: list[str] | None = None,
-          categories: list[str] | None = None) -> pd.DataFrame:
+def frame(
+    outcomes: list[str],
+    prompts: list[str] | None = None,
+    raters: list[str] | None = None,
+    categories: list[str] | None = None,
+) -> pd.DataFrame:
     n = len(outcomes)
-    return pd.DataFrame({"prompt_id": prompts or [f"p{i}" for i in range(n)],
-                         "rater": raters or [f"r{i}" for i in range(n)],
-                         "category": categories or ["all"] * n, "outcome": outcomes})
+    return pd.DataFrame(
+        {
+            "prompt_id": prompts or [f"p{i}" for i in range(n)],
+            "rater": raters or [f"r{i}" for i in range(n)],
+            "category": categories or ["all"] * n,
+            "outcome": outcomes,
+        }
+    )
 
 
 def test_wilson_interval_hand_computed():
@@ -129,7 +138,7 @@ def test_an_interval_without_spread_is_undefined_not_a_point():
     assert one["wilson_low_A"] == pytest.approx(0.206543, abs=1e-5) and one["wilson_high_A"] == 1.0
     agree = stats.preference_rates(frame(["A"] * 30), n_boot=500)  # every rating A: [1, 1] would lie
     assert math.isnan(agree["ci_low_A"]) and math.isnan(agree["ci_low_B"]) and math.isnan(agree["p_boot"])
-    assert agree["p_sign"] == pytest.approx(2 * 0.5 ** 30)  # the sign test still speaks
+    assert agree["p_sign"] == pytest.approx(2 * 0.5**30)  # the sign test still speaks
     one_prompt = stats.preference_rates(frame(["A", "B", "tie"] * 4, prompts=["p"] * 12), n_boot=500)
     assert math.isnan(one_prompt["ci_low_A"])  # one prompt: prompt-clustered resampling cannot vary
 
@@ -140,17 +149,27 @@ def test_every_rate_interval_lies_in_the_unit_interval(clusters):
     for p_a in (0.02, 0.5, 0.97):
         n = 40
         outcomes = list(rng.choice(["A", "B", "tie"], n, p=[p_a, (1 - p_a) / 2, (1 - p_a) / 2]))
-        res = stats.preference_rates(frame(outcomes, prompts=[f"p{i % 8}" for i in range(n)],
-                                           raters=[f"r{i % 3}" for i in range(n)]), n_boot=400, clusters=clusters)
+        res = stats.preference_rates(
+            frame(outcomes, prompts=[f"p{i % 8}" for i in range(n)], raters=[f"r{i % 3}" for i in range(n)]),
+            n_boot=400,
+            clusters=clusters,
+        )
         for o in stats.OUTCOMES:
-            for lo, hi in ((res[f"ci_low_{o}"], res[f"ci_high_{o}"]), (res[f"wilson_low_{o}"], res[f"wilson_high_{o}"])):
+            for lo, hi in (
+                (res[f"ci_low_{o}"], res[f"ci_high_{o}"]),
+                (res[f"wilson_low_{o}"], res[f"wilson_high_{o}"]),
+            ):
                 assert math.isnan(lo) or 0.0 <= lo <= res[f"rate_{o}"] + 1e-9 <= hi + 2e-9 <= 1.0 + 2e-9
         assert math.isnan(res["diff_ci_low"]) or -1.0 <= res["diff_ci_low"] <= res["diff_ci_high"] <= 1.0
 
 
 def test_the_default_interval_is_prompt_clustered():
     assert stats.CLUSTERS == ("prompt_id",) and stats.TWO_WAY == ("prompt_id", "rater")
-    data = frame(["A", "B", "tie", "A"] * 25, prompts=[f"p{i % 20}" for i in range(100)],
-                 raters=[f"r{i % 4}" for i in range(100)])
+    data = frame(
+        ["A", "B", "tie", "A"] * 25,
+        prompts=[f"p{i % 20}" for i in range(100)],
+        raters=[f"r{i % 4}" for i in range(100)],
+    )
     assert stats.preference_rates(data, n_boot=300, seed=3) == stats.preference_rates(
-        data, n_boot=300, seed=3, clusters=("prompt_id",))
+        data, n_boot=300, seed=3, clusters=("prompt_id",)
+    )

@@ -39,7 +39,9 @@ def test_tiny_random_encoders_give_masked_token_embeddings(name):
 def test_batching_does_not_change_embeddings():
     c = cfg("tiny_t5")
     one = FrozenTextEncoder(c).encode(["x", "a longer one", "mid size"])[0]
-    four = FrozenTextEncoder(TextEncoderConfig(**{**c.__dict__, "batch_size": 4})).encode(["x", "a longer one", "mid size"])[0]
+    four = FrozenTextEncoder(TextEncoderConfig(**{**c.__dict__, "batch_size": 4})).encode(
+        ["x", "a longer one", "mid size"]
+    )[0]
     torch.testing.assert_close(one, four, rtol=1e-5, atol=1e-6)
 
 

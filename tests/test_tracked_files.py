@@ -111,8 +111,9 @@ def _config_files(node: object, key: str = "") -> Iterator[tuple[str, str]]:
 
 def test_every_file_a_config_names_exists():
     configs = sorted((REPO / "conf").rglob("*.yaml"))
-    named = [(c, k, v) for c in configs
-             for k, v in _config_files(OmegaConf.to_container(OmegaConf.load(c), resolve=False))]
+    named = [
+        (c, k, v) for c in configs for k, v in _config_files(OmegaConf.to_container(OmegaConf.load(c), resolve=False))
+    ]
     assert len(named) > 20  # the prompt suites' files, the shipped checkpoints, the tiny CLIP: the check bites
     absent = [f"{c.relative_to(REPO)}: {k}={v!r}" for c, k, v in named if not any(_candidates(v, c))]
     assert not absent, "named by a config but not in this checkout (is it committed?): " + "; ".join(absent)

@@ -21,8 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cfg(*overrides: str):
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        return compose("train", overrides=["model=imagen_micro", "train.batch_size=4", "train.warmup_steps=2",
-                                           "train.log_every=1", "train.lr=1e-3", *overrides])
+        return compose(
+            "train",
+            overrides=[
+                "model=imagen_micro",
+                "train.batch_size=4",
+                "train.warmup_steps=2",
+                "train.log_every=1",
+                "train.lr=1e-3",
+                *overrides,
+            ],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +62,18 @@ def test_resume_is_bit_exact(shapes, tmp_path):
 
 
 def _cli(*args: str, env=None) -> list[str]:
-    return [sys.executable, "-m", "harness.cli", "train", "model=imagen_micro", "train.batch_size=4",
-            "train.warmup_steps=2", "train.lr=1e-3", "train.log_every=1", *args]
+    return [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "train",
+        "model=imagen_micro",
+        "train.batch_size=4",
+        "train.warmup_steps=2",
+        "train.lr=1e-3",
+        "train.log_every=1",
+        *args,
+    ]
 
 
 @pytest.mark.slow
@@ -63,8 +82,9 @@ def test_kill_9_then_resume_matches_uninterrupted(shapes, tmp_path):
     env = dict(os.environ, IMAGEN_BENCH_RUNS=str(runs))
     common = [f"data.root={shapes}", "train.steps=40", "train.checkpoint_every=2"]
     subprocess.run(_cli(*common, "run_id=straight"), env=env, check=True, capture_output=True, cwd=REPO)
-    proc = subprocess.Popen(_cli(*common, "run_id=killed"), env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(*common, "run_id=killed"), env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     state = runs / "killed" / "checkpoints" / "train_state.safetensors"
     deadline = time.time() + 120
     while not state.exists() and time.time() < deadline:
@@ -109,19 +129,37 @@ def test_sr_stage_trains_on_crops(shapes, tmp_path):
 
 
 def test_bad_training_input_is_one_line_and_exit_2(tmp_path):
-    missing = subprocess.run(_cli(f"data.root={tmp_path / 'nope'}"), capture_output=True, text=True, cwd=REPO,
-                             env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")))
+    missing = subprocess.run(
+        _cli(f"data.root={tmp_path / 'nope'}"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")),
+    )
     assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines()[-1] == f"imagen-bench train: error: training data folder not found: {tmp_path / 'nope'}"
+    assert (
+        missing.stderr.strip().splitlines()[-1]
+        == f"imagen-bench train: error: training data folder not found: {tmp_path / 'nope'}"
+    )
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "captions.csv").write_text("file,caption\nx.png,a cat\n")
     (bad / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    r = subprocess.run(_cli(f"data.root={bad}"), capture_output=True, text=True, cwd=REPO,
-                       env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")))
+    r = subprocess.run(
+        _cli(f"data.root={bad}"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")),
+    )
     assert r.returncode == 2 and "row 1: 'x.png' is not a readable image" in r.stderr
-    r = subprocess.run(_cli(f"data.root={bad}", "stage=sr999"), capture_output=True, text=True, cwd=REPO,
-                       env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")))
+    r = subprocess.run(
+        _cli(f"data.root={bad}", "stage=sr999"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=dict(os.environ, IMAGEN_BENCH_RUNS=str(tmp_path / "r")),
+    )
     assert r.returncode == 2 and "stage='sr999' is not a stage" in r.stderr
 
 

@@ -21,8 +21,11 @@ run = run_cli
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def error_lines(err: str) -> list[str]:
@@ -37,16 +40,28 @@ def assets(tmp_path_factory, tiny_clip, micro_cascade):
 
 # --- 1. a resume never mixes settings -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("change", ["checkpoint", "steps", "guidance"])
 def test_rerun_with_other_settings_is_refused_and_changes_nothing(tmp_path, capsys, assets, change):
     runs = tmp_path / "runs"
-    suite = ["drawbench", *MICRO, f"paths.runs_dir={runs}", "run_id=db", "benchmark.categories=[Colors]",
-             "benchmark.limit_per_category=1", f"clip.model={assets['clip']}", "clip.pretrained="]
+    suite = [
+        "drawbench",
+        *MICRO,
+        f"paths.runs_dir={runs}",
+        "run_id=db",
+        "benchmark.categories=[Colors]",
+        "benchmark.limit_per_category=1",
+        f"clip.model={assets['clip']}",
+        "clip.pretrained=",
+    ]
     code, _, err = run([*suite, "checkpoint=random"], capsys)
     assert code == 0, err
     before = snapshot(runs / "db")
-    other = {"checkpoint": [f"checkpoint={assets['cascade']}"], "steps": ["checkpoint=random", "sampler.steps=4"],
-             "guidance": ["checkpoint=random", "guidance.base=7"]}[change]
+    other = {
+        "checkpoint": [f"checkpoint={assets['cascade']}"],
+        "steps": ["checkpoint=random", "sampler.steps=4"],
+        "guidance": ["checkpoint=random", "guidance.base=7"],
+    }[change]
     code, _, err = run([*suite, *other], capsys)
     lines = error_lines(err)
     expected = {"checkpoint": "checkpoint_sha256", "steps": "sampler.steps", "guidance": "guidance"}[change]
@@ -56,9 +71,18 @@ def test_rerun_with_other_settings_is_refused_and_changes_nothing(tmp_path, caps
 
 def test_coco_rerun_with_another_checkpoint_is_refused(tmp_path, capsys, assets):
     runs = tmp_path / "runs"
-    coco = ["eval", *MICRO, f"paths.runs_dir={runs}", "run_id=c", f"coco.root={assets['coco']}",
-            "benchmark.num_prompts=10", f"clip.model={assets['clip']}", "clip.pretrained=", "fid.kid_subset_size=5",
-            "fid.n_boot=20"]
+    coco = [
+        "eval",
+        *MICRO,
+        f"paths.runs_dir={runs}",
+        "run_id=c",
+        f"coco.root={assets['coco']}",
+        "benchmark.num_prompts=10",
+        f"clip.model={assets['clip']}",
+        "clip.pretrained=",
+        "fid.kid_subset_size=5",
+        "fid.n_boot=20",
+    ]
     assert run([*coco, "checkpoint=random"], capsys)[0] == 0
     r = read_results(runs / "c")
     assert r.model["fingerprint"] and r.model["checkpoint_sha256"] == {"base16": "random", "sr32": "random"}
@@ -76,8 +100,16 @@ def test_coco_rerun_with_another_checkpoint_is_refused(tmp_path, capsys, assets)
 
 def test_sweep_points_are_named_by_value_and_a_rerun_never_mixes_settings(tmp_path, capsys):
     runs = tmp_path / "runs"
-    sweep = ["sample", "-m", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "run_id=sw", "prompts=[a cat]",
-             "seeds=[0]"]
+    sweep = [
+        "sample",
+        "-m",
+        *MICRO,
+        "checkpoint=random",
+        f"paths.runs_dir={runs}",
+        "run_id=sw",
+        "prompts=[a cat]",
+        "seeds=[0]",
+    ]
     assert run([*sweep, "guidance.base=1,3"], capsys)[0] == 0
     assert sorted(p.name for p in (runs / "sw").iterdir() if p.is_dir()) == ["guidance.base=1", "guidance.base=3"]
     assert (runs / "sw" / "sweep_summary.csv").read_text().splitlines()[0] == "point,guidance.base"
@@ -94,8 +126,16 @@ def test_sweep_points_are_named_by_value_and_a_rerun_never_mixes_settings(tmp_pa
 
 def test_same_settings_resume_completes_only_what_is_missing(tmp_path, capsys):
     runs = tmp_path / "runs"
-    args = ["sample", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "run_id=s", "prompts=[a cat,a dog]",
-            "seeds=[0,1]", "batch_size=2"]
+    args = [
+        "sample",
+        *MICRO,
+        "checkpoint=random",
+        f"paths.runs_dir={runs}",
+        "run_id=s",
+        "prompts=[a cat,a dog]",
+        "seeds=[0,1]",
+        "batch_size=2",
+    ]
     assert run(args, capsys)[0] == 0
     first = snapshot(runs / "s" / "images")
     (runs / "s" / "images" / "sr32" / "prompt-0001" / "1.png").unlink()
@@ -142,15 +182,21 @@ def test_bad_generation_values_are_one_line_exit_2_and_leave_nothing(tmp_path, c
 
 
 def test_bad_training_values_and_prompt_files(tmp_path, capsys):
-    for extra, message in ((["train.lr=0"], "train.lr must be > 0"), (["train.lr=-1e-4"], "train.lr must be > 0"),
-                           (["train.steps=0"], "train.steps must be a positive integer")):
-        code, _, err = run(["train", "model=imagen_micro", f"data.root={tmp_path}", f"paths.runs_dir={tmp_path}/r",
-                            *extra], capsys)
+    for extra, message in (
+        (["train.lr=0"], "train.lr must be > 0"),
+        (["train.lr=-1e-4"], "train.lr must be > 0"),
+        (["train.steps=0"], "train.steps must be a positive integer"),
+    ):
+        code, _, err = run(
+            ["train", "model=imagen_micro", f"data.root={tmp_path}", f"paths.runs_dir={tmp_path}/r", *extra], capsys
+        )
         assert code == 2 and message in error_lines(err)[0], err
     latin1 = tmp_path / "prompts.txt"
     latin1.write_bytes("une cr\xe8me br\xfbl\xe9e\n".encode("latin-1"))
-    code, _, err = run(["sample", *MICRO, "checkpoint=random", f"prompts_file={latin1}", f"paths.runs_dir={tmp_path}/r",
-                        "run_id=p"], capsys)
+    code, _, err = run(
+        ["sample", *MICRO, "checkpoint=random", f"prompts_file={latin1}", f"paths.runs_dir={tmp_path}/r", "run_id=p"],
+        capsys,
+    )
     assert code == 2 and "is not UTF-8 text" in error_lines(err)[0] and not (tmp_path / "r" / "p").exists()
 
 
@@ -162,15 +208,18 @@ def test_eval_checks_reference_and_clip_before_generating(tmp_path, capsys, asse
         (corrupt / "val2014" / f.name).write_bytes(f.read_bytes()[:200] if i == 3 else f.read_bytes())
     (corrupt / "annotations").mkdir()
     (corrupt / "annotations" / "captions_val2014.json").write_bytes(
-        (assets["coco"] / "annotations" / "captions_val2014.json").read_bytes())
+        (assets["coco"] / "annotations" / "captions_val2014.json").read_bytes()
+    )
     common = ["eval", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "benchmark.num_prompts=10"]
-    code, _, err = run([*common, "run_id=ref", f"coco.root={corrupt}", f"clip.model={assets['clip']}",
-                        "clip.pretrained="], capsys)
+    code, _, err = run(
+        [*common, "run_id=ref", f"coco.root={corrupt}", f"clip.model={assets['clip']}", "clip.pretrained="], capsys
+    )
     assert code == 2 and "not a readable image" in error_lines(err)[0] and not (runs / "ref").exists()
     code, _, err = run([*common, "run_id=clip", f"coco.root={assets['coco']}"], capsys)
     assert code == 2 and "clip.pretrained=" in error_lines(err)[0] and not (runs / "clip").exists()
-    code, _, err = run([*common, "run_id=noclip", f"coco.root={assets['coco']}", "clip.enabled=false",
-                        "fid.kid_subset_size=5"], capsys)
+    code, _, err = run(
+        [*common, "run_id=noclip", f"coco.root={assets['coco']}", "clip.enabled=false", "fid.kid_subset_size=5"], capsys
+    )
     r = read_results(runs / "noclip")
     assert code == 0 and r.skipped_metrics == {"clip_score": "disabled (clip.enabled=false)"}
     assert "clip_score" not in r.metrics["sr32"] and "clip_score" not in r.metric_info
@@ -178,17 +227,38 @@ def test_eval_checks_reference_and_clip_before_generating(tmp_path, capsys, asse
 
 # --- 3. documented settings apply ------------------------------------------------------------------------------
 
+
 def test_eval_stop_at_and_sample_guidance_apply(tmp_path, capsys, assets):
     runs = tmp_path / "runs"
-    code, _, err = run(["eval", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "run_id=s",
-                        f"coco.root={assets['coco']}", "benchmark.num_prompts=10", "clip.enabled=false",
-                        "fid.kid_subset_size=5", "stop_at=base16"], capsys)
+    code, _, err = run(
+        [
+            "eval",
+            *MICRO,
+            "checkpoint=random",
+            f"paths.runs_dir={runs}",
+            "run_id=s",
+            f"coco.root={assets['coco']}",
+            "benchmark.num_prompts=10",
+            "clip.enabled=false",
+            "fid.kid_subset_size=5",
+            "stop_at=base16",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert list(read_results(runs / "s").metrics) == ["base16"]
     images = {}
     for g in (1, 6):
-        args = ["sample", *MICRO, f"checkpoint={assets['cascade']}", f"paths.runs_dir={runs}", f"run_id=g{g}",
-                "prompts=[a red square]", "seeds=[0]", f"guidance.base={g}"]
+        args = [
+            "sample",
+            *MICRO,
+            f"checkpoint={assets['cascade']}",
+            f"paths.runs_dir={runs}",
+            f"run_id=g{g}",
+            "prompts=[a red square]",
+            "seeds=[0]",
+            f"guidance.base={g}",
+        ]
         assert run(args, capsys)[0] == 0
         images[g] = (runs / f"g{g}" / "images" / "base16" / "prompt-0000" / "0.png").read_bytes()
         assert f"guidance: {g}.0" in (runs / f"g{g}" / "config.yaml").read_text()
@@ -197,13 +267,24 @@ def test_eval_stop_at_and_sample_guidance_apply(tmp_path, capsys, assets):
 
 # --- 4. honest results -----------------------------------------------------------------------------------------
 
+
 def test_truncated_prompts_are_counted_and_warned(tmp_path, capsys, assets):
     runs = tmp_path / "runs"
     long = " ".join(["word"] * 2000)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text(f"a red square\n{long}\n")
-    code, _, err = run(["sample", *MICRO, "checkpoint=random", f"paths.runs_dir={runs}", "run_id=t",
-                        f"prompts_file={prompts}", "seeds=[0]"], capsys)
+    code, _, err = run(
+        [
+            "sample",
+            *MICRO,
+            "checkpoint=random",
+            f"paths.runs_dir={runs}",
+            "run_id=t",
+            f"prompts_file={prompts}",
+            "seeds=[0]",
+        ],
+        capsys,
+    )
     assert code == 0 and "1 of 2 prompts exceed the text encoder's" in err
 
 
@@ -211,11 +292,21 @@ def test_nan_never_reaches_a_json_file_and_imported_rows_name_their_source(tmp_p
     from harness.formats.values import MetricValue, ResultTable, TableRow
 
     table = ResultTable("category", "b", "image", 0.95, ("m",), (TableRow("overall", "b", 1, 1),))
-    r = Results(run_id="x", task="eval", suite="s", benchmark={}, table=table,
-                metrics={"overall": {"m": MetricValue(float("nan"))}},
-                model={"kind": "folder", "folder": "/elsewhere/images"}, seeds={}, prompts={}, extractors={},
-                config={"sampler": {"name": "ddpm", "steps": 250}, "model": {"stages": {"b": {"guidance": 3}}}},
-                environment={}, timings={"total": float("inf")})
+    r = Results(
+        run_id="x",
+        task="eval",
+        suite="s",
+        benchmark={},
+        table=table,
+        metrics={"overall": {"m": MetricValue(float("nan"))}},
+        model={"kind": "folder", "folder": "/elsewhere/images"},
+        seeds={},
+        prompts={},
+        extractors={},
+        config={"sampler": {"name": "ddpm", "steps": 250}, "model": {"stages": {"b": {"guidance": 3}}}},
+        environment={},
+        timings={"total": float("inf")},
+    )
     path = write_results(tmp_path, r)
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text and json.loads(text)["timings"]["total"] is None

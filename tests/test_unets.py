@@ -18,8 +18,19 @@ VARIANTS = {  # (text_pooling, cross-attention resolutions)
 def test_every_conditioning_variant_uses_the_text(variant):
     pooling, cross = VARIANTS[variant]
     torch.manual_seed(0)
-    net = perturb(UNet(image_size=16, channels=16, channel_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,),
-                       cross_attn_resolutions=cross, head_channels=8, text_dim=24, text_pooling=pooling)).eval()
+    net = perturb(
+        UNet(
+            image_size=16,
+            channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attn_resolutions=(8,),
+            cross_attn_resolutions=cross,
+            head_channels=8,
+            text_dim=24,
+            text_pooling=pooling,
+        )
+    ).eval()
     names = {type(m).__name__ for m in net.modules()}
     assert ("CrossAttention" in names) == bool(cross)
     assert {"mean": "MeanPool", "attention": "AttentionPool"}.get(pooling, "none") in names | {"none"}
@@ -32,8 +43,19 @@ def test_every_conditioning_variant_uses_the_text(variant):
 
 def test_no_text_path_means_text_is_ignored():
     torch.manual_seed(0)
-    net = perturb(UNet(image_size=16, channels=16, channel_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,),
-                       cross_attn_resolutions=(), head_channels=8, text_dim=24, text_pooling="none")).eval()
+    net = perturb(
+        UNet(
+            image_size=16,
+            channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attn_resolutions=(8,),
+            cross_attn_resolutions=(),
+            head_channels=8,
+            text_dim=24,
+            text_pooling="none",
+        )
+    ).eval()
     z, t = torch.randn(1, 3, 16, 16).repeat(2, 1, 1, 1), torch.tensor([0.5, 0.5])
     text, mask = random_text(2)
     with torch.no_grad():
@@ -43,15 +65,22 @@ def test_no_text_path_means_text_is_ignored():
 
 def test_efficient_unet_structure_follows_the_paper():
     """DBlocks downsample first; UBlocks upsample last; residuals scaled by 1/√2; attention at the bottom only."""
-    net = EfficientUNet(stem_channels=8, block_channels=(8, 16, 32), block_res_blocks=(1, 2, 3), text_dim=24,
-                        self_attn_blocks=(False, False, True), cross_attn_blocks=(False, False, True),
-                        block_strides=(2, 2, 2), attn_heads=2)
+    net = EfficientUNet(
+        stem_channels=8,
+        block_channels=(8, 16, 32),
+        block_res_blocks=(1, 2, 3),
+        text_dim=24,
+        self_attn_blocks=(False, False, True),
+        cross_attn_blocks=(False, False, True),
+        block_strides=(2, 2, 2),
+        attn_heads=2,
+    )
     first_d = net.down[0].layers[0]
     assert isinstance(first_d, torch.nn.Conv2d) and first_d.stride == (2, 2)
     last_u = net.up[0].layers
     assert isinstance(last_u[-2], torch.nn.Upsample) and isinstance(last_u[-1], torch.nn.Conv2d)
     res_blocks = [m for m in net.modules() if type(m).__name__ == "ResBlock"]
-    assert len(res_blocks) == 2 * (1 + 2 + 3) and all(abs(b.skip_scale - 2 ** -0.5) < 1e-12 for b in res_blocks)
+    assert len(res_blocks) == 2 * (1 + 2 + 3) and all(abs(b.skip_scale - 2**-0.5) < 1e-12 for b in res_blocks)
     attn = [(i, type(m).__name__) for i, s in enumerate(net.down) for m in s.layers if "Attention" in type(m).__name__]
     assert attn == [(2, "SelfAttention"), (2, "CrossAttention")]
     with pytest.raises(ValueError, match="needs the upsampled low-resolution image"):
@@ -60,9 +89,17 @@ def test_efficient_unet_structure_follows_the_paper():
 
 def _sr(lowres_skip: bool) -> EfficientUNet:
     torch.manual_seed(0)
-    return EfficientUNet(stem_channels=8, block_channels=(8, 16), block_res_blocks=(1, 1), block_strides=(2, 2),
-                         self_attn_blocks=(False, True), cross_attn_blocks=(False, True), attn_heads=2, text_dim=24,
-                         lowres_skip=lowres_skip).eval()
+    return EfficientUNet(
+        stem_channels=8,
+        block_channels=(8, 16),
+        block_res_blocks=(1, 1),
+        block_strides=(2, 2),
+        self_attn_blocks=(False, True),
+        cross_attn_blocks=(False, True),
+        attn_heads=2,
+        text_dim=24,
+        lowres_skip=lowres_skip,
+    ).eval()
 
 
 def test_lowres_skip_starts_at_the_upsampled_lowres_image_and_learns_a_correction():
@@ -92,9 +129,17 @@ def test_lowres_skip_keeps_the_lowres_image_in_full_precision_under_bf16_autocas
 
 def test_lowres_skip_needs_a_lowres_input():
     with pytest.raises(ValueError, match="needs lowres_cond=True"):
-        EfficientUNet(stem_channels=8, block_channels=(8,), block_res_blocks=(1,), block_strides=(2,),
-                      self_attn_blocks=(False,), cross_attn_blocks=(False,), text_dim=24, lowres_cond=False,
-                      lowres_skip=True)
+        EfficientUNet(
+            stem_channels=8,
+            block_channels=(8,),
+            block_res_blocks=(1,),
+            block_strides=(2,),
+            self_attn_blocks=(False,),
+            cross_attn_blocks=(False,),
+            text_dim=24,
+            lowres_cond=False,
+            lowres_skip=True,
+        )
 
 
 def test_attention_layers_match_a_reference_computation():
@@ -131,8 +176,19 @@ def test_attention_layers_match_a_reference_computation():
 def _dc_response(norm_groups: int) -> float:
     """How much of a uniform colour shift of the input reaches the output's colour (interior pixels)."""
     torch.manual_seed(0)
-    net = perturb(UNet(image_size=16, channels=16, channel_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,),
-                       cross_attn_resolutions=(8,), head_channels=8, text_dim=24, norm_groups=norm_groups)).eval()
+    net = perturb(
+        UNet(
+            image_size=16,
+            channels=16,
+            channel_mult=(1, 2),
+            num_res_blocks=1,
+            attn_resolutions=(8,),
+            cross_attn_resolutions=(8,),
+            head_channels=8,
+            text_dim=24,
+            norm_groups=norm_groups,
+        )
+    ).eval()
     z, t, (text, mask) = torch.randn(4, 3, 16, 16), torch.full((4,), 0.9), random_text(4)
     shift = torch.tensor([0.5, -0.3, 0.2]).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -144,12 +200,29 @@ def test_norm_groups_keeps_several_channels_per_group_so_the_net_sees_colour_shi
     """32 groups at 16 channels is instance norm: every branch is blind to a uniform per-channel shift
     (only zero-padding at the borders leaks it). 4 groups keep 4+ channels per group."""
     torch.manual_seed(0)
-    net = UNet(image_size=16, channels=16, channel_mult=(1, 2), num_res_blocks=1, attn_resolutions=(8,),
-               cross_attn_resolutions=(8,), head_channels=8, text_dim=24, norm_groups=4)
+    net = UNet(
+        image_size=16,
+        channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attn_resolutions=(8,),
+        cross_attn_resolutions=(8,),
+        head_channels=8,
+        text_dim=24,
+        norm_groups=4,
+    )
     norms = [m for m in net.modules() if isinstance(m, torch.nn.GroupNorm)]
     assert norms and all(m.num_groups == 4 for m in norms)
-    sr = EfficientUNet(stem_channels=8, block_channels=(8, 16), block_res_blocks=(1, 1), block_strides=(2, 2),
-                       self_attn_blocks=(False, True), cross_attn_blocks=(False, True), attn_heads=2, text_dim=24,
-                       norm_groups=2)
+    sr = EfficientUNet(
+        stem_channels=8,
+        block_channels=(8, 16),
+        block_res_blocks=(1, 1),
+        block_strides=(2, 2),
+        self_attn_blocks=(False, True),
+        cross_attn_blocks=(False, True),
+        attn_heads=2,
+        text_dim=24,
+        norm_groups=2,
+    )
     assert all(m.num_groups == 2 for m in sr.modules() if isinstance(m, torch.nn.GroupNorm))
     assert _dc_response(4) > 5 * _dc_response(32)

@@ -19,9 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", "data", *args], capture_output=True, text=True, check=False,
-                          cwd=cwd, env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "PYTHONPATH": str(REPO),
-                                        "IMAGEN_BENCH_RUNS": str(cwd / "runs"), "HF_HUB_OFFLINE": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", "data", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(cwd),
+            "PYTHONPATH": str(REPO),
+            "IMAGEN_BENCH_RUNS": str(cwd / "runs"),
+            "HF_HUB_OFFLINE": "1",
+        },
+    )
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -54,16 +65,19 @@ def test_cli_writes_train_test_and_suite_and_a_rerun_changes_nothing(tmp_path):
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
 
 
-@pytest.mark.parametrize("args, message", [
-    (["world", "n_train=-1"], "n_train=-1 must be 0 or a positive number"),
-    (["world", "n_test=0"], "n_test=0 must be a positive number"),
-    (["world", "seed=abc"], "seed='abc' must be an integer"),
-    (["world", "resolution=4"], "resolution=4 must be between"),
-    (["world", "world.rare_rate=1.5"], "world.rare_rate=1.5 must be a rate"),
-    (["world", "world.mix.text=-1"], "world.mix weights must be non-negative"),
-    (["world", "world.mix.sky=1"], "unknown key 'world.mix.sky'"),
-    (["planets"], "unknown dataset 'planets'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["world", "n_train=-1"], "n_train=-1 must be 0 or a positive number"),
+        (["world", "n_test=0"], "n_test=0 must be a positive number"),
+        (["world", "seed=abc"], "seed='abc' must be an integer"),
+        (["world", "resolution=4"], "resolution=4 must be between"),
+        (["world", "world.rare_rate=1.5"], "world.rare_rate=1.5 must be a rate"),
+        (["world", "world.mix.text=-1"], "world.mix weights must be non-negative"),
+        (["world", "world.mix.sky=1"], "unknown key 'world.mix.sky'"),
+        (["planets"], "unknown dataset 'planets'"),
+    ],
+)
 def test_bad_values_are_one_line_errors_with_exit_code_2(tmp_path, args, message):
     r = _cli(*args, f"out={tmp_path / 'w'}", cwd=tmp_path)
     assert r.returncode == 2

@@ -24,8 +24,16 @@ N = 280
 # of the image, as the ground-truth oracle counts it, is at most these (the exact value for the
 # sample is compared, not just the bound). Analytically: single 1/24 × 0.75 ≈ 0.03 (colour, shape,
 # and a named size half the time); colors, positional, counting, multi well under 0.02; text 1/12.
-CHANCE_BOUND = {"single": 0.10, "colors": 0.06, "counting": 0.06, "positional": 0.06, "text": 0.16,
-                "rare_words": 0.10, "misspellings": 0.10, "multi": 0.06}
+CHANCE_BOUND = {
+    "single": 0.10,
+    "colors": 0.06,
+    "counting": 0.06,
+    "positional": 0.06,
+    "text": 0.16,
+    "rare_words": 0.10,
+    "misspellings": 0.10,
+    "multi": 0.06,
+}
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +139,11 @@ def test_signs_are_read_and_must_say_the_word():
     assert not with_object["correct"] and with_object["text"] and not with_object["count"]
     # an unexpected sign fails an object caption, without reading it
     reads = []
-    r = judge_image(_image(RED, sign=Sign("GO", (0.5, 5 / 6))), Spec((ObjectSpec("red", "circle"),)),
-                    read_text=lambda crop: reads.append(crop) or ["GO"])
+    r = judge_image(
+        _image(RED, sign=Sign("GO", (0.5, 5 / 6))),
+        Spec((ObjectSpec("red", "circle"),)),
+        read_text=lambda crop: reads.append(crop) or ["GO"],
+    )
     assert not r["correct"] and not r["signs"] and reads == []
 
 

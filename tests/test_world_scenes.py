@@ -41,8 +41,12 @@ def test_first_captions_of_seed_0_are_pinned():
     # numpy's Generator draws (integers, uniform, permutation, random) fix these; a change here
     # means every world made with an older version differs: bump GENERATOR_VERSION.
     got = [sample_item(WorldSettings(), "train", i)["caption"] for i in range(4)]
-    assert got == ["a blue circle to the right of a large purple triangle", "four cyan triangles",
-                   "a red diamond above a blue square", "a green triangle to the right of a cyan diamond"]
+    assert got == [
+        "a blue circle to the right of a large purple triangle",
+        "four cyan triangles",
+        "a red diamond above a blue square",
+        "a green triangle to the right of a cyan diamond",
+    ]
 
 
 def test_render_is_the_scene_at_every_resolution():
@@ -52,8 +56,8 @@ def test_render_is_the_scene_at_every_resolution():
         assert arr.shape == (side, side, 3)
         assert tuple(arr[side // 2, side // 2]) == PALETTE["red"]
         assert tuple(arr[0, 0]) == (238, 238, 238)
-        red = (arr == PALETTE["red"]).all(axis=2).sum() / side ** 2
-        assert red == pytest.approx(0.25 ** 2, rel=0.15)  # exact coverage up to edge pixels
+        red = (arr == PALETTE["red"]).all(axis=2).sum() / side**2
+        assert red == pytest.approx(0.25**2, rel=0.15)  # exact coverage up to edge pixels
 
 
 def test_every_kind_samples_a_scene_its_caption_describes():
@@ -92,19 +96,30 @@ def test_rare_and_misspelled_captions_keep_the_spec_and_change_the_words():
             altered = set(styled.split()) - set(plain.split()) - {"an", "a"}
             assert altered and all(any(w in alts for alts in table.values()) for w in altered), styled
             assert not altered & plain_words
-    assert "an azure orb" in {caption_scene(Scene((WorldObject("blue", "circle", "small", (0, 0), (.2, .2)),)),
-                                            "single", np.random.default_rng(s), style="rare", size_rate=0)[0]
-                              for s in range(40)}
+    assert "an azure orb" in {
+        caption_scene(
+            Scene((WorldObject("blue", "circle", "small", (0, 0), (0.2, 0.2)),)),
+            "single",
+            np.random.default_rng(s),
+            style="rare",
+            size_rate=0,
+        )[0]
+        for s in range(40)
+    }
 
 
 def test_spec_json_round_trip_and_validation():
     spec = Spec((ObjectSpec("red", "circle", "small"), ObjectSpec("blue", "square")), Relation("above", 0, 1))
     assert Spec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     assert Spec.from_json({"text": "MOON"}) == Spec(text="MOON")
-    for bad in ({"objects": [{"color": "pink", "shape": "circle"}]},
-                {"objects": [{"color": "red", "shape": "circle"}], "relation": {"type": "near", "a": 0, "b": 1}},
-                {"objects": [{"color": "red", "shape": "circle"}] * 2, "relation": {"type": "above", "a": 0, "b": 0}},
-                {"objects": [{"color": "red", "shape": "circle"}] * 5}, {"text": ""}, ["not", "a", "dict"]):
+    for bad in (
+        {"objects": [{"color": "pink", "shape": "circle"}]},
+        {"objects": [{"color": "red", "shape": "circle"}], "relation": {"type": "near", "a": 0, "b": 1}},
+        {"objects": [{"color": "red", "shape": "circle"}] * 2, "relation": {"type": "above", "a": 0, "b": 0}},
+        {"objects": [{"color": "red", "shape": "circle"}] * 5},
+        {"text": ""},
+        ["not", "a", "dict"],
+    ):
         with pytest.raises(ValueError):
             Spec.from_json(bad)
 
@@ -112,8 +127,11 @@ def test_spec_json_round_trip_and_validation():
 def test_scene_for_spec_satisfies_the_spec():
     from benchmarks.world.judge import judge_scene
 
-    specs = [Spec((ObjectSpec("cyan", "diamond", "large"), ObjectSpec("red", "triangle")), Relation("below", 0, 1)),
-             Spec((ObjectSpec("green", "circle"),) * 4), Spec(text=WORDS[-1])]
+    specs = [
+        Spec((ObjectSpec("cyan", "diamond", "large"), ObjectSpec("red", "triangle")), Relation("below", 0, 1)),
+        Spec((ObjectSpec("green", "circle"),) * 4),
+        Spec(text=WORDS[-1]),
+    ]
     for k, spec in enumerate(specs):
         scene = scene_for_spec(spec, np.random.default_rng(k))
         assert judge_scene(scene, spec)["correct"]

@@ -43,7 +43,12 @@ def test_suite_loads_with_specs_balanced_categories_and_no_repeats():
     specs = {i.prompt_id: Spec.from_json(i.extra["spec"]) for i in suite.items}
     by_cat = {c: [specs[i.prompt_id] for i in suite.items if i.category == c] for c in SUITE_CATEGORIES}
     assert sorted(len(s.objects) for s in by_cat["counting"]) == [2, 2, 2, 3, 3, 3, 4, 4]
-    assert Counter(s.relation.type for s in by_cat["positional"]) == {"left_of": 2, "right_of": 2, "above": 2, "below": 2}
+    assert Counter(s.relation.type for s in by_cat["positional"]) == {
+        "left_of": 2,
+        "right_of": 2,
+        "above": 2,
+        "below": 2,
+    }
     assert len({s.text for s in by_cat["text"]}) == 8
     for item in suite.items:
         if item.category == "text":
@@ -75,10 +80,19 @@ def test_world_benchmark_runs_end_to_end_on_ground_truth_images(tmp_path):
             (gt / row["id"]).mkdir(parents=True, exist_ok=True)
             ground_truth_image(row, seed).save(gt / row["id"] / f"{seed}.png")
     with initialize_config_dir(config_dir=CONF, version_base="1.3"):
-        cfg = compose("eval", overrides=[
-            "benchmark=world", f"benchmark.prompt_ids=[{','.join(r['id'] for r in picked)}]",
-            f"images_from={gt}", "checkpoint=null", "clip.enabled=false", "ocr.enabled=false", f"paths.runs_dir={tmp_path / 'runs'}",
-            "progress=false"])
+        cfg = compose(
+            "eval",
+            overrides=[
+                "benchmark=world",
+                f"benchmark.prompt_ids=[{','.join(r['id'] for r in picked)}]",
+                f"images_from={gt}",
+                "checkpoint=null",
+                "clip.enabled=false",
+                "ocr.enabled=false",
+                f"paths.runs_dir={tmp_path / 'runs'}",
+                "progress=false",
+            ],
+        )
     results = run_benchmark(cfg, tmp_path / "runs" / "world-gt", task="eval")
     saved = read_results(tmp_path / "runs" / "world-gt")
     for cat in ("counting", "text"):

@@ -15,14 +15,7 @@ from benchmarks.world.dataset import WorldSettings, sample_item
 from benchmarks.world.judge import truth_matrix
 from benchmarks.world.parser_accuracy import shuffled_partners
 from benchmarks.world.render import render_scene
-from benchmarks.world.tiny_clip import (
-    TINY_CLIP_DIR,
-    WEIGHTS_NAME,
-    WEIGHTS_SHA256,
-    load_scorer,
-    similarity,
-    top1_true,
-)
+from benchmarks.world.tiny_clip import TINY_CLIP_DIR, WEIGHTS_NAME, WEIGHTS_SHA256, load_scorer, similarity, top1_true
 from harness.formats.files import sha256_file
 from harness.metrics.extractors.clip import load_clip_scorer
 
@@ -79,7 +72,7 @@ def test_clip_score_separates_matching_from_shuffled_captions(scorer, held_out):
 
 
 def test_colour_binding_matters_to_it(scorer, held_out):
-    """"a red circle and a blue square" beats "a blue circle and a red square" on the true image.
+    """ "a red circle and a blue square" beats "a blue circle and a red square" on the true image.
     (Relation words do not: like CLIP, it is at chance when only left/right or above/below is swapped.)"""
     items, images = held_out
     pairs = [(img, it) for it, img in zip(items, images) if it["kind"] == "colors" and it["style"] == "plain"]

@@ -42,18 +42,37 @@ class Matched:
     text_len: int = 32
 
     def our_unet_config(self) -> dict[str, Any]:
-        return {"_target_": "imagen.unets.UNet", "image_size": self.image_size, "channels": self.channels,
-                "channel_mult": list(self.mults), "num_res_blocks": self.res_blocks,
-                "attn_resolutions": list(self.attn_resolutions), "cross_attn_resolutions": list(self.attn_resolutions),
-                "head_channels": self.head_channels, "text_dim": self.text_dim, "text_pooling": "attention",
-                "norm_groups": 32}
+        return {
+            "_target_": "imagen.unets.UNet",
+            "image_size": self.image_size,
+            "channels": self.channels,
+            "channel_mult": list(self.mults),
+            "num_res_blocks": self.res_blocks,
+            "attn_resolutions": list(self.attn_resolutions),
+            "cross_attn_resolutions": list(self.attn_resolutions),
+            "head_channels": self.head_channels,
+            "text_dim": self.text_dim,
+            "text_pooling": "attention",
+            "norm_groups": 32,
+        }
 
     def their_unet_kwargs(self) -> dict[str, Any]:
         levels = [self.image_size // 2**i in self.attn_resolutions for i in range(len(self.mults))]
-        return dict(dim=self.channels, dim_mults=self.mults, num_resnet_blocks=self.res_blocks,
-                    layer_attns=tuple(levels), layer_cross_attns=tuple(levels), attn_dim_head=self.head_channels,
-                    attn_heads=8, text_embed_dim=self.text_dim, max_text_len=self.text_len, attn_pool_text=True,
-                    init_cross_embed=False, init_conv_kernel_size=3, use_global_context_attn=False)
+        return dict(
+            dim=self.channels,
+            dim_mults=self.mults,
+            num_resnet_blocks=self.res_blocks,
+            layer_attns=tuple(levels),
+            layer_cross_attns=tuple(levels),
+            attn_dim_head=self.head_channels,
+            attn_heads=8,
+            text_embed_dim=self.text_dim,
+            max_text_len=self.text_len,
+            attn_pool_text=True,
+            init_cross_embed=False,
+            init_conv_kernel_size=3,
+            use_global_context_attn=False,
+        )
 
 
 def import_imagen_pytorch() -> types.ModuleType:
@@ -99,9 +118,16 @@ def their_imagen(cfg: Matched, steps: int, seed: int = 0) -> Any:
     ip = import_imagen_pytorch()
     torch.manual_seed(seed)
     unet = ip.Unet(**cfg.their_unet_kwargs())
-    imagen = ip.Imagen(unets=(unet,), image_sizes=(cfg.image_size,), text_embed_dim=cfg.text_dim, timesteps=steps,
-                       cond_drop_prob=0.1, dynamic_thresholding=True, noise_schedules="cosine",
-                       pred_objectives="noise")
+    imagen = ip.Imagen(
+        unets=(unet,),
+        image_sizes=(cfg.image_size,),
+        text_embed_dim=cfg.text_dim,
+        timesteps=steps,
+        cond_drop_prob=0.1,
+        dynamic_thresholding=True,
+        noise_schedules="cosine",
+        pred_objectives="noise",
+    )
     randomise_zero_layers(imagen.unets[0], seed)
     return imagen.eval()
 

@@ -97,8 +97,9 @@ def rows(files: list[Path], weights: Path, args: argparse.Namespace) -> tuple[di
         return np.concatenate(parts)
 
     def workers() -> np.ndarray:
-        loader = torch.utils.data.DataLoader(_Decoded(files, scorer.preprocess), batch_size=args.batch_size,
-                                             num_workers=2)
+        loader = torch.utils.data.DataLoader(
+            _Decoded(files, scorer.preprocess), batch_size=args.batch_size, num_workers=2
+        )
         with torch.inference_mode():
             return np.concatenate([_normalised(scorer.model.encode_image(x)) for x in loader])
 
@@ -106,12 +107,15 @@ def rows(files: list[Path], weights: Path, args: argparse.Namespace) -> tuple[di
         with torch.autocast("cpu", dtype=torch.bfloat16):
             return space.extract(files)
 
-    out = {"open_clip recipe": recipe, "open_clip recipe, inference_mode": lambda: recipe(torch.inference_mode),
-           "ours": lambda: space.extract(files), "ours, 2 decode workers": workers}
+    out = {
+        "open_clip recipe": recipe,
+        "open_clip recipe, inference_mode": lambda: recipe(torch.inference_mode),
+        "ours": lambda: space.extract(files),
+        "ours, 2 decode workers": workers,
+    }
     if cpu_has_native_bf16():  # emulated bf16 is ~10x slower than fp32: a row that only says "this CPU has none"
         out["ours, bf16 autocast"] = bf16
     return out, scorer
-
 
 
 def matmul_peak(width: int, tokens: int, dtype: torch.dtype, rounds: int = 3, repeats: int = 5) -> float:
@@ -149,17 +153,24 @@ def profile_shares(space: ClipSpace, files: list[Path], top: int = 6) -> str:
     return ", ".join(f"{e.key} {e.self_cpu_time_total / total:.0%}" for e in events[:top])
 
 
-def report(args: argparse.Namespace, timed: Any, scorer: Any, peaks: dict[str, float], gflop: float,
-           profile: str) -> None:
+def report(
+    args: argparse.Namespace, timed: Any, scorer: Any, peaks: dict[str, float], gflop: float, profile: str
+) -> None:
     ref_name = "open_clip recipe"
     ref = timed.results[ref_name]
     scale = float(np.abs(ref).max())
-    print(f"\nCLIP image features: {args.model} (random weights), {args.count} images {args.size}², batch "
-          f"{args.batch_size}, {torch.get_num_threads()} threads, median of {args.rounds} interleaved rounds")
-    bf16 = f", {peaks['bf16']:.0f} GFLOP/s bf16" if "bf16" in peaks else " (no native bf16 on this CPU: bf16 row skipped)"
+    print(
+        f"\nCLIP image features: {args.model} (random weights), {args.count} images {args.size}², batch "
+        f"{args.batch_size}, {torch.get_num_threads()} threads, median of {args.rounds} interleaved rounds"
+    )
+    bf16 = (
+        f", {peaks['bf16']:.0f} GFLOP/s bf16" if "bf16" in peaks else " (no native bf16 on this CPU: bf16 row skipped)"
+    )
     print(f"network: {gflop:.2f} GFLOP per image (image tower); matmul rate now {peaks['fp32']:.0f} GFLOP/s fp32{bf16}")
-    print(f"{'path':<34} {'seconds':>8} {'img/s':>7} {'vs recipe':>10} {'of matmul peak':>15} {'relative':>9} "
-          f"{'equal':>6}")
+    print(
+        f"{'path':<34} {'seconds':>8} {'img/s':>7} {'vs recipe':>10} {'of matmul peak':>15} {'relative':>9} "
+        f"{'equal':>6}"
+    )
     best = (0.0, "")
     for name in timed.seconds:
         seconds, feats = timed.median(name), timed.results[name]
@@ -169,11 +180,15 @@ def report(args: argparse.Namespace, timed: Any, scorer: Any, peaks: dict[str, f
         equal = rel <= 1e-4
         if equal and name != ref_name:
             best = max(best, (ratio, name))
-        print(f"{name:<34} {seconds:8.2f} {args.count / seconds:7.1f} {ratio:9.2f}x "
-              f"{args.count / seconds * gflop / peak:>14.0%} {rel:9.1e} {'yes' if equal else 'no':>6}")
+        print(
+            f"{name:<34} {seconds:8.2f} {args.count / seconds:7.1f} {ratio:9.2f}x "
+            f"{args.count / seconds * gflop / peak:>14.0%} {rel:9.1e} {'yes' if equal else 'no':>6}"
+        )
     print(f"profile of 'ours' (self CPU time): {profile}")
-    print(f"target: >= {TARGET:g}x the open_clip recipe with features within 1e-4 relative -> best "
-          f"'{best[1]}' {best[0]:.2f}x: {'MET' if best[0] >= TARGET else 'NOT MET'}")
+    print(
+        f"target: >= {TARGET:g}x the open_clip recipe with features within 1e-4 relative -> best "
+        f"'{best[1]}' {best[0]:.2f}x: {'MET' if best[0] >= TARGET else 'NOT MET'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -195,8 +210,10 @@ def main(argv: list[str] | None = None) -> None:
         gflop = network_gflop(scorer, side)
         profile = profile_shares(ClipSpace(scorer, args.batch_size), files[: args.batch_size])
     report(args, timed, scorer, peaks, gflop, profile)
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

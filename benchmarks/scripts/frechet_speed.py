@@ -64,9 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'route':<16} {'seconds':>9} {'vs sqrtm':>9} {'value':>14} {'rel. diff':>10}")
     for name in runs:
         t = statistics.median(times[name])
-        print(f"{name:<16} {t:>9.2f} {ref_t / t:>8.1f}x {values[name]:>14.6f} {abs(values[name] - ref_v) / ref_v:>10.1e}")
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+        print(
+            f"{name:<16} {t:>9.2f} {ref_t / t:>8.1f}x {values[name]:>14.6f} {abs(values[name] - ref_v) / ref_v:>10.1e}"
+        )
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ class Row:
 
 # --- 1. the gpu tests ------------------------------------------------------------------------------------------
 
+
 def gpu_tests(args: argparse.Namespace) -> Row:
     cmd = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider", "tests/test_cuda.py"]
     out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=_env(args), check=False)
@@ -61,15 +62,26 @@ def gpu_tests(args: argparse.Namespace) -> Row:
 
 # --- 2./3. the world suite on the device, the CPU, and twice deterministic -------------------------------------
 
+
 def _env(args: argparse.Namespace) -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "IMAGEN_BENCH_RUNS": str(args.out / "runs"),
-            "IMAGEN_BENCH_CACHE": str(args.out / "cache")}
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "IMAGEN_BENCH_RUNS": str(args.out / "runs"),
+        "IMAGEN_BENCH_CACHE": str(args.out / "cache"),
+    }
 
 
 def _cli(args: argparse.Namespace, *command: str) -> float:
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "harness.cli", *command], cwd=REPO, capture_output=True, text=True,
-                         env=_env(args), check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *command],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=_env(args),
+        check=False,
+    )
     if out.returncode != 0:
         tail = (out.stderr.strip().splitlines() or ["?"])[-1]
         raise RuntimeError(f"imagen-bench {command[0]} failed ({out.returncode}): {tail}")
@@ -77,14 +89,33 @@ def _cli(args: argparse.Namespace, *command: str) -> float:
 
 
 def _world_args(args: argparse.Namespace) -> list[str]:
-    size = ["benchmark.limit_per_category=1", "benchmark.images_per_prompt=2", "benchmark.seeds=[0,1]",
-            "stop_at=base32", "sampler.steps=2", "fid.min_images=2", "fid.n_boot=50"] if args.dry else [
-        "benchmark.limit_per_category=2", "sampler.steps=10"]
+    size = (
+        [
+            "benchmark.limit_per_category=1",
+            "benchmark.images_per_prompt=2",
+            "benchmark.seeds=[0,1]",
+            "stop_at=base32",
+            "sampler.steps=2",
+            "fid.min_images=2",
+            "fid.n_boot=50",
+        ]
+        if args.dry
+        else ["benchmark.limit_per_category=2", "sampler.steps=10"]
+    )
     ref = args.out / "world" / "test" / "images"
-    return ["benchmark=world", "benchmark.metrics=[fid,clip_score,world_accuracy]",
-            f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}", "model=imagen_tiny",
-            "sampler=dpmpp_2m", "steps.sr=4", f"checkpoint={WORLD / 'checkpoints' / 'final'}",
-            f"clip.model=local-dir:{WORLD / 'data' / 'tiny_clip'}", "clip.pretrained=", "progress=false", *size]
+    return [
+        "benchmark=world",
+        "benchmark.metrics=[fid,clip_score,world_accuracy]",
+        f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}",
+        "model=imagen_tiny",
+        "sampler=dpmpp_2m",
+        "steps.sr=4",
+        f"checkpoint={WORLD / 'checkpoints' / 'final'}",
+        f"clip.model=local-dir:{WORLD / 'data' / 'tiny_clip'}",
+        "clip.pretrained=",
+        "progress=false",
+        *size,
+    ]
 
 
 def _overall(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
@@ -93,23 +124,39 @@ def _overall(args: argparse.Namespace, run_id: str) -> dict[str, Any]:
 
 def world_agreement(args: argparse.Namespace, timings: dict[str, float]) -> list[Row]:
     n_test = 12 if args.dry else 200
-    _cli(args, "data", "world", f"out={args.out / 'world'}", "n_train=0", f"n_test={n_test}", "suite_gt=false",
-         "progress=false", "run_id=data")
-    timings[f"world eval on {args.device}"] = _cli(args, "eval", *_world_args(args), f"device={args.device}",
-                                                   "run_id=world-device")
+    _cli(
+        args,
+        "data",
+        "world",
+        f"out={args.out / 'world'}",
+        "n_train=0",
+        f"n_test={n_test}",
+        "suite_gt=false",
+        "progress=false",
+        "run_id=data",
+    )
+    timings[f"world eval on {args.device}"] = _cli(
+        args, "eval", *_world_args(args), f"device={args.device}", "run_id=world-device"
+    )
     cpu_run = "world-device"  # on the CPU (the dry run here) the device's run is the CPU's run
     if not args.device.startswith("cpu"):
         cpu_run = "world-cpu"
-        timings["world eval on the CPU"] = _cli(args, "eval", *_world_args(args), "device=cpu",
-                                                f"threads={os.cpu_count() or 1}", f"run_id={cpu_run}")
+        timings["world eval on the CPU"] = _cli(
+            args, "eval", *_world_args(args), "device=cpu", f"threads={os.cpu_count() or 1}", f"run_id={cpu_run}"
+        )
     cpu, dev = _overall(args, cpu_run), _overall(args, "world-device")
     rows = []
     for name in OUTPUTS:
         c, d = cpu.get(name) or {}, dev.get(name) or {}
         low, high, value = c.get("ci_low"), c.get("ci_high"), d.get("value")
         inside = None not in (low, high, value) and low <= value <= high
-        rows.append(Row(f"world {name}: {args.device} inside the CPU's 95% interval", "PASS" if inside else "FAIL",
-                        f"{args.device} {_num(value)} vs CPU {_num(c.get('value'))} [{_num(low)}, {_num(high)}]"))
+        rows.append(
+            Row(
+                f"world {name}: {args.device} inside the CPU's 95% interval",
+                "PASS" if inside else "FAIL",
+                f"{args.device} {_num(value)} vs CPU {_num(c.get('value'))} [{_num(low)}, {_num(high)}]",
+            )
+        )
     return rows
 
 
@@ -118,33 +165,53 @@ def _num(x: Any) -> str:
 
 
 def _png_digests(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*.png"))}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.png"))
+    }
 
 
 def deterministic_reruns(args: argparse.Namespace) -> Row:
     prompts = "[a large red circle,two small blue squares,a green triangle left of a yellow circle]"
-    common = ["sample", "model=imagen_tiny", f"checkpoint={WORLD / 'checkpoints' / 'final'}", f"prompts={prompts}",
-              "seeds=[0,1,2,3]", "sampler=dpmpp_2m", "steps.sr=4", "deterministic=true", f"device={args.device}",
-              "progress=false", *(["stop_at=base32", "sampler.steps=2"] if args.dry else ["sampler.steps=10"])]
+    common = [
+        "sample",
+        "model=imagen_tiny",
+        f"checkpoint={WORLD / 'checkpoints' / 'final'}",
+        f"prompts={prompts}",
+        "seeds=[0,1,2,3]",
+        "sampler=dpmpp_2m",
+        "steps.sr=4",
+        "deterministic=true",
+        f"device={args.device}",
+        "progress=false",
+        *(["stop_at=base32", "sampler.steps=2"] if args.dry else ["sampler.steps=10"]),
+    ]
     for rid in ("det-a", "det-b"):
         _cli(args, *common, f"run_id={rid}")
     a, b = (_png_digests(args.out / "runs" / rid / "images") for rid in ("det-a", "det-b"))
     same = bool(a) and a == b
-    return Row("deterministic=true reruns byte-identical", "PASS" if same else "FAIL",
-               f"{sum(a[k] == b.get(k) for k in a)} of {len(a)} PNGs identical")
+    return Row(
+        "deterministic=true reruns byte-identical",
+        "PASS" if same else "FAIL",
+        f"{sum(a[k] == b.get(k) for k in a)} of {len(a)} PNGs identical",
+    )
 
 
 # --- 4./5. speed and memory of the paper's stages ---------------------------------------------------------------
+
 
 def _stage_inputs(spec: Any, dim: int, length: int, batch: int, device: torch.device) -> tuple:
     """A guided step's inputs: cond and uncond halves in one batch of 2 × batch."""
     n, res = 2 * batch, spec.resolution
     lowres = torch.randn(n, 3, res, res, device=device) if spec.lowres_resolution else None
     aug = torch.zeros(n, device=device) if spec.lowres_resolution else None
-    return (torch.randn(n, 3, res, res, device=device), torch.rand(n, device=device),
-            torch.randn(n, length, dim, device=device), torch.ones(n, length, dtype=torch.bool, device=device),
-            lowres, aug)
+    return (
+        torch.randn(n, 3, res, res, device=device),
+        torch.rand(n, device=device),
+        torch.randn(n, length, dim, device=device),
+        torch.ones(n, length, dtype=torch.bool, device=device),
+        lowres,
+        aug,
+    )
 
 
 def _paper_stages(args: argparse.Namespace) -> tuple[list[Any], int, int]:
@@ -186,8 +253,13 @@ def paper_speed(args: argparse.Namespace, device: torch.device) -> list[Row]:
     rows = []
     for precision in ("float32", "bf16"):
         seconds = _time(lambda p=precision, u=unet: _forward(u, inputs, p, device), 1 if args.dry else 5)
-        rows.append(Row(f"{base.name} guided step, batch {batch}, {precision}", "n/a",
-                        f"{seconds * 1000:.1f} ms per step ({batch / seconds:.1f} images/s per step)"))
+        rows.append(
+            Row(
+                f"{base.name} guided step, batch {batch}, {precision}",
+                "n/a",
+                f"{seconds * 1000:.1f} ms per step ({batch / seconds:.1f} images/s per step)",
+            )
+        )
     del unet
     try:
         rows.append(_anchor_row(args, device, batch))
@@ -197,13 +269,7 @@ def paper_speed(args: argparse.Namespace, device: torch.device) -> list[Row]:
 
 
 def _anchor_row(args: argparse.Namespace, device: torch.device, batch: int) -> Row:
-    from benchmarks.scripts.anchor import (
-        INSTALL_HINT,
-        Matched,
-        import_imagen_pytorch,
-        text_inputs,
-        their_imagen,
-    )
+    from benchmarks.scripts.anchor import INSTALL_HINT, Matched, import_imagen_pytorch, text_inputs, their_imagen
 
     try:
         import_imagen_pytorch()
@@ -223,8 +289,11 @@ def _anchor_row(args: argparse.Namespace, device: torch.device, batch: int) -> R
             torch.cuda.synchronize(device)
 
     seconds = _time(step, 1 if args.dry else 5)
-    return Row(f"imagen-pytorch matched U-Net ({cfg.image_size}², batch {batch})", "n/a",
-               f"{seconds * 1000:.1f} ms per guided step")
+    return Row(
+        f"imagen-pytorch matched U-Net ({cfg.image_size}², batch {batch})",
+        "n/a",
+        f"{seconds * 1000:.1f} ms per guided step",
+    )
 
 
 def _fits(spec: Any, dim: int, length: int, batch: int, device: torch.device, unet: torch.nn.Module) -> int | None:
@@ -261,23 +330,37 @@ def paper_memory(args: argparse.Namespace, device: torch.device) -> list[Row]:
             unet = build_unet(spec).eval()
         peak = _fits(spec, dim, length, 1, device, unet)
         largest = _largest_batch(spec, dim, length, device, unet, args.max_batch)
-        rows.append(Row(f"{spec.name} peak memory at batch 1 (fp32, guided)", "n/a",
-                        f"{(peak or 0) / 2**30:.2f} GiB; largest batch that fits: {largest}"
-                        + (" (the cap)" if largest >= args.max_batch else "")))
+        rows.append(
+            Row(
+                f"{spec.name} peak memory at batch 1 (fp32, guided)",
+                "n/a",
+                f"{(peak or 0) / 2**30:.2f} GiB; largest batch that fits: {largest}"
+                + (" (the cap)" if largest >= args.max_batch else ""),
+            )
+        )
         del unet
     return rows
 
 
 # --- the table ------------------------------------------------------------------------------------------------
 
+
 def table(rows: list[Row], device: torch.device, seconds: float) -> str:
     from imagen.devices import device_identity
 
     ident = device_identity(device)
-    head = [f"gpu_check on {ident.get('name')} ({ident['kind']}"
-            + (f", CUDA {ident.get('cuda')}, cuDNN {ident.get('cudnn')}, driver {ident.get('driver')}"
-               if ident["kind"] == "cuda" else "") + f"), {seconds:.0f} s", "",
-            "| check | result | detail |", "|---|---|---|"]
+    head = [
+        f"gpu_check on {ident.get('name')} ({ident['kind']}"
+        + (
+            f", CUDA {ident.get('cuda')}, cuDNN {ident.get('cudnn')}, driver {ident.get('driver')}"
+            if ident["kind"] == "cuda"
+            else ""
+        )
+        + f"), {seconds:.0f} s",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+    ]
     return "\n".join(head + [f"| {r.check} | {r.result} | {r.detail} |" for r in rows])
 
 

@@ -67,8 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     per_step = sum(2 * g for name, _, _, g in rows if name in wanted)
     rate = args.gpu_tflops * 1e12 * args.mfu
     gpus = [int(g) for g in args.gpus.split(",")]
-    print(f"\nCOCO FID-{args.images // 1000}K ({'+'.join(wanted)}), {args.gpu_tflops:g} TFLOP/s peak x {args.mfu:.0%} MFU"
-          " per GPU, linear scaling over GPUs (sharded runner):")
+    print(
+        f"\nCOCO FID-{args.images // 1000}K ({'+'.join(wanted)}), {args.gpu_tflops:g} TFLOP/s peak x {args.mfu:.0%} MFU"
+        " per GPU, linear scaling over GPUs (sharded runner):"
+    )
     print(f"{'steps/stage':>11} {'PFLOP':>10} " + " ".join(f"{f'{g} GPU h':>10}" for g in gpus))
     for steps in (int(s) for s in args.steps.split(",")):
         total = args.images * steps * per_step * 1e9

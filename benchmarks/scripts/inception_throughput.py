@@ -70,19 +70,30 @@ def runners(folder: Path, args: argparse.Namespace) -> dict[str, Callable[[], np
     scripted = _Scripted(ext)
     rows: dict[str, Callable[[], np.ndarray]] = {
         "ours": lambda: extract_features(batches(files, args.mode, args.batch_size, args.num_workers), ext),
-        "ours, TorchScript network": lambda: extract_features(batches(files, args.mode, args.batch_size,
-                                                                      args.num_workers), scripted),
+        "ours, TorchScript network": lambda: extract_features(
+            batches(files, args.mode, args.batch_size, args.num_workers), scripted
+        ),
         "ours, 2 decode workers": lambda: extract_features(batches(files, args.mode, args.batch_size, 2), ext),
         "clean-fid": lambda: cleanfid_fid.get_folder_features(
-            str(folder), ext.cleanfid_model(args.mode), num_workers=args.num_workers, batch_size=args.batch_size,
-            device=cpu, mode=args.mode, verbose=False,
+            str(folder),
+            ext.cleanfid_model(args.mode),
+            num_workers=args.num_workers,
+            batch_size=args.batch_size,
+            device=cpu,
+            mode=args.mode,
+            verbose=False,
         ),
     }
     if (Path("/tmp") / NVLABS_FILE).is_file():
         own = build_feature_extractor(args.mode, device=cpu, use_dataparallel=False)
         rows["clean-fid nvlabs"] = lambda: cleanfid_fid.get_folder_features(
-            str(folder), own, num_workers=args.num_workers, batch_size=args.batch_size, device=cpu,
-            mode=args.mode, verbose=False,
+            str(folder),
+            own,
+            num_workers=args.num_workers,
+            batch_size=args.batch_size,
+            device=cpu,
+            mode=args.mode,
+            verbose=False,
         )
     return rows
 
@@ -122,27 +133,37 @@ def main(argv: list[str] | None = None) -> None:
         gflop = network_gflop(ext)
         peak = conv_peak(torch.float32)()
     ours_seconds, ours_feats = results["ours"]
-    print(f"Inception pool3 features: {args.count} images {args.size}x{args.size}, mode={args.mode}, "
-          f"batch={args.batch_size}, workers={args.num_workers}, torch threads={torch.get_num_threads()}, "
-          f"median of {args.repeats} interleaved rounds")
+    print(
+        f"Inception pool3 features: {args.count} images {args.size}x{args.size}, mode={args.mode}, "
+        f"batch={args.batch_size}, workers={args.num_workers}, torch threads={torch.get_num_threads()}, "
+        f"median of {args.repeats} interleaved rounds"
+    )
     print(f"network: {ext.name} (sha256 {ext.sha256[:12]}...)")
     scale = float(np.abs(ours_feats).max())
     print(f"network: {gflop:.2f} GFLOP per image; oneDNN 3×3 conv rate now {peak:.0f} GFLOP/s fp32")
-    print(f"{'path':<28} {'seconds':>8} {'img/s':>8} {'vs ours':>8} {'of conv peak':>13} {'max |Δfeat|':>12} "
-          f"{'relative':>9}")
+    print(
+        f"{'path':<28} {'seconds':>8} {'img/s':>8} {'vs ours':>8} {'of conv peak':>13} {'max |Δfeat|':>12} "
+        f"{'relative':>9}"
+    )
     for name, (seconds, feats) in results.items():
         diff = float(np.abs(feats - ours_feats).max()) if feats.shape == ours_feats.shape else float("nan")
         rate = args.count / seconds * gflop
-        print(f"{name:<28} {seconds:8.2f} {args.count / seconds:8.1f} {ours_seconds / seconds:7.2f}x "
-              f"{rate / peak:>12.0%} {diff:12.2e} {diff / scale:9.1e}")
+        print(
+            f"{name:<28} {seconds:8.2f} {args.count / seconds:8.1f} {ours_seconds / seconds:7.2f}x "
+            f"{rate / peak:>12.0%} {diff:12.2e} {diff / scale:9.1e}"
+        )
     if "clean-fid nvlabs" not in results:
         print(f"(clean-fid nvlabs row skipped: /tmp/{NVLABS_FILE} not present; not downloaded)")
-    print("vs ours = ours_seconds / row_seconds: above 1x the row is faster than ours; of conv peak: the row's "
-          "network FLOP rate over oneDNN's 3×3 conv rate (decoding and resizing included in its time).")
+    print(
+        "vs ours = ours_seconds / row_seconds: above 1x the row is faster than ours; of conv peak: the row's "
+        "network FLOP rate over oneDNN's 3×3 conv rate (decoding and resizing included in its time)."
+    )
     speedup = results["clean-fid"][0] / ours_seconds
     rel = float(np.abs(results["clean-fid"][1] - ours_feats).max()) / scale
-    print(f"target: ours >= 2x clean-fid img/s with features within 1e-4 relative -> {speedup:.2f}x, {rel:.1e}: "
-          f"{'MET' if speedup >= 2 and rel <= 1e-4 else 'NOT MET'}")
+    print(
+        f"target: ours >= 2x clean-fid img/s with features within 1e-4 relative -> {speedup:.2f}x, {rel:.1e}: "
+        f"{'MET' if speedup >= 2 and rel <= 1e-4 else 'NOT MET'}"
+    )
     print(f"machine: {machine()}; load average at the end {load_average()}")
 
 

@@ -59,6 +59,7 @@ def _per_image(run: Callable[[list[Path]], Any], files: list[Path], batch: int) 
 
 # --- networks with their published architectures --------------------------------------------------
 
+
 def _inception(files: list[Path], batch: int):
     from harness.metrics.extractors.images import batches
     from harness.metrics.extractors.inception import load_fid_extractor
@@ -74,11 +75,24 @@ def _dinov2(hidden: int, layers: int, heads: int) -> Callable:
 
         from harness.metrics.extractors.dinov2 import Dinov2Space
 
-        net = Dinov2Model(Dinov2Config(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                       intermediate_size=4 * hidden, image_size=518, patch_size=14)).eval()
-        space = Dinov2Space(net, {"weights_sha256": "-", "config_sha256": "-", "arch": "", "feature_dim": hidden,
-                                  "path": ""}, "clean", batch)
+        net = Dinov2Model(
+            Dinov2Config(
+                hidden_size=hidden,
+                num_hidden_layers=layers,
+                num_attention_heads=heads,
+                intermediate_size=4 * hidden,
+                image_size=518,
+                patch_size=14,
+            )
+        ).eval()
+        space = Dinov2Space(
+            net,
+            {"weights_sha256": "-", "config_sha256": "-", "arch": "", "feature_dim": hidden, "path": ""},
+            "clean",
+            batch,
+        )
         return _per_image(space.extract, files, batch), hidden, "random weights"
+
     return run
 
 
@@ -119,8 +133,9 @@ def _byte_clip_tokenizer(folder: Path):
     vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    return CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>",
-                         model_max_length=CONTEXT)
+    return CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token="<|endoftext|>", model_max_length=CONTEXT
+    )
 
 
 def _pickscore(files: list[Path], batch: int):
@@ -130,11 +145,24 @@ def _pickscore(files: list[Path], batch: int):
 
     with tempfile.TemporaryDirectory() as tmp:
         tok = _byte_clip_tokenizer(Path(tmp))
-    cfg = CLIPConfig(text_config={"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
-                                  "num_attention_heads": 16, "vocab_size": 49408},
-                     vision_config={"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32,
-                                    "num_attention_heads": 16, "image_size": 224, "patch_size": 14},
-                     projection_dim=1024)
+    cfg = CLIPConfig(
+        text_config={
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "vocab_size": 49408,
+        },
+        vision_config={
+            "hidden_size": 1280,
+            "intermediate_size": 5120,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 16,
+            "image_size": 224,
+            "patch_size": 14,
+        },
+        projection_dim=1024,
+    )
     proc = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tok)
     model = PickScoreModel(CLIPModel(cfg).eval(), proc, {})
     return _per_image(lambda fs: model.score(fs, _prompts(len(fs)), batch), files, batch), None, "random weights"
@@ -145,12 +173,28 @@ def _imagereward(files: list[Path], batch: int):
 
     from harness.metrics.extractors.imagereward import ImageRewardModel, published_mlp
 
-    vision = BlipVisionModel(BlipVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
-                                              num_attention_heads=16, image_size=224, patch_size=16,
-                                              layer_norm_eps=1e-6))
-    text = BlipTextModel(BlipTextConfig(vocab_size=30524, hidden_size=768, encoder_hidden_size=1024,
-                                        num_hidden_layers=12, num_attention_heads=12, is_decoder=True),
-                         add_pooling_layer=False)
+    vision = BlipVisionModel(
+        BlipVisionConfig(
+            hidden_size=1024,
+            intermediate_size=4096,
+            num_hidden_layers=24,
+            num_attention_heads=16,
+            image_size=224,
+            patch_size=16,
+            layer_norm_eps=1e-6,
+        )
+    )
+    text = BlipTextModel(
+        BlipTextConfig(
+            vocab_size=30524,
+            hidden_size=768,
+            encoder_hidden_size=1024,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            is_decoder=True,
+        ),
+        add_pooling_layer=False,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nphoto")
         tok = BertTokenizer(str(Path(tmp) / "vocab.txt"))
@@ -160,6 +204,7 @@ def _imagereward(files: list[Path], batch: int):
 
 
 # --- set-level maths at 1K -------------------------------------------------------------------------
+
 
 def _set_maths(dim: int | None, kind: str, n: int = 1000, n_boot: int = 200) -> float:
     from harness.metrics.maths.cmmd import cmmd, cmmd_bootstrap
@@ -178,6 +223,7 @@ def _set_maths(dim: int | None, kind: str, n: int = 1000, n_boot: int = 200) -> 
     gen, ref = rng.normal(size=(n, dim)), rng.normal(size=(n, dim)) + 0.1
     sets = list(bootstrap_indices(n, n_boot, 0))
     if kind == "frechet":
+
         def run():
             frechet_distance_features(gen, ref)
             frechet_distance_resampled(gen, reference_factor(*feature_stats(ref)), sets)
@@ -188,8 +234,10 @@ def _set_maths(dim: int | None, kind: str, n: int = 1000, n_boot: int = 200) -> 
             cmmd(gen, ref)
             cmmd_bootstrap(gen, ref, sets)
     else:
+
         def run():
             prdc(ref, gen, 5).resampled(sets)
+
     return _timed(run)
 
 
@@ -228,8 +276,11 @@ def main(argv: list[str] | None = None) -> None:
             dim = int(d) if d else dims.get(metric)
             set_s = _set_maths(dim, kind) if maths else float("nan")
             rows.append((metric, network, inp, weights, per_img, set_s))
-            print(f"[{time.perf_counter() - start:5.0f} s] {metric}: {per_img:.3f} s/image, set maths {set_s:.2f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{time.perf_counter() - start:5.0f} s] {metric}: {per_img:.3f} s/image, set maths {set_s:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     _print(rows, args, time.perf_counter() - start)
 
 
@@ -239,18 +290,22 @@ def _fmt(x: float, spec: str) -> str:
 
 def _print(rows: list[tuple], args: argparse.Namespace, seconds: float) -> None:
     head = ("metric", "network", "input", "weights", "s/image", "network s/1K", "set maths s/1K")
-    print(f"cost per 1K images, {args.images} images measured per network (batch {args.batch}, "
-          f"{args.threads} threads), set maths at 1K vs 1K features with 200 bootstrap replicates")
-    table = [head] + [(m, n, i, w or "shared", _fmt(p, ".3f"), _fmt(1000 * p, ".0f"), _fmt(s, ".2f"))
-                      for m, n, i, w, p, s in rows]
+    print(
+        f"cost per 1K images, {args.images} images measured per network (batch {args.batch}, "
+        f"{args.threads} threads), set maths at 1K vs 1K features with 200 bootstrap replicates"
+    )
+    table = [head] + [
+        (m, n, i, w or "shared", _fmt(p, ".3f"), _fmt(1000 * p, ".0f"), _fmt(s, ".2f")) for m, n, i, w, p, s in rows
+    ]
     widths = [max(len(str(r[c])) for r in table) for c in range(len(head))]
     for r in table:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"{seconds:.0f} s on {platform.machine()} with {os.cpu_count()} CPUs, load average {load} at the end "
-          f"(CPython {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__})")
+    print(
+        f"{seconds:.0f} s on {platform.machine()} with {os.cpu_count()} CPUs, load average {load} at the end "
+        f"(CPython {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__})"
+    )
 
 
 if __name__ == "__main__":
     main()
-

@@ -32,19 +32,44 @@ from benchmarks.scripts.timing import load_average, machine
 
 def eval_args(args: argparse.Namespace, coco_root: Path, run_id: str) -> list[str]:
     world = REPO / "benchmarks" / "world"
-    return ["eval", "benchmark=coco_fid30k", f"run_id={run_id}", f"coco.root={coco_root}",
-            f"benchmark.num_prompts={args.prompts}", "model=imagen_tiny", f"checkpoint={world / 'checkpoints' / 'final'}",
-            "sampler=dpmpp_2m", "sampler.steps=10", "steps.sr=4", f"batch_size={args.batch_size}", "threads=null",
-            "channels_last=true", "progress=false", f"clip.model=local-dir:{world / 'data' / 'tiny_clip'}",
-            "clip.pretrained="]
+    return [
+        "eval",
+        "benchmark=coco_fid30k",
+        f"run_id={run_id}",
+        f"coco.root={coco_root}",
+        f"benchmark.num_prompts={args.prompts}",
+        "model=imagen_tiny",
+        f"checkpoint={world / 'checkpoints' / 'final'}",
+        "sampler=dpmpp_2m",
+        "sampler.steps=10",
+        "steps.sr=4",
+        f"batch_size={args.batch_size}",
+        "threads=null",
+        "channels_last=true",
+        "progress=false",
+        f"clip.model=local-dir:{world / 'data' / 'tiny_clip'}",
+        "clip.pretrained=",
+    ]
 
 
 def stand_in_coco(out: Path, env: dict[str, str], n_images: int) -> Path:
     """A folder laid out as COCO (``val2014/``) holding held-out world images (no COCO offline)."""
     root = out / "coco"
     if not (root / "val2014").is_dir():
-        cli(["data", "world", f"out={out / 'world'}", "n_train=0", f"n_test={n_images}", "suite_gt=false",
-             "progress=false", "run_id=logs-data"], env, out / "data-world.log")
+        cli(
+            [
+                "data",
+                "world",
+                f"out={out / 'world'}",
+                "n_train=0",
+                f"n_test={n_images}",
+                "suite_gt=false",
+                "progress=false",
+                "run_id=logs-data",
+            ],
+            env,
+            out / "data-world.log",
+        )
         root.mkdir(parents=True, exist_ok=True)
         (root / "val2014").symlink_to(out / "world" / "test" / "images", target_is_directory=True)
     return root
@@ -78,19 +103,25 @@ def main(argv: list[str] | None = None) -> None:
             got[run_id] = phases(out / run_id)
             print(f"  {run_id}: {got[run_id][0]['total']:.0f} s", flush=True)
     report(got, args)
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
 
 
 def report(got: dict[str, tuple[dict[str, float], dict[str, Any]]], args: argparse.Namespace) -> None:
     cold, warm = got["cold"][0], got["warm"][0]
-    print(f"\nCOCO-protocol eval of the tiny cascade (final checkpoint, 32² -> 64² -> 128²), {args.prompts} captions, "
-          f"reference: {args.reference} stand-in images; seconds per phase from results.json")
+    print(
+        f"\nCOCO-protocol eval of the tiny cascade (final checkpoint, 32² -> 64² -> 128²), {args.prompts} captions, "
+        f"reference: {args.reference} stand-in images; seconds per phase from results.json"
+    )
     print(f"{'phase':<22} {'cold s':>8} {'share':>6} {'warm s':>8} {'share':>6} {'cold/warm':>10}")
     for k in [*[k for k in cold if k not in ("other", "total")], "other", "total"]:
         c, w = cold.get(k, float("nan")), warm.get(k, float("nan"))
-        print(f"{k:<22} {c:>8.1f} {c / cold['total']:>6.0%} {w:>8.1f} {w / warm['total']:>6.0%} "
-              f"{c / w if w else float('nan'):>9.1f}x")
+        print(
+            f"{k:<22} {c:>8.1f} {c / cold['total']:>6.0%} {w:>8.1f} {w / warm['total']:>6.0%} "
+            f"{c / w if w else float('nan'):>9.1f}x"
+        )
     for run_id in ("cold", "warm"):
         caches = got[run_id][1]
         print(f"caches ({run_id}): " + "; ".join(f"{k}={json.dumps(v)}" for k, v in caches.items()))

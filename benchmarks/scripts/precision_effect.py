@@ -80,8 +80,19 @@ def paired_changes(out: Path, sampler: str, steps: int, env: dict[str, str]) -> 
     if not (out / run_id / "verdict.json").is_file():
         # regress exits 0/1/3 by its verdict; the benchmark only reads the intervals, so any verdict is fine.
         try:
-            cli(["regress", f"baseline={base}", f"candidate={cand}", "benchmark=world", f"run_id={run_id}",
-                 "model=imagen_tiny", "junit=false"], env, out / f"{run_id}.log")
+            cli(
+                [
+                    "regress",
+                    f"baseline={base}",
+                    f"candidate={cand}",
+                    "benchmark=world",
+                    f"run_id={run_id}",
+                    "model=imagen_tiny",
+                    "junit=false",
+                ],
+                env,
+                out / f"{run_id}.log",
+            )
         except SystemExit:
             if not (out / run_id / "verdict.json").is_file():
                 raise
@@ -93,8 +104,11 @@ def image_difference(out: Path, sampler: str, steps: int) -> float:
     """Mean |bf16 − fp32| over every pixel of the paired images, in 8-bit levels."""
     runs = [out / f"{sampler}-{steps}-{p}" for p in PRECISIONS]
     files = [{r.sample_key: run / r.path for r in read_manifest(run)} for run in runs]
-    diffs = [np.abs(np.asarray(Image.open(files[0][k]), np.int16) - np.asarray(Image.open(files[1][k]), np.int16)).mean()
-             for k in sorted(files[0]) if k in files[1]]
+    diffs = [
+        np.abs(np.asarray(Image.open(files[0][k]), np.int16) - np.asarray(Image.open(files[1][k]), np.int16)).mean()
+        for k in sorted(files[0])
+        if k in files[1]
+    ]
     return float(np.mean(diffs)) if diffs else float("nan")
 
 
@@ -103,14 +117,22 @@ def within_noise(change: dict[str, Any], fp32: dict[str, Any], bf16: dict[str, A
     return paired and fp32["ci_low"] <= bf16["value"] <= fp32["ci_high"]
 
 
-def report(rows: dict[tuple[str, int, str], dict[str, Any]], changes: dict[tuple[str, int], dict[str, Any]],
-           diffs: dict[tuple[str, int], float], args: argparse.Namespace) -> bool:
+def report(
+    rows: dict[tuple[str, int, str], dict[str, Any]],
+    changes: dict[tuple[str, int], dict[str, Any]],
+    diffs: dict[tuple[str, int], float],
+    args: argparse.Namespace,
+) -> bool:
     """The table; True when bf16 is within run-to-run noise on every score of every sampler."""
-    print(f"\nThe final tiny checkpoint's base stage (32²) on the world suite, {args.limit_per_category} prompt(s) per "
-          f"category x 8 seeds, FID against {args.n_test} held-out world images; fp32 and bf16 on the same seeds; "
-          "change = bf16 - fp32 with its paired-bootstrap 95% interval (regress)")
-    print(f"{'sampler':<13} {'score':<15} {'fp32 [95% CI]':>30} {'bf16 [95% CI]':>30} {'change [paired 95% CI]':>30} "
-          f"{'within noise':>12}")
+    print(
+        f"\nThe final tiny checkpoint's base stage (32²) on the world suite, {args.limit_per_category} prompt(s) per "
+        f"category x 8 seeds, FID against {args.n_test} held-out world images; fp32 and bf16 on the same seeds; "
+        "change = bf16 - fp32 with its paired-bootstrap 95% interval (regress)"
+    )
+    print(
+        f"{'sampler':<13} {'score':<15} {'fp32 [95% CI]':>30} {'bf16 [95% CI]':>30} {'change [paired 95% CI]':>30} "
+        f"{'within noise':>12}"
+    )
     every = True
     for sampler, steps in parse_samplers(args.samplers):
         fp32, bf16 = (rows[(sampler, steps, p)] for p in PRECISIONS)
@@ -122,18 +144,25 @@ def report(rows: dict[tuple[str, int, str], dict[str, Any]], changes: dict[tuple
             fp, bf = (f"{v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for v in (a, b))
             ch = f"{c['delta']:+.3f} [{lo}, {hi}]"
             print(f"{f'{sampler} {steps}':<13} {m:<15} {fp:>30} {bf:>30} {ch:>30} {'yes' if ok else 'NO':>12}")
-        print(f"{'':<13} {'images':<15} mean |bf16 - fp32| {diffs[(sampler, steps)]:.2f} of 255 levels (n = "
-              f"{fp32['n']}); generation {fp32['generate_s']:.1f} s fp32, {bf16['generate_s']:.1f} s bf16 "
-              f"({fp32['generate_s'] / bf16['generate_s']:.2f}x)")
+        print(
+            f"{'':<13} {'images':<15} mean |bf16 - fp32| {diffs[(sampler, steps)]:.2f} of 255 levels (n = "
+            f"{fp32['n']}); generation {fp32['generate_s']:.1f} s fp32, {bf16['generate_s']:.1f} s bf16 "
+            f"({fp32['generate_s'] / bf16['generate_s']:.2f}x)"
+        )
     print(f"bf16 within run-to-run noise on FID, CLIP score and world accuracy: {'yes' if every else 'NO'}")
     return every
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--samplers", nargs="+", default=None, metavar="SAMPLER:STEPS",
-                   help="default: ddpm:50 dpmpp_2m:10; dpmpp_2m:10 alone on a CPU without native bf16 (emulated "
-                        "bf16 is several times slower than fp32, and 50 ancestral steps would not fit 10 minutes)")
+    p.add_argument(
+        "--samplers",
+        nargs="+",
+        default=None,
+        metavar="SAMPLER:STEPS",
+        help="default: ddpm:50 dpmpp_2m:10; dpmpp_2m:10 alone on a CPU without native bf16 (emulated "
+        "bf16 is several times slower than fp32, and 50 ancestral steps would not fit 10 minutes)",
+    )
     add_world_options(p)
     args = p.parse_args(argv)
     if args.samplers is None:
@@ -148,8 +177,10 @@ def main(argv: list[str] | None = None) -> None:
         changes = {(s, n): paired_changes(out, s, n, env) for s, n in pairs}
         diffs = {(s, n): image_difference(out, s, n) for s, n in pairs}
     report(rows, changes, diffs, args)
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

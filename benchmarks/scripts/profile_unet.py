@@ -51,9 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     total, conv = sum(times.values()), times.get("aten::mkldnn_convolution", 0.0)
     measure = conv_peak(torch.bfloat16 if bf16 else torch.float32)
     peak = max(measure(), measure())
-    print(f"{args.precision}, batch {args.batch}: forward {total * 1e3:.0f} ms; convolutions {conv * 1e3:.0f} ms "
-          f"({conv / total:.0%} of the time), {conv_flops / 1e9:.1f} of {counter.get_total_flops() / 1e9:.1f} GFLOP "
-          f"-> {conv_flops / conv / 1e9:.0f} GFLOP/s against oneDNN's {peak:.0f} ({conv_flops / conv / 1e9 / peak:.0%})")
+    print(
+        f"{args.precision}, batch {args.batch}: forward {total * 1e3:.0f} ms; convolutions {conv * 1e3:.0f} ms "
+        f"({conv / total:.0%} of the time), {conv_flops / 1e9:.1f} of {counter.get_total_flops() / 1e9:.1f} GFLOP "
+        f"-> {conv_flops / conv / 1e9:.0f} GFLOP/s against oneDNN's {peak:.0f} ({conv_flops / conv / 1e9 / peak:.0%})"
+    )
     for key, seconds in sorted(times.items(), key=lambda kv: -kv[1])[: args.top]:
         print(f"  {key:<55} {seconds / total:6.1%}")
     print(f"machine: {machine()}")

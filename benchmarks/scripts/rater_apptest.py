@@ -64,8 +64,9 @@ def screen_key(at: AppTest) -> str:
     return keys[0].removeprefix("fidelity-")
 
 
-def apptest_rater(token: str, items: int, think: float, rng: random.Random, start: threading.Barrier,
-                  group: Group) -> list[Sample]:
+def apptest_rater(
+    token: str, items: int, think: float, rng: random.Random, start: threading.Barrier, group: Group
+) -> list[Sample]:
     """One rater through AppTest: "Start", then ``items + 1`` submissions (the first a warm-up)."""
     from streamlit.testing.v1 import AppTest
 

@@ -68,16 +68,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from benchmarks.scripts.rater_apptest import run_apptest
-from benchmarks.scripts.rater_load import (
-    WAIT_S,
-    Group,
-    Sample,
-    Unavailable,
-    collect,
-    cpu_since,
-    cpu_snapshot,
-    log,
-)
+from benchmarks.scripts.rater_load import WAIT_S, Group, Sample, Unavailable, collect, cpu_since, cpu_snapshot, log
 from benchmarks.scripts.timing import load_average, machine
 
 if TYPE_CHECKING:
@@ -87,8 +78,14 @@ if TYPE_CHECKING:
 
 TARGET_MS = 300.0
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",  # as the browser tests
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",  # as the browser tests
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"  # the tests' database (tests/conftest.py)
 IMAGE_SIDE = 256  # a DrawBench study shows 256² or larger; the store keeps one common size
 OPENING = 4  # pages opening at once: 20 cold Streamlit pages at once on 2 cores time out
@@ -200,16 +197,22 @@ def postgres_schema(base: str) -> Iterator[str]:
         engine.dispose()
 
 
-def build_study(folder: Path, db_url: str | None, raters: int,
-                items: int) -> tuple[StudyDB, list[str], list[str]]:
+def build_study(folder: Path, db_url: str | None, raters: int, items: int) -> tuple[StudyDB, list[str], list[str]]:
     """A study of ``items + 2`` items, each for every rater: a warm-up, the timed ones, and one more, so
     the last timed submission also leads to an item (not to the finish screen). Twice ``raters`` tokens:
     the browser's raters and AppTest's."""
     from raters_ui.synthetic import make_study
 
     sizes = {"sys1": IMAGE_SIDE, "sys2": IMAGE_SIDE}
-    db, made = make_study(folder, db_url=db_url, n_prompts=items + 2, raters=2 * raters,
-                          ratings_per_item=2 * raters, n_images=8, sizes=sizes)
+    db, made = make_study(
+        folder,
+        db_url=db_url,
+        n_prompts=items + 2,
+        raters=2 * raters,
+        ratings_per_item=2 * raters,
+        n_images=8,
+        sizes=sizes,
+    )
     tokens = list(made.tokens.raters.values())
     return db, tokens[:raters], tokens[raters:]
 
@@ -224,8 +227,13 @@ def serve(db_url: str, folder: Path) -> Iterator[tuple[str, int]]:
         port = s.getsockname()[1]
     base, logfile = f"http://127.0.0.1:{port}", folder / "streamlit.log"
     with open(logfile, "a") as out:
-        proc = subprocess.Popen(streamlit_command("127.0.0.1", port), stdout=out, stderr=subprocess.STDOUT,
-                                env=app_env(db_url, "demo"), cwd=folder)
+        proc = subprocess.Popen(
+            streamlit_command("127.0.0.1", port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=app_env(db_url, "demo"),
+            cwd=folder,
+        )
     try:
         deadline, health = time.monotonic() + WAIT_S, f"{base}/_stcore/health"
         while True:
@@ -263,8 +271,7 @@ async def open_rater(browser: Browser, link: str, gate: asyncio.Semaphore) -> tu
     return page, key
 
 
-async def rate(page: Page, key: str, items: int, think: float, rng: random.Random,
-               group: Group) -> list[Sample]:
+async def rate(page: Page, key: str, items: int, think: float, rng: random.Random, group: Group) -> list[Sample]:
     """Submit ``items + 1`` items by keyboard after a think time each; the first is the warm-up."""
     out = []
     for k in range(items + 1):
@@ -277,16 +284,18 @@ async def rate(page: Page, key: str, items: int, think: float, rng: random.Rando
             raise TimeoutError(f"screen {key}: the next item was not drawn within {WAIT_S:.0f} s")
         group.count()
         if k:
-            out.append(Sample(int(key), int(got["key"]), got["ms"], got["t0"] / 1000, got["dom"] / 1000,
-                              got["t1"] / 1000))
+            out.append(
+                Sample(int(key), int(got["key"]), got["ms"], got["t0"] / 1000, got["dom"] / 1000, got["t1"] / 1000)
+            )
         key = await (await page.wait_for_function(READY_JS, polling=50)).json_value()
         if key != got["key"]:
             raise RuntimeError(f"screen {got['key']} was drawn, then screen {key}")
     return out
 
 
-async def drive(chromium: str, base: str, server_pid: int, tokens: list[str], args: argparse.Namespace,
-                group: Group) -> None:
+async def drive(
+    chromium: str, base: str, server_pid: int, tokens: list[str], args: argparse.Namespace, group: Group
+) -> None:
     """All raters in one browser: open every page (a few at a time), then release them together."""
     from playwright.async_api import async_playwright
 
@@ -297,8 +306,10 @@ async def drive(chromium: str, base: str, server_pid: int, tokens: list[str], ar
             opened = await asyncio.gather(*(open_rater(browser, f"{base}/?token={t}", gate) for t in tokens))
             log(f"{group.backend} browser: {len(opened)} pages on their first item; rating")
             before = cpu_snapshot(server_pid)
-            runs = [rate(page, key, args.items, args.think, random.Random(f"{args.seed}:{k}"), group)
-                    for k, (page, key) in enumerate(opened)]
+            runs = [
+                rate(page, key, args.items, args.think, random.Random(f"{args.seed}:{k}"), group)
+                for k, (page, key) in enumerate(opened)
+            ]
             collect(group, await asyncio.gather(*runs, return_exceptions=True))
             group.cpu = cpu_since(before, server_pid)
         finally:
@@ -319,8 +330,10 @@ def split(db: StudyDB, samples: list[Sample]) -> dict[str, list[float]]:
     from raters_ui.db import Assignment, Rating
 
     with db.read() as s:
-        rated = {a: epoch(t) for a, t in s.execute(select(Rating.assignment_id, Rating.created_at)
-                                                  .where(Rating.question == "fidelity"))}
+        rated = {
+            a: epoch(t)
+            for a, t in s.execute(select(Rating.assignment_id, Rating.created_at).where(Rating.question == "fidelity"))
+        }
         assigned = {a: epoch(t) for a, t in s.execute(select(Assignment.id, Assignment.assigned_at))}
     out: dict[str, list[float]] = {"to server": [], "server": [], "to page": [], "images": []}
     for x in samples:
@@ -337,8 +350,7 @@ def measure(backend: str, chromium: str, args: argparse.Namespace) -> list[Group
     """The browser group, then the AppTest group, on one study of this backend."""
     groups = [Group(backend, "browser")] + ([Group(backend, "AppTest")] if args.apptest else [])
     try:
-        with tempfile.TemporaryDirectory(prefix=f"rater-latency-{backend}-") as tmp, \
-                contextlib.ExitStack() as stack:
+        with tempfile.TemporaryDirectory(prefix=f"rater-latency-{backend}-") as tmp, contextlib.ExitStack() as stack:
             url = stack.enter_context(postgres_schema(args.postgres)) if backend == "postgres" else None
             db, browser_tokens, apptest_tokens = build_study(Path(tmp), url, args.raters, args.items)
             stack.callback(db.dispose)
@@ -359,9 +371,11 @@ def measure(backend: str, chromium: str, args: argparse.Namespace) -> list[Group
     return groups
 
 
-HEADER = (f"{'backend':<9} {'client':<8} {'n':>4} {'p50':>6} {'p95':>6} {'max':>6}  {'p95 < 300 ms':<12}  "
-          f"{'p50 split: to server/server/to page/images':<42}  {'CPU ms/sub: server/db/browser':<29} "
-          f"{'s':>4}")
+HEADER = (
+    f"{'backend':<9} {'client':<8} {'n':>4} {'p50':>6} {'p95':>6} {'max':>6}  {'p95 < 300 ms':<12}  "
+    f"{'p50 split: to server/server/to page/images':<42}  {'CPU ms/sub: server/db/browser':<29} "
+    f"{'s':>4}"
+)
 
 
 def row(g: Group) -> str:
@@ -374,10 +388,13 @@ def row(g: Group) -> str:
     p95 = float(np.percentile(ms, 95))
     verdict = "MET" if p95 < TARGET_MS else "NOT MET"
     parts = " / ".join(f"{statistics.median(v):.0f}" if v else "-" for v in g.splits.values())
-    cpu = " / ".join(f"{1000 * g.cpu[k] / max(1, g.submitted):.0f}" if g.cpu.get(k) else "-"
-                     for k in ("server", "db", "browser"))
-    return (f"{head} {len(ms):>4} {statistics.median(ms):>6.0f} {p95:>6.0f} {max(ms):>6.0f}  {verdict:<12}  "
-            f"{parts:<42}  {cpu:<29} {g.seconds:>4.0f}")
+    cpu = " / ".join(
+        f"{1000 * g.cpu[k] / max(1, g.submitted):.0f}" if g.cpu.get(k) else "-" for k in ("server", "db", "browser")
+    )
+    return (
+        f"{head} {len(ms):>4} {statistics.median(ms):>6.0f} {p95:>6.0f} {max(ms):>6.0f}  {verdict:<12}  "
+        f"{parts:<42}  {cpu:<29} {g.seconds:>4.0f}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -386,8 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--items", type=int, default=4, help="timed submissions per rater (after one warm-up)")
     p.add_argument("--think", type=float, default=4.0, help="mean think time per item, s (uniform ±50%%)")
     p.add_argument("--backends", default="sqlite,postgres", help="comma-separated: sqlite, postgres")
-    p.add_argument("--no-apptest", dest="apptest", action="store_false",
-                   help="skip the server-only AppTest rows")
+    p.add_argument("--no-apptest", dest="apptest", action="store_false", help="skip the server-only AppTest rows")
     p.add_argument("--postgres", default=PG_BASE, help="PostgreSQL database to make a scratch schema in")
     p.add_argument("--seed", type=int, default=0, help="seeds the think times")
     args = p.parse_args(argv)
@@ -400,12 +416,18 @@ def main(argv: list[str] | None = None) -> None:
     start, load_start = time.perf_counter(), load_average()
     groups = [g for b in backends for g in measure(b, chromium, args)]
     groups.sort(key=lambda g: g.client != "browser")  # end to end first, then the server alone
-    print(f'rater app: "Submit and continue" -> next item drawn, ms; {args.raters} raters at once, '
-          f"{args.items} timed items each after 1 warm-up, think {args.think / 2:g}-{1.5 * args.think:g} s")
-    print(f"browser: end to end, one Streamlit server and {args.raters} headless Chromium pages on this "
-          "machine, until the 16 images are loaded and painted;")
-    print(f"AppTest: the server's script alone, {args.raters} threads of streamlit.testing AppTest, "
-          "until the rerun is done")
+    print(
+        f'rater app: "Submit and continue" -> next item drawn, ms; {args.raters} raters at once, '
+        f"{args.items} timed items each after 1 warm-up, think {args.think / 2:g}-{1.5 * args.think:g} s"
+    )
+    print(
+        f"browser: end to end, one Streamlit server and {args.raters} headless Chromium pages on this "
+        "machine, until the 16 images are loaded and painted;"
+    )
+    print(
+        f"AppTest: the server's script alone, {args.raters} threads of streamlit.testing AppTest, "
+        "until the rerun is done"
+    )
     print(HEADER)
     for g in groups:
         print(row(g))
@@ -413,8 +435,10 @@ def main(argv: list[str] | None = None) -> None:
         for f in g.failures:
             print(f"  {g.backend} {g.client}: a rater failed: {f}")
     print(machine())
-    print(f"load average {load_start} at the start, {load_average()} at the end; "
-          f"{time.perf_counter() - start:.0f} s in all")
+    print(
+        f"load average {load_start} at the start, {load_average()} at the end; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
     if any(g.failures or (not g.samples and not g.unavailable) for g in groups):
         sys.exit(1)
 

@@ -79,7 +79,7 @@ def _stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return [text[text.index("(") + 1:text.rindex(")")], *text[text.rindex(")") + 2:].split()]
+    return [text[text.index("(") + 1 : text.rindex(")")], *text[text.rindex(")") + 2 :].split()]
 
 
 def cpu_snapshot(server_pid: int | None) -> dict[str, dict[int, float]]:
@@ -101,8 +101,7 @@ def cpu_snapshot(server_pid: int | None) -> dict[str, dict[int, float]]:
 
     out: dict[str, dict[int, float]] = {"server": {}, "db": {}, "browser": {}}
     for pid, st in stats.items():
-        group = ("server" if pid == server else "db" if st[0] == "postgres"
-                 else "browser" if mine(pid) else None)
+        group = "server" if pid == server else "db" if st[0] == "postgres" else "browser" if mine(pid) else None
         if group:
             out[group][pid] = (int(st[12]) + int(st[13])) / CLK  # utime + stime: fields 14 and 15 of stat
     return out

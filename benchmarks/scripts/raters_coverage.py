@@ -78,8 +78,7 @@ def simulate_study(sc: Scenario, rng: np.random.Generator) -> tuple[pd.DataFrame
     p_a = (1 - TIE) * expit(sc.sd_prompt * z[prompts] + u[who])
     r = rng.random(len(who))
     outcome = np.where(r < p_a, "A", np.where(r < 1 - TIE, "B", "tie"))
-    frame = pd.DataFrame({"prompt_id": [f"p{i}" for i in prompts], "rater": [f"r{j}" for j in who],
-                          "outcome": outcome})
+    frame = pd.DataFrame({"prompt_id": [f"p{i}" for i in prompts], "rater": [f"r{j}" for j in who], "outcome": outcome})
     return frame, rate_a(sc.sd_prompt, u)
 
 
@@ -110,9 +109,19 @@ def run(sims: int, n_boot: int, seed: int) -> pd.DataFrame:
                 if target == "new raters" and sc.sd_rater == 0:
                     continue  # the same truth as "pool"
                 c = h[target] / sims
-                rows.append({"scenario": sc.name, "ratings": sc.prompts * sc.per_prompt, "interval": method,
-                             "truth": target, "coverage": c, "mc_se": math.sqrt(c * (1 - c) / sims),
-                             "reject_5%": h["reject"] / sims, "mean_width": h["width"] / sims, "sims": sims})
+                rows.append(
+                    {
+                        "scenario": sc.name,
+                        "ratings": sc.prompts * sc.per_prompt,
+                        "interval": method,
+                        "truth": target,
+                        "coverage": c,
+                        "mc_se": math.sqrt(c * (1 - c) / sims),
+                        "reject_5%": h["reject"] / sims,
+                        "mean_width": h["width"] / sims,
+                        "sims": sims,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -125,12 +134,16 @@ def main(argv: list[str] | None = None) -> None:
     start = time.perf_counter()
     table = run(args.sims, args.n_boot, args.seed)
     took = time.perf_counter() - start
-    print(f"coverage of rate_A intervals at nominal {LEVEL}; {args.sims} simulated studies per scenario, "
-          f"n_boot={args.n_boot}, seed={args.seed}; 20 raters, 5 ratings per prompt, 20% ties, "
-          f"logit sd: prompt 1.5, rater 0 or 0.7")
+    print(
+        f"coverage of rate_A intervals at nominal {LEVEL}; {args.sims} simulated studies per scenario, "
+        f"n_boot={args.n_boot}, seed={args.seed}; 20 raters, 5 ratings per prompt, 20% ties, "
+        f"logit sd: prompt 1.5, rater 0 or 0.7"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    print(f"{took:.0f} s on {platform.machine()} ({platform.python_implementation()} "
-          f"{platform.python_version()}, numpy {np.__version__})")
+    print(
+        f"{took:.0f} s on {platform.machine()} ({platform.python_implementation()} "
+        f"{platform.python_version()}, numpy {np.__version__})"
+    )
 
 
 if __name__ == "__main__":

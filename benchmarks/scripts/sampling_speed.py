@@ -57,11 +57,18 @@ def precisions() -> tuple[str, ...]:
 
 
 def our_cascade(cfg: Matched, args: argparse.Namespace, unet: torch.nn.Module, **kwargs: Any) -> Cascade:
-    spec = StageSpec(name="base32", resolution=cfg.image_size, unet=cfg.our_unet_config(), guidance=args.guidance,
-                     prediction="epsilon", thresholding="dynamic")
+    spec = StageSpec(
+        name="base32",
+        resolution=cfg.image_size,
+        unet=cfg.our_unet_config(),
+        guidance=args.guidance,
+        prediction="epsilon",
+        thresholding="dynamic",
+    )
     microbatch = kwargs.pop("microbatch", None)
-    return Cascade([Stage(spec, unet)], None, SamplerConfig(name="ddpm", steps=args.steps, microbatch=microbatch),
-                   **kwargs)
+    return Cascade(
+        [Stage(spec, unet)], None, SamplerConfig(name="ddpm", steps=args.steps, microbatch=microbatch), **kwargs
+    )
 
 
 def compiled(unet: torch.nn.Module, cascade: Cascade, run: Callable[[], Any]) -> tuple[torch.nn.Module, float]:
@@ -118,8 +125,9 @@ def model_table(cfg: Matched, args: argparse.Namespace, info: dict[str, Any]) ->
         return info["ours"](torch.randn(b, 3, cfg.image_size, cfg.image_size), torch.rand(b), emb[:b], mask[:b])
 
     def their_forward(b: int) -> Any:
-        return info["theirs"](torch.randn(b, 3, cfg.image_size, cfg.image_size), torch.rand(b),
-                              text_embeds=emb[:b], text_mask=mask[:b])
+        return info["theirs"](
+            torch.randn(b, 3, cfg.image_size, cfg.image_size), torch.rand(b), text_embeds=emb[:b], text_mask=mask[:b]
+        )
 
     flops = {"ours": flops_per_sample(our_forward), "theirs": flops_per_sample(their_forward)}
     print(f"{'U-Net':<16} {'parameters':>12} {'GFLOP per sample-forward':>25}")
@@ -152,37 +160,58 @@ def main(argv: list[str] | None = None) -> None:
     report(cfg, args, rounds, rows, flops, peak, info, start_load, time.perf_counter() - start)
 
 
-def report(cfg: Matched, args: argparse.Namespace, rounds: Any, rows: dict[str, Any], flops: dict[str, float],
-           peak: dict[str, float], info: dict[str, Any], start_load: str, seconds: float) -> None:
+def report(
+    cfg: Matched,
+    args: argparse.Namespace,
+    rounds: Any,
+    rows: dict[str, Any],
+    flops: dict[str, float],
+    peak: dict[str, float],
+    info: dict[str, Any],
+    start_load: str,
+    seconds: float,
+) -> None:
     ref = "imagen-pytorch fp32"
     base = rounds.results["ours batched fp32"]
-    print(f"\n{args.batch} images of {cfg.image_size}², {args.steps} ancestral steps, guidance {args.guidance:g}, "
-          f"median of {args.rounds} interleaved rounds; oneDNN 3×3 conv rate now (medians): {peak['fp32']:.0f} GFLOP/s "
-          + (f"fp32, {peak['bf16']:.0f} GFLOP/s bf16" if "bf16" in peak else "fp32 (no native bf16 on this CPU)"))
-    print(f"{'variant':<28} {'s/batch':>8} {'img/s':>7} {'vs imagen-pytorch':>18} {'GFLOP/s':>8} "
-          f"{'of conv peak':>13} {'mean |Δ| (8-bit)':>17}")
+    print(
+        f"\n{args.batch} images of {cfg.image_size}², {args.steps} ancestral steps, guidance {args.guidance:g}, "
+        f"median of {args.rounds} interleaved rounds; oneDNN 3×3 conv rate now (medians): {peak['fp32']:.0f} GFLOP/s "
+        + (f"fp32, {peak['bf16']:.0f} GFLOP/s bf16" if "bf16" in peak else "fp32 (no native bf16 on this CPU)")
+    )
+    print(
+        f"{'variant':<28} {'s/batch':>8} {'img/s':>7} {'vs imagen-pytorch':>18} {'GFLOP/s':>8} "
+        f"{'of conv peak':>13} {'mean |Δ| (8-bit)':>17}"
+    )
     for name in rows:
         s = rounds.median(name)
         kind = "bf16" if "bf16" in name else "fp32"
         gf = flops["theirs" if name == ref else "ours"] / 1e9
         rate = args.batch * args.steps * 2 * gf / s
         diff = (rounds.results[name] - base).abs().mean().item() * 127.5 if name != ref else float("nan")
-        print(f"{name:<28} {s:>8.2f} {args.batch / s:>7.3f} {rounds.ratio(name, ref):>17.2f}x {rate:>8.1f} "
-              f"{rate / peak[kind]:>12.0%} {diff:>17.2f}")
+        print(
+            f"{name:<28} {s:>8.2f} {args.batch / s:>7.3f} {rounds.ratio(name, ref):>17.2f}x {rate:>8.1f} "
+            f"{rate / peak[kind]:>12.0%} {diff:>17.2f}"
+        )
     for kind, target in TARGETS.items():
         mine = [n for n in rows if n.startswith("ours batched") and kind in n]
         if not mine:
-            print(f"target {kind}: >= {target:g}x imagen-pytorch fp32 -> not measured: this CPU has no native bf16 "
-                  "(oneDNN would emulate it, slower than fp32)")
+            print(
+                f"target {kind}: >= {target:g}x imagen-pytorch fp32 -> not measured: this CPU has no native bf16 "
+                "(oneDNN would emulate it, slower than fp32)"
+            )
             continue
         best = max(mine, key=lambda n: rounds.ratio(n, ref))
         got = rounds.ratio(best, ref)
-        print(f"target {kind}: >= {target:g}x imagen-pytorch fp32 -> best '{best}' {got:.2f}x: "
-              f"{'MET' if got >= target else 'NOT MET'}")
+        print(
+            f"target {kind}: >= {target:g}x imagen-pytorch fp32 -> best '{best}' {got:.2f}x: "
+            f"{'MET' if got >= target else 'NOT MET'}"
+        )
     for kind, s in info["compile_s"].items():
         print(f"torch.compile ({kind}) took {s:.0f} s to compile")
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{seconds:.0f} s in all")
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{seconds:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

@@ -53,34 +53,61 @@ TARGET = 20.0
 def cli(args: list[str], env: dict[str, str], log: Path) -> None:
     """``imagen-bench <args>`` in its own process (one command per process, as ``make demo`` runs them)."""
     with open(log, "w", encoding="utf-8") as out:
-        code = subprocess.run([sys.executable, "-m", "harness.cli", *args], stdout=out, stderr=subprocess.STDOUT,
-                              env=env, cwd=log.parent).returncode
+        code = subprocess.run(
+            [sys.executable, "-m", "harness.cli", *args], stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent
+        ).returncode
     if code != 0:  # one line: the command, the last line it printed (its error), where its whole log is
-        last = next((ln for ln in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines())
-                     if ln.strip()), "")
-        raise SystemExit(f"error: imagen-bench {' '.join(args[:3])} ... failed (exit {code}): {last.strip()} "
-                         f"(log: {log})")
+        last = next(
+            (ln for ln in reversed(log.read_text(encoding="utf-8", errors="replace").splitlines()) if ln.strip()), ""
+        )
+        raise SystemExit(
+            f"error: imagen-bench {' '.join(args[:3])} ... failed (exit {code}): {last.strip()} (log: {log})"
+        )
 
 
-def eval_args(args: argparse.Namespace, world: Path, sampler: str, steps: int, run_id: str | None = None,
-              extra: tuple[str, ...] = ()) -> list[str]:
+def eval_args(
+    args: argparse.Namespace,
+    world: Path,
+    sampler: str,
+    steps: int,
+    run_id: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> list[str]:
     """The ``eval`` overrides of one world-suite run of the final checkpoint's base stage (``extra`` appended)."""
     ckpt = REPO / "benchmarks" / "world" / "checkpoints" / "final"
     clip = REPO / "benchmarks" / "world" / "data" / "tiny_clip"
     ref = world / "test" / "images"
-    return ["eval", "benchmark=world", f"run_id={run_id or f'{sampler}-{steps}'}", f"checkpoint={ckpt}", "model=imagen_tiny",
-            f"sampler={sampler}", f"sampler.steps={steps}", "stop_at=base32", f"batch_size={args.batch_size}",
-            "threads=1", "channels_last=true", "progress=false", f"clip.model=local-dir:{clip}", "clip.pretrained=",
-            f"benchmark.metrics=[{','.join(METRICS)}]", f"benchmark.limit_per_category={args.limit_per_category}",
-            f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}", *extra]
+    return [
+        "eval",
+        "benchmark=world",
+        f"run_id={run_id or f'{sampler}-{steps}'}",
+        f"checkpoint={ckpt}",
+        "model=imagen_tiny",
+        f"sampler={sampler}",
+        f"sampler.steps={steps}",
+        "stop_at=base32",
+        f"batch_size={args.batch_size}",
+        "threads=1",
+        "channels_last=true",
+        "progress=false",
+        f"clip.model=local-dir:{clip}",
+        "clip.pretrained=",
+        f"benchmark.metrics=[{','.join(METRICS)}]",
+        f"benchmark.limit_per_category={args.limit_per_category}",
+        f"benchmark.reference={{root:'{ref}',dataset:world,split:test}}",
+        *extra,
+    ]
 
 
 def overall(run: Path) -> dict[str, Any]:
     """Overall value and interval of each metric, the number of images and the generation seconds."""
     res = json.loads((run / "results.json").read_text())
     row = res["metrics"]["overall"]
-    return {"scores": {m: row[m] for m in METRICS}, "n": row[METRICS[-1]].get("n"),
-            "generate_s": float(res["timings"]["generate"])}
+    return {
+        "scores": {m: row[m] for m in METRICS},
+        "n": row[METRICS[-1]].get("n"),
+        "generate_s": float(res["timings"]["generate"]),
+    }
 
 
 def parse_config(item: str, flag: str) -> tuple[str, int]:
@@ -110,12 +137,17 @@ def run_folder(out: Path, args: argparse.Namespace) -> dict[str, str]:
     options = {k: getattr(args, k) for k in ("limit_per_category", "n_test", "batch_size")}
     record = out / "world-options.json"
     if record.is_file() and (before := json.loads(record.read_text())) != options:
-        differ = ", ".join(f"--{k.replace('_', '-')} {before.get(k)} (asked {v})" for k, v in options.items()
-                           if before.get(k) != v)
+        differ = ", ".join(
+            f"--{k.replace('_', '-')} {before.get(k)} (asked {v})" for k, v in options.items() if before.get(k) != v
+        )
         raise SystemExit(f"error: {out} holds runs made with {differ}; use another --out or the same options")
     record.write_text(json.dumps(options, sort_keys=True))
-    return dict(os.environ, IMAGEN_BENCH_RUNS=str(out), IMAGEN_BENCH_CACHE=str(out / "cache"),
-                IMAGEN_BENCH_STUDIES=str(out / "studies"))
+    return dict(
+        os.environ,
+        IMAGEN_BENCH_RUNS=str(out),
+        IMAGEN_BENCH_CACHE=str(out / "cache"),
+        IMAGEN_BENCH_STUDIES=str(out / "studies"),
+    )
 
 
 def configs(reference_steps: int, also: list[str] | None = None) -> list[tuple[str, int]]:
@@ -129,8 +161,20 @@ def world_reference(args: argparse.Namespace, out: Path, env: dict[str, str]) ->
     """``--n-test`` held-out world images under ``out/world`` (the FID reference), made once."""
     world = out / "world"
     if not (world / "test" / "images").is_dir():
-        cli(["data", "world", f"out={world}", "n_train=0", f"n_test={args.n_test}", "suite_gt=false",
-             "progress=false", "run_id=logs-data"], env, out / "data-world.log")
+        cli(
+            [
+                "data",
+                "world",
+                f"out={world}",
+                "n_train=0",
+                f"n_test={args.n_test}",
+                "suite_gt=false",
+                "progress=false",
+                "run_id=logs-data",
+            ],
+            env,
+            out / "data-world.log",
+        )
     return world
 
 
@@ -145,8 +189,12 @@ def run_configs(args: argparse.Namespace, out: Path, env: dict[str, str]) -> dic
         if not (run / "results.json").is_file():
             cli(eval_args(args, world, sampler, steps), env, out / f"{sampler}-{steps}.log")
         got = overall(run)
-        print(f"  {sampler} {steps} steps: generation {got['generate_s']:.0f} s "
-              f"(elapsed {time.perf_counter() - started:.0f} s, load {load_average()})", file=sys.stderr, flush=True)
+        print(
+            f"  {sampler} {steps} steps: generation {got['generate_s']:.0f} s "
+            f"(elapsed {time.perf_counter() - started:.0f} s, load {load_average()})",
+            file=sys.stderr,
+            flush=True,
+        )
         return config, got
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
@@ -175,15 +223,20 @@ def inside(score: dict[str, Any], ref: dict[str, Any]) -> bool:
 
 
 def cell(score: dict[str, Any], ref: dict[str, Any]) -> str:
-    return (f"{score['value']:.3f} [{score['ci_low']:.3f}, {score['ci_high']:.3f}]"
-            f"{' [=]' if inside(score, ref) else ' [x]'}")
+    return (
+        f"{score['value']:.3f} [{score['ci_low']:.3f}, {score['ci_high']:.3f}]"
+        f"{' [=]' if inside(score, ref) else ' [x]'}"
+    )
 
 
 def trusted(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, int]) -> list[tuple[str, int]]:
     """The configurations (reference apart) whose three scores all lie inside the reference's intervals."""
     ref = rows[reference]["scores"]
-    return [config for config, row in rows.items()
-            if config != reference and all(inside(row["scores"][m], ref[m]) for m in METRICS)]
+    return [
+        config
+        for config, row in rows.items()
+        if config != reference and all(inside(row["scores"][m], ref[m]) for m in METRICS)
+    ]
 
 
 def recommendation(rows: dict[tuple[str, int], dict[str, Any]], reference: tuple[str, int]) -> tuple[str, int] | None:
@@ -196,17 +249,24 @@ def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, arg
     reference = ("ddpm", args.reference_steps)
     ref = rows[reference]
     ok = trusted(rows, reference)
-    print(f"\nThe final tiny checkpoint's base stage (32²) on the world suite, {args.limit_per_category} prompt(s) per "
-          f"category x 8 seeds, FID against {args.n_test} held-out world images; 95% intervals as eval writes them; "
-          f"[=] inside the reference ({reference[0]} {reference[1]} steps) interval")
-    print(f"{'sampler':<9} {'steps':>5} {'n':>4} " + " ".join(f"{m:>30}" for m in METRICS)
-          + f" {'gen s':>7} {'vs ref':>7} {'trusted':>8}")
+    print(
+        f"\nThe final tiny checkpoint's base stage (32²) on the world suite, {args.limit_per_category} prompt(s) per "
+        f"category x 8 seeds, FID against {args.n_test} held-out world images; 95% intervals as eval writes them; "
+        f"[=] inside the reference ({reference[0]} {reference[1]} steps) interval"
+    )
+    print(
+        f"{'sampler':<9} {'steps':>5} {'n':>4} "
+        + " ".join(f"{m:>30}" for m in METRICS)
+        + f" {'gen s':>7} {'vs ref':>7} {'trusted':>8}"
+    )
     for config, row in rows.items():
         speed = ref["generate_s"] / row["generate_s"]
         mark = "yes" if config in ok or config == reference else "no"
-        print(f"{config[0]:<9} {config[1]:>5} {row['n'] or '?':>4} "
-              + " ".join(f"{cell(row['scores'][m], ref['scores'][m]):>30}" for m in METRICS)
-              + f" {row['generate_s']:>7.1f} {speed:>6.1f}x {mark:>8}")
+        print(
+            f"{config[0]:<9} {config[1]:>5} {row['n'] or '?':>4} "
+            + " ".join(f"{cell(row['scores'][m], ref['scores'][m]):>30}" for m in METRICS)
+            + f" {row['generate_s']:>7.1f} {speed:>6.1f}x {mark:>8}"
+        )
     best = recommendation(rows, reference)
     if best is None:
         print("recommended: none of the cheaper configurations is inside the reference intervals on all three scores")
@@ -215,27 +275,43 @@ def report(rows: dict[tuple[str, int], dict[str, Any]], ratio: float | None, arg
     chosen = rows[best]["generate_s"]
     measured = ("ddpm", 1000) in rows
     t1000 = rows[("ddpm", 1000)]["generate_s"] if measured else 4 * rows[("ddpm", 250)]["generate_s"]
-    print(f"recommended: {sampler} at {steps} steps ({ref['generate_s'] / chosen:.1f}x faster than the reference "
-          f"with scores inside its intervals)")
+    print(
+        f"recommended: {sampler} at {steps} steps ({ref['generate_s'] / chosen:.1f}x faster than the reference "
+        f"with scores inside its intervals)"
+    )
     fewer = t1000 / chosen
     how = "measured" if measured else "4 x the 250-step time"
     if ratio is None:
-        print(f"vs 1000 ancestral steps ({how}): {fewer:.1f}x; vs imagen-pytorch: per-step ratio not measured "
-              "(--no-anchor, or imagen-pytorch missing: make bench-setup)")
+        print(
+            f"vs 1000 ancestral steps ({how}): {fewer:.1f}x; vs imagen-pytorch: per-step ratio not measured "
+            "(--no-anchor, or imagen-pytorch missing: make bench-setup)"
+        )
         return
     total = fewer * ratio
-    print(f"vs imagen-pytorch's default (1000 ancestral steps): {fewer:.1f}x from steps (1000-step time {how}) x "
-          f"{ratio:.2f}x per step (matched config, batched fp32) = {total:.1f}x; target >= {TARGET:g}x: "
-          f"{'MET' if total >= TARGET else 'NOT MET'}")
+    print(
+        f"vs imagen-pytorch's default (1000 ancestral steps): {fewer:.1f}x from steps (1000-step time {how}) x "
+        f"{ratio:.2f}x per step (matched config, batched fp32) = {total:.1f}x; target >= {TARGET:g}x: "
+        f"{'MET' if total >= TARGET else 'NOT MET'}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--reference-steps", type=int, default=250, choices=(250, 1000),
-                   help="ancestral steps of the reference run (the 1000-step run alone takes 25-60 min on 2 cores)")
+    p.add_argument(
+        "--reference-steps",
+        type=int,
+        default=250,
+        choices=(250, 1000),
+        help="ancestral steps of the reference run (the 1000-step run alone takes 25-60 min on 2 cores)",
+    )
     add_world_options(p)
-    p.add_argument("--also", nargs="*", default=[], metavar="SAMPLER:STEPS",
-                   help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)")
+    p.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="SAMPLER:STEPS",
+        help="more configurations, e.g. ddpm:50 ddpm:100 (fewer ancestral steps)",
+    )
     p.add_argument("--no-anchor", action="store_true", help="skip the imagen-pytorch per-step ratio")
     args = p.parse_args(argv)
     start, start_load = time.perf_counter(), load_average()
@@ -246,8 +322,10 @@ def main(argv: list[str] | None = None) -> None:
     wanted = not args.no_anchor and recommendation(rows, ("ddpm", args.reference_steps)) is not None
     ratio = anchor_ratio() if wanted else None
     report(rows, ratio, args)
-    print(f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
-          f"{time.perf_counter() - start:.0f} s in all")
+    print(
+        f"machine: {machine()}; load average (1/5/15 min) at start {start_load}, at end {load_average()}; "
+        f"{time.perf_counter() - start:.0f} s in all"
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ def solver_error(schedule_cfg: dict, sampler: str, steps: int, spacing: str, sca
 
     a1, s1 = alpha_sigma(schedule, torch.ones(1, dtype=torch.float64))
     exact = scale * z1 / torch.sqrt(a1**2 * scale**2 + s1**2)
-    out = SAMPLERS[sampler](denoise, z1.clone(), schedule, time_grid(steps, schedule, spacing),
-                            lambda z: torch.zeros_like(z), None)
+    out = SAMPLERS[sampler](
+        denoise, z1.clone(), schedule, time_grid(steps, schedule, spacing), lambda z: torch.zeros_like(z), None
+    )
     return float(torch.sqrt(((out - exact) ** 2).mean()))
 
 

@@ -34,8 +34,10 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}")
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"Python {platform.python_version()}"
+    )
 
 
 @dataclass
@@ -55,8 +57,9 @@ class Rounds:
         return statistics.median(ref / mine for ref, mine in pairs)
 
 
-def interleaved(variants: dict[str, Callable[[], Any]], rounds: int, warmup: bool = True,
-                log: Callable[[str], None] | None = None) -> Rounds:
+def interleaved(
+    variants: dict[str, Callable[[], Any]], rounds: int, warmup: bool = True, log: Callable[[str], None] | None = None
+) -> Rounds:
     """Time every variant once per round, in the same order each round (after one untimed warm-up call)."""
     out = Rounds({name: [] for name in variants})
     if warmup:
@@ -81,8 +84,11 @@ def conv_flops(batch: int, cin: int, cout: int, size: int, kernel: int = 3) -> f
     return 2.0 * batch * cin * cout * kernel * kernel * size * size
 
 
-def conv_peak(dtype: torch.dtype, shapes: tuple[tuple[int, int, int, int], ...] = ((16, 128, 128, 16), (16, 64, 64, 32)),
-              repeats: int = 5) -> Callable[[], float]:
+def conv_peak(
+    dtype: torch.dtype,
+    shapes: tuple[tuple[int, int, int, int], ...] = ((16, 128, 128, 16), (16, 64, 64, 32)),
+    repeats: int = 5,
+) -> Callable[[], float]:
     """A callable measuring oneDNN's 3×3 convolution rate (GFLOP/s, the best of the given shapes).
 
     The shapes are a U-Net's typical layers (batch, in, out, side), channels_last, in inference mode; the

@@ -57,17 +57,23 @@ def settings_from_config(cfg: DictConfig) -> WorldSettings:
     for k, v in mix.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise UserError(f"world.mix.{k}={v!r} must be a number")
-    return WorldSettings(seed=_int(cfg, "seed"), resolution=_int(cfg, "resolution"),
-                         mix={str(k): float(v) for k, v in mix.items()},
-                         rare_rate=_rate(cfg.world, "rare_rate"), misspell_rate=_rate(cfg.world, "misspell_rate"),
-                         size_rate=_rate(cfg.world, "size_rate"), prefix_rate=_rate(cfg.world, "prefix_rate")).validate()
+    return WorldSettings(
+        seed=_int(cfg, "seed"),
+        resolution=_int(cfg, "resolution"),
+        mix={str(k): float(v) for k, v in mix.items()},
+        rare_rate=_rate(cfg.world, "rare_rate"),
+        misspell_rate=_rate(cfg.world, "misspell_rate"),
+        size_rate=_rate(cfg.world, "size_rate"),
+        prefix_rate=_rate(cfg.world, "prefix_rate"),
+    ).validate()
 
 
 def _progress(enabled: bool):
     if not enabled:
         return None
-    return lambda label, total: tqdm(total=total, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True,
-                                     mininterval=1.0)
+    return lambda label, total: tqdm(
+        total=total, desc=label, unit="img", file=sys.stderr, dynamic_ncols=True, mininterval=1.0
+    )
 
 
 @command("data")
@@ -78,12 +84,26 @@ def main(cfg: DictConfig) -> dict[str, Any]:
         raise UserError(f"unknown dataset {cfg.what!r}; available: {', '.join(DATASETS)}")
     settings = settings_from_config(cfg)
     out = Path(str(cfg.out)).expanduser()
-    world = write_world(out, settings, _int(cfg, "n_train"), _int(cfg, "n_test"), suite_gt=bool(cfg.suite_gt),
-                        overwrite=bool(cfg.overwrite), progress=_progress(bool(cfg.progress)))
-    summary = {"out": str(out), "up_to_date": world["up_to_date"], "train": str(out / "train"),
-               "test": str(out / "test"), "suite": str(out / "suite.jsonl"),
-               "counts": world["counts"], "seed": settings.seed, "resolution": settings.resolution,
-               "generator_version": world["version"]}
+    world = write_world(
+        out,
+        settings,
+        _int(cfg, "n_train"),
+        _int(cfg, "n_test"),
+        suite_gt=bool(cfg.suite_gt),
+        overwrite=bool(cfg.overwrite),
+        progress=_progress(bool(cfg.progress)),
+    )
+    summary = {
+        "out": str(out),
+        "up_to_date": world["up_to_date"],
+        "train": str(out / "train"),
+        "test": str(out / "test"),
+        "suite": str(out / "suite.jsonl"),
+        "counts": world["counts"],
+        "seed": settings.seed,
+        "resolution": settings.resolution,
+        "generator_version": world["version"],
+    }
     print(json.dumps(summary))
     return summary
 

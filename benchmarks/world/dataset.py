@@ -90,13 +90,25 @@ def sample_item(settings: WorldSettings, split: str, i: int) -> dict[str, Any]:
     r = rng.random()
     style = "plain"
     if kind != "text":  # a quoted word has no synonym or typo to test
-        style = "rare" if r < settings.rare_rate else "misspelled" if r < settings.rare_rate + settings.misspell_rate \
+        style = (
+            "rare"
+            if r < settings.rare_rate
+            else "misspelled"
+            if r < settings.rare_rate + settings.misspell_rate
             else "plain"
+        )
     scene = sample_scene(rng, kind)
     caption, spec = caption_scene(scene, kind, rng, style, settings.size_rate, settings.prefix_rate)
-    return {"id": f"{split}-{i:06d}", "file": f"images/{i:06d}.png", "caption": caption,
-            "category": category_of(kind, style), "kind": kind, "style": style, "spec": spec.to_json(),
-            "scene": scene}
+    return {
+        "id": f"{split}-{i:06d}",
+        "file": f"images/{i:06d}.png",
+        "caption": caption,
+        "category": category_of(kind, style),
+        "kind": kind,
+        "style": style,
+        "spec": spec.to_json(),
+        "scene": scene,
+    }
 
 
 def png_bytes(image: Any) -> bytes:
@@ -120,7 +132,9 @@ def _scene_json(item: dict[str, Any], resolution: int) -> dict[str, Any]:
     return scene
 
 
-def write_split(root: Path, settings: WorldSettings, split: str, n: int, progress: Progress | None = None) -> dict[str, Any]:
+def write_split(
+    root: Path, settings: WorldSettings, split: str, n: int, progress: Progress | None = None
+) -> dict[str, Any]:
     """Write ``n`` images of ``split`` with captions.csv and scenes.jsonl; returns counts and hashes."""
     folder = root / split
     rows, written = [], 0
@@ -129,9 +143,14 @@ def write_split(root: Path, settings: WorldSettings, split: str, n: int, progres
         item = sample_item(settings, split, i)
         data = png_bytes(render_scene(item["scene"], settings.resolution))
         written += _write_if_changed(folder / item["file"], data)
-        rows.append({**{k: item[k] for k in ("id", "file")}, "sha256": sha256_bytes(data),
-                     **{k: item[k] for k in ("caption", "category", "kind", "style", "spec")},
-                     "scene": _scene_json(item, settings.resolution)})
+        rows.append(
+            {
+                **{k: item[k] for k in ("id", "file")},
+                "sha256": sha256_bytes(data),
+                **{k: item[k] for k in ("caption", "category", "kind", "style", "spec")},
+                "scene": _scene_json(item, settings.resolution),
+            }
+        )
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -144,9 +163,15 @@ def write_split(root: Path, settings: WorldSettings, split: str, n: int, progres
     scenes = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
     _write_if_changed(folder / "captions.csv", captions.getvalue().encode("utf-8"))
     _write_if_changed(folder / "scenes.jsonl", scenes.encode("utf-8"))
-    return {"count": n, "images_written": written, "categories": dict(sorted(Counter(r["category"] for r in rows).items())),
-            "sha256": {"captions.csv": sha256_file(folder / "captions.csv"),
-                       "scenes.jsonl": sha256_file(folder / "scenes.jsonl")}}
+    return {
+        "count": n,
+        "images_written": written,
+        "categories": dict(sorted(Counter(r["category"] for r in rows).items())),
+        "sha256": {
+            "captions.csv": sha256_file(folder / "captions.csv"),
+            "scenes.jsonl": sha256_file(folder / "scenes.jsonl"),
+        },
+    }
 
 
 def _remove_stale_images(folder: Path, keep: set[str]) -> None:
@@ -168,8 +193,9 @@ def write_suite(root: Path, resolution: int, with_images: bool, progress: Progre
         bar = progress("world suite ground truth", len(rows) * 8) if progress else None
         for row in rows:
             for seed in range(8):
-                _write_if_changed(root / "suite_gt" / row["id"] / f"{seed}.png",
-                                  png_bytes(ground_truth_image(row, seed, resolution)))
+                _write_if_changed(
+                    root / "suite_gt" / row["id"] / f"{seed}.png", png_bytes(ground_truth_image(row, seed, resolution))
+                )
                 if bar is not None:
                     bar.update(1)
         if bar is not None:
@@ -181,8 +207,13 @@ def write_suite(root: Path, resolution: int, with_images: bool, progress: Progre
 def world_manifest(settings: WorldSettings, counts: dict[str, int]) -> dict[str, Any]:
     """The part of world.json that decides whether an existing world is this one: what the bytes
     depend on (settings, generator version, Pillow and numpy), not which imagen-bench wrote them."""
-    return {"generator": "imagen-bench world", "version": GENERATOR_VERSION, "settings": asdict(settings),
-            "counts": counts, "environment": {**font_info(), "numpy": np.__version__}}
+    return {
+        "generator": "imagen-bench world",
+        "version": GENERATOR_VERSION,
+        "settings": asdict(settings),
+        "counts": counts,
+        "environment": {**font_info(), "numpy": np.__version__},
+    }
 
 
 def _version() -> str:
@@ -210,8 +241,10 @@ def _check_target(root: Path, manifest: dict[str, Any], overwrite: bool) -> dict
         old = {}
     differ = _differences(old, manifest)
     if differ and not overwrite:
-        raise UserError(f"out={root} holds a world made differently ({'; '.join(differ[:3])}); "
-                        "pass overwrite=true to replace it, or choose another out=")
+        raise UserError(
+            f"out={root} holds a world made differently ({'; '.join(differ[:3])}); "
+            "pass overwrite=true to replace it, or choose another out="
+        )
     return None if differ else old
 
 
@@ -239,7 +272,9 @@ def is_complete(root: Path, old: dict[str, Any]) -> bool:
             return False
     for split in SPLITS:
         scenes = root / split / "scenes.jsonl"
-        if not scenes.is_file() or sha256_file(scenes) != old.get("splits", {}).get(split, {}).get("sha256", {}).get("scenes.jsonl"):
+        if not scenes.is_file() or sha256_file(scenes) != old.get("splits", {}).get(split, {}).get("sha256", {}).get(
+            "scenes.jsonl"
+        ):
             return False
         for line in scenes.read_text(encoding="utf-8").splitlines():
             row = json.loads(line)
@@ -249,8 +284,15 @@ def is_complete(root: Path, old: dict[str, Any]) -> bool:
     return True
 
 
-def write_world(root: str | Path, settings: WorldSettings, n_train: int, n_test: int, suite_gt: bool = True,
-                overwrite: bool = False, progress: Progress | None = None) -> dict[str, Any]:
+def write_world(
+    root: str | Path,
+    settings: WorldSettings,
+    n_train: int,
+    n_test: int,
+    suite_gt: bool = True,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Write (or confirm) the world; returns world.json's content plus ``up_to_date``."""
     root = Path(root)
     settings.validate()
@@ -264,10 +306,21 @@ def write_world(root: str | Path, settings: WorldSettings, n_train: int, n_test:
     if old is not None and is_complete(root, old):
         return {**old, "up_to_date": True}
     root.mkdir(parents=True, exist_ok=True)
-    splits = {split: write_split(root, settings, split, n, progress) for split, n in (("train", n_train), ("test", n_test))}
+    splits = {
+        split: write_split(root, settings, split, n, progress) for split, n in (("train", n_train), ("test", n_test))
+    }
     suite = write_suite(root, settings.resolution, suite_gt, progress)
-    world = {**manifest, "written_by": f"imagen-bench {_version()}", "splits": splits, "suite": suite, "vocabulary": {
-        "colors": {c: list(PALETTE[c]) for c in COLORS}, "shapes": list(SHAPES), "sizes": dict(SIZES),
-        "words": list(WORDS)}}
+    world = {
+        **manifest,
+        "written_by": f"imagen-bench {_version()}",
+        "splits": splits,
+        "suite": suite,
+        "vocabulary": {
+            "colors": {c: list(PALETTE[c]) for c in COLORS},
+            "shapes": list(SHAPES),
+            "sizes": dict(SIZES),
+            "words": list(WORDS),
+        },
+    }
     atomic_write_bytes(root / "world.json", (json.dumps(world, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return {**world, "up_to_date": False}

@@ -29,19 +29,39 @@ from benchmarks.world.scenes import ObjectSpec, Relation, Scene, Spec, WorldObje
 NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four"}
 PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "diamond": "diamonds"}
 RARE: dict[str, tuple[str, ...]] = {
-    "red": ("vermilion", "scarlet"), "yellow": ("canary", "saffron"), "green": ("emerald", "viridian"),
-    "cyan": ("turquoise", "aquamarine"), "blue": ("azure", "cobalt"), "purple": ("violet", "amethyst"),
-    "circle": ("orb", "disc"), "square": ("quadrate",), "triangle": ("trigon",), "diamond": ("rhombus", "lozenge"),
-    "circles": ("orbs", "discs"), "squares": ("quadrates",), "triangles": ("trigons",),
+    "red": ("vermilion", "scarlet"),
+    "yellow": ("canary", "saffron"),
+    "green": ("emerald", "viridian"),
+    "cyan": ("turquoise", "aquamarine"),
+    "blue": ("azure", "cobalt"),
+    "purple": ("violet", "amethyst"),
+    "circle": ("orb", "disc"),
+    "square": ("quadrate",),
+    "triangle": ("trigon",),
+    "diamond": ("rhombus", "lozenge"),
+    "circles": ("orbs", "discs"),
+    "squares": ("quadrates",),
+    "triangles": ("trigons",),
     "diamonds": ("rhombuses", "lozenges"),
 }
 MISSPELLED: dict[str, tuple[str, ...]] = {
-    "red": ("rde", "redd"), "yellow": ("yelow", "yellwo"), "green": ("gren", "grene"), "cyan": ("cyna", "cayn"),
-    "blue": ("bleu", "blu"), "purple": ("purpel", "pruple"),
-    "circle": ("cirlce", "circel"), "square": ("sqaure", "squre"), "triangle": ("traingle", "triangel"),
-    "diamond": ("diamnod", "dimond"), "circles": ("cirlces", "circels"), "squares": ("sqaures", "squres"),
-    "triangles": ("traingles", "triangels"), "diamonds": ("diamnods", "dimonds"),
-    "two": ("twoo", "tw0"), "three": ("thre", "threee"), "four": ("fuor", "foure"),
+    "red": ("rde", "redd"),
+    "yellow": ("yelow", "yellwo"),
+    "green": ("gren", "grene"),
+    "cyan": ("cyna", "cayn"),
+    "blue": ("bleu", "blu"),
+    "purple": ("purpel", "pruple"),
+    "circle": ("cirlce", "circel"),
+    "square": ("sqaure", "squre"),
+    "triangle": ("traingle", "triangel"),
+    "diamond": ("diamnod", "dimond"),
+    "circles": ("cirlces", "circels"),
+    "squares": ("sqaures", "squres"),
+    "triangles": ("traingles", "triangels"),
+    "diamonds": ("diamnods", "dimonds"),
+    "two": ("twoo", "tw0"),
+    "three": ("thre", "threee"),
+    "four": ("fuor", "foure"),
 }
 RELATION_WORDS = {"left_of": "to the left of", "right_of": "to the right of", "above": "above", "below": "below"}
 TEXT_TEMPLATES = ("a sign that says '{}'", "a sign with the word '{}'")
@@ -72,7 +92,7 @@ def _group_parts(color: str, shape: str, n: int) -> list[Part]:
 
 
 def _join(phrases: Sequence[list[Part]]) -> list[Part]:
-    """"A", "A and B", "A, B and C"."""
+    """ "A", "A and B", "A, B and C"."""
     out: list[Part] = []
     for i, phrase in enumerate(phrases):
         if i:
@@ -116,8 +136,7 @@ def _realise(parts: list[Part], rng: np.random.Generator, style: str) -> str:
     return " ".join(w for w in words if w).replace(" ,", ",")
 
 
-def _object_scene_parts(kind: str, scene: Scene, rng: np.random.Generator,
-                        size_rate: float) -> tuple[list[Part], Spec]:
+def _object_scene_parts(kind: str, scene: Scene, rng: np.random.Generator, size_rate: float) -> tuple[list[Part], Spec]:
     objs = list(scene.objects)
     if kind in ("counting", "multi"):
         ordered = _reading_order(objs)
@@ -141,8 +160,14 @@ def _object_scene_parts(kind: str, scene: Scene, rng: np.random.Generator,
     raise ValueError(f"unknown scene kind {kind!r}")
 
 
-def caption_scene(scene: Scene, kind: str, rng: np.random.Generator, style: str = "plain",
-                  size_rate: float = 0.5, prefix_rate: float = 0.0) -> tuple[str, Spec]:
+def caption_scene(
+    scene: Scene,
+    kind: str,
+    rng: np.random.Generator,
+    style: str = "plain",
+    size_rate: float = 0.5,
+    prefix_rate: float = 0.0,
+) -> tuple[str, Spec]:
     """A caption of ``scene`` (of ``kind``) in ``style``, and the spec it states."""
     if kind == "text":
         if scene.sign is None:

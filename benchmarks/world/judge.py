@@ -40,12 +40,16 @@ def _matches(found: Sequence[Detected], spec: Spec) -> list[tuple[int, ...]]:
     """Every assignment (spec object i → found object p[i]) that satisfies all attributes."""
     if len(found) != len(spec.objects):
         return []
-    return [p for p in itertools.permutations(range(len(found)))
-            if all(w.accepts(found[j].color, found[j].shape, found[j].size) for w, j in zip(spec.objects, p))]
+    return [
+        p
+        for p in itertools.permutations(range(len(found)))
+        if all(w.accepts(found[j].color, found[j].shape, found[j].size) for w, j in zip(spec.objects, p))
+    ]
 
 
-def relation_holds(relation: str, a: tuple[float, float], b: tuple[float, float],
-                   margin: float = RELATION_MARGIN) -> bool:
+def relation_holds(
+    relation: str, a: tuple[float, float], b: tuple[float, float], margin: float = RELATION_MARGIN
+) -> bool:
     """Whether centre ``a`` is ``relation`` centre ``b`` (x right, y down) by at least ``margin``."""
     dx, dy = b[0] - a[0], b[1] - a[1]
     return {"left_of": dx >= margin, "right_of": -dx >= margin, "above": dy >= margin, "below": -dy >= margin}[relation]
@@ -99,8 +103,9 @@ def default_reader() -> ReadText:
     return OcrJudge(threads=1).read_boxes
 
 
-def judge_image(image: Image.Image | np.ndarray, spec: Spec | Mapping[str, Any],
-                read_text: ReadText | None = None) -> dict[str, Any]:
+def judge_image(
+    image: Image.Image | np.ndarray, spec: Spec | Mapping[str, Any], read_text: ReadText | None = None
+) -> dict[str, Any]:
     """Parse ``image`` and check it against ``spec``; the parse is included under ``parse``.
 
     Signs are read (RapidOCR) only when the spec quotes a word; ``read_text`` replaces the reader.

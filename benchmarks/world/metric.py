@@ -33,7 +33,7 @@ def _binary(name: str, label: str) -> Output:
 
 
 def _found(parse: dict[str, Any]) -> str:
-    """"large red circle, small blue square | sign 'MOON'": what the parser saw, for samples.jsonl."""
+    """ "large red circle, small blue square | sign 'MOON'": what the parser saw, for samples.jsonl."""
     objs = ", ".join(f"{o['size']} {o['color']} {o['shape']}" for o in parse["objects"]) or "nothing"
     signs = "".join(f" | sign {s['text']!r}" if s["text"] is not None else " | sign" for s in parse["signs"])
     return objs + signs
@@ -42,9 +42,13 @@ def _found(parse: dict[str, Any]) -> str:
 class WorldAccuracy(Metric):
     name = "world_accuracy"
     version = f"imagen-bench-world-judge/1+world{GENERATOR_VERSION}"
-    outputs = (_binary("world_accuracy", "World judge accuracy"), _binary("world_count", "World count"),
-               _binary("world_objects", "World objects"), _binary("world_relation", "World relation"),
-               _binary("world_text", "World text"))
+    outputs = (
+        _binary("world_accuracy", "World judge accuracy"),
+        _binary("world_count", "World count"),
+        _binary("world_objects", "World objects"),
+        _binary("world_relation", "World relation"),
+        _binary("world_text", "World text"),
+    )
     needs = frozenset({"images", "prompts"})
     config_key = "world_judge"
 
@@ -66,8 +70,10 @@ class WorldAccuracy(Metric):
                 except ValueError as err:
                     raise UserError(f"{item.prompt_id}: bad world spec ({err})") from None
         if not specs:
-            raise UserError(f"benchmark {bench.get('name')!r} has no prompt with a world 'spec'; "
-                            "world_accuracy only scores world suites (benchmark=world)")
+            raise UserError(
+                f"benchmark {bench.get('name')!r} has no prompt with a world 'spec'; "
+                "world_accuracy only scores world suites (benchmark=world)"
+            )
         return cls(specs)
 
     def prepare(self, env: MetricEnv) -> None:
@@ -77,8 +83,12 @@ class WorldAccuracy(Metric):
             default_reader()  # build RapidOCR's sessions now: a broken install fails before generation
 
     def identity(self) -> dict[str, Any]:
-        return {"judge": "benchmarks.world.judge", "world_generator": GENERATOR_VERSION,
-                "ocr": f"rapidocr-onnxruntime {metadata.version('rapidocr-onnxruntime')}", "prompts": len(self.specs)}
+        return {
+            "judge": "benchmarks.world.judge",
+            "world_generator": GENERATOR_VERSION,
+            "ocr": f"rapidocr-onnxruntime {metadata.version('rapidocr-onnxruntime')}",
+            "prompts": len(self.specs),
+        }
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         from benchmarks.world.judge import judge_image
@@ -94,6 +104,13 @@ class WorldAccuracy(Metric):
                 if verdict[sub] is not None:
                     values[name][key] = float(verdict[sub])
             details[key] = {"world_found": _found(verdict["parse"]), "world_text_read": verdict["text_read"]}
-        return Scores(per_image={k: v for k, v in values.items() if v}, per_image_details=details,
-                      details={"world_accuracy": {"scored_images": len(scored),
-                                                  "images_without_spec": len(images.records) - len(scored)}})
+        return Scores(
+            per_image={k: v for k, v in values.items() if v},
+            per_image_details=details,
+            details={
+                "world_accuracy": {
+                    "scored_images": len(scored),
+                    "images_without_spec": len(images.records) - len(scored),
+                }
+            },
+        )

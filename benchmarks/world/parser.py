@@ -83,9 +83,15 @@ class Detected:
     features: dict[str, float] = field(default_factory=dict, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        return {"color": self.color, "shape": self.shape, "size": self.size,
-                "center": [round(v, 4) for v in self.center], "extent": round(self.extent, 4),
-                "mass": round(self.mass, 5), **{k: round(v, 4) for k, v in self.features.items()}}
+        return {
+            "color": self.color,
+            "shape": self.shape,
+            "size": self.size,
+            "center": [round(v, 4) for v in self.center],
+            "extent": round(self.extent, 4),
+            "mass": round(self.mass, 5),
+            **{k: round(v, 4) for k, v in self.features.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,11 @@ class Parse:
     side: int
 
     def to_json(self) -> dict[str, Any]:
-        return {"side": self.side, "objects": [o.to_json() for o in self.objects],
-                "signs": [s.to_json() for s in self.signs]}
+        return {
+            "side": self.side,
+            "objects": [o.to_json() for o in self.objects],
+            "signs": [s.to_json() for s in self.signs],
+        }
 
 
 def as_array(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -143,8 +152,9 @@ def pixel_maps(rgb: np.ndarray) -> PixelMaps:
     hue = _hue_degrees(x, mx, chroma)
     dist = np.abs((hue[..., None] - _HUES + 180.0) % 360.0 - 180.0)
     colored = chroma >= CHROMA_MIN
-    labels = np.where(colored, np.where(dist.min(axis=2) <= HUE_TOL, dist.argmin(axis=2), -1),
-                      np.where(mx < DARK_MAX, -2, -3))
+    labels = np.where(
+        colored, np.where(dist.min(axis=2) <= HUE_TOL, dist.argmin(axis=2), -1), np.where(mx < DARK_MAX, -2, -3)
+    )
     return PixelMaps(labels.astype(np.int64), chroma, dist)
 
 
@@ -164,7 +174,7 @@ def _window(alpha_img: np.ndarray, x0: int, y0: int, h: int, w: int) -> np.ndarr
     H, W = alpha_img.shape
     ys, xs = slice(max(0, y0), min(H, y0 + h)), slice(max(0, x0), min(W, x0 + w))
     if ys.start < ys.stop and xs.start < xs.stop:
-        out[ys.start - y0:ys.stop - y0, xs.start - x0:xs.stop - x0] = alpha_img[ys, xs]
+        out[ys.start - y0 : ys.stop - y0, xs.start - x0 : xs.stop - x0] = alpha_img[ys, xs]
     return out
 
 
@@ -236,8 +246,9 @@ def _region_objects(maps: PixelMaps, label: int, color: str) -> list[Detected]:
     for k, sl in enumerate(ndimage.find_objects(comps), start=1):
         grown = tuple(slice(max(0, s.start - 1), min(n, s.stop + 1)) for s, n in zip(sl, maps.labels.shape))
         alpha_img = np.zeros(maps.labels.shape)
-        alpha_img[grown] = _region_alpha(maps_slice(maps, grown), comps[grown] == k, label,
-                                         None if cover is None else cover[grown])
+        alpha_img[grown] = _region_alpha(
+            maps_slice(maps, grown), comps[grown] == k, label, None if cover is None else cover[grown]
+        )
         total = float(alpha_img.sum())
         if total / maps.labels.size < MIN_MASS:
             continue
@@ -249,8 +260,17 @@ def _region_objects(maps: PixelMaps, label: int, color: str) -> list[Detected]:
         if label < 0:
             shape = UNKNOWN
         size = "small" if extent < SIZE_SPLIT else "large"
-        out.append(Detected(color, shape, size, (center_px[0] / side, center_px[1] / side), extent,
-                            total / maps.labels.size, {f"misfit_{s}": f for s, (f, _) in fits.items()}))
+        out.append(
+            Detected(
+                color,
+                shape,
+                size,
+                (center_px[0] / side, center_px[1] / side),
+                extent,
+                total / maps.labels.size,
+                {f"misfit_{s}": f for s, (f, _) in fits.items()},
+            )
+        )
     return out
 
 
@@ -285,8 +305,16 @@ def _dark_regions(labels: np.ndarray) -> tuple[list[DetectedSign], list[Detected
         if boards[sl][comps[sl] == k].all():
             continue
         extent = max(bbox[2] - bbox[0], bbox[3] - bbox[1])
-        blobs.append(Detected(UNKNOWN, UNKNOWN, "small" if extent < SIZE_SPLIT else "large",
-                              ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2), extent, area / labels.size))
+        blobs.append(
+            Detected(
+                UNKNOWN,
+                UNKNOWN,
+                "small" if extent < SIZE_SPLIT else "large",
+                ((bbox[0] + bbox[2]) / 2, (bbox[1] + bbox[3]) / 2),
+                extent,
+                area / labels.size,
+            )
+        )
     return signs, blobs
 
 
@@ -299,7 +327,7 @@ def sign_crop(rgb: np.ndarray, sign: DetectedSign) -> Image.Image:
     """
     side = rgb.shape[0]
     x0, y0, x1, y1 = (round(v * side) for v in sign.bbox)
-    board = rgb[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+    board = rgb[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]
     edge = np.concatenate([board[0], board[-1], board[:, 0], board[:, -1]])
     fill = tuple(int(v) for v in np.median(edge, axis=0))
     crop = Image.fromarray(np.ascontiguousarray(board))

@@ -56,8 +56,14 @@ def evaluate(n: int, side: int, noise: float = 0.0, seed: int = 0) -> dict[str, 
         r["own"].append(judge_image(image, it["spec"])["correct"])
         r["shuffled"].append(judge_image(image, other)["correct"])
         r["oracle"].append(judge_scene(it["scene"], other)["correct"])
-    return {c: {"n": len(r["own"]), **{k: float(np.mean(v)) for k, v in r.items()},
-                "own_ci": wilson(int(sum(r["own"])), len(r["own"]))} for c, r in sorted(rows.items())}
+    return {
+        c: {
+            "n": len(r["own"]),
+            **{k: float(np.mean(v)) for k, v in r.items()},
+            "own_ci": wilson(int(sum(r["own"])), len(r["own"])),
+        }
+        for c, r in sorted(rows.items())
+    }
 
 
 def main() -> None:
@@ -71,8 +77,10 @@ def main() -> None:
     for side in (int(s) for s in args.sides.split(",")):
         for cat, r in evaluate(args.n, side, args.noise).items():
             lo, hi = r["own_ci"]
-            print(f"| {side} | {cat} | {r['n']} | {r['own']:.3f} [{lo:.3f}, {hi:.3f}] | {r['shuffled']:.3f} | "
-                  f"{r['oracle']:.3f} |")
+            print(
+                f"| {side} | {cat} | {r['n']} | {r['own']:.3f} [{lo:.3f}, {hi:.3f}] | {r['shuffled']:.3f} | "
+                f"{r['oracle']:.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def _font(px: int) -> ImageFont.FreeTypeFont:
     font = ImageFont.load_default(size=px)
     if not isinstance(font, ImageFont.FreeTypeFont):  # Pillow without FreeType: a bitmap font
         raise RuntimeError(  # noqa: TRY004 (an install problem, not a caller passing a wrong type)
-            "Pillow was built without FreeType; the world's signs need it (pip install Pillow)")
+            "Pillow was built without FreeType; the world's signs need it (pip install Pillow)"
+        )
     return font
 
 
@@ -71,8 +72,9 @@ def _draw_sign(draw: ImageDraw.ImageDraw, sign: Sign, side: int) -> None:
     draw.text(origin, sign.text, font=font, fill=SIGN_INK, anchor="lt", stroke_width=stroke, stroke_fill=SIGN_INK)
 
 
-def draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float],
-               fill: int | tuple[int, int, int]) -> None:
+def draw_shape(
+    draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, float, float], fill: int | tuple[int, int, int]
+) -> None:
     """Draw ``shape`` filling the box (x0, y0, x1, y1) in pixels of the drawing (no antialiasing)."""
     x0, y0, x1, y1 = box
     # Pillow's boxes include their last pixel: shrink by one so the drawn extent is exactly x1 - x0.

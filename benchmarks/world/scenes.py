@@ -35,8 +35,12 @@ import numpy as np
 GENERATOR_VERSION = 1  # bump when sampling, captions or rendering change what a seed produces
 
 PALETTE: dict[str, tuple[int, int, int]] = {
-    "red": (220, 45, 45), "yellow": (240, 205, 35), "green": (45, 165, 70),
-    "cyan": (40, 190, 210), "blue": (45, 85, 215), "purple": (150, 60, 195),
+    "red": (220, 45, 45),
+    "yellow": (240, 205, 35),
+    "green": (45, 165, 70),
+    "cyan": (40, 190, 210),
+    "blue": (45, 85, 215),
+    "purple": (150, 60, 195),
 }
 COLORS = tuple(PALETTE)
 SHAPES = ("circle", "square", "triangle", "diamond")
@@ -57,6 +61,7 @@ MAX_OBJECTS = 4
 
 
 # --------------------------------------------------------------------------- specs (what a caption asks)
+
 
 @dataclass(frozen=True)
 class ObjectSpec:
@@ -91,8 +96,9 @@ class Spec:
     def to_json(self) -> dict[str, Any]:
         return {
             "objects": [{"color": o.color, "shape": o.shape, "size": o.size} for o in self.objects],
-            "relation": None if self.relation is None else
-            {"type": self.relation.type, "a": self.relation.a, "b": self.relation.b},
+            "relation": None
+            if self.relation is None
+            else {"type": self.relation.type, "a": self.relation.a, "b": self.relation.b},
             "text": self.text,
         }
 
@@ -107,13 +113,16 @@ class Spec:
                 raise ValueError(f"spec objects[{n}] must be an object")  # noqa: TRY004 (bad data)
             color, shape, size = o.get("color"), o.get("shape"), o.get("size")
             if color not in PALETTE or shape not in SHAPES or (size is not None and size not in SIZES):
-                raise ValueError(f"spec objects[{n}] = {dict(o)} is not a world object "
-                                 f"(colors {COLORS}, shapes {SHAPES}, sizes {tuple(SIZES)} or null)")
+                raise ValueError(
+                    f"spec objects[{n}] = {dict(o)} is not a world object "
+                    f"(colors {COLORS}, shapes {SHAPES}, sizes {tuple(SIZES)} or null)"
+                )
             objects.append(ObjectSpec(color, shape, size))
         if len(objects) > MAX_OBJECTS:
             raise ValueError(f"spec asks for {len(objects)} objects; the world has at most {MAX_OBJECTS}")
-        return Spec(tuple(objects), _relation_from_json(data.get("relation"), len(objects)),
-                    _text_from_json(data.get("text")))
+        return Spec(
+            tuple(objects), _relation_from_json(data.get("relation"), len(objects)), _text_from_json(data.get("text"))
+        )
 
 
 def _relation_from_json(rel: Any, n_objects: int) -> Relation | None:
@@ -137,6 +146,7 @@ def _text_from_json(text: Any) -> str | None:
 
 # --------------------------------------------------------------------------- ground truth (what is drawn)
 
+
 @dataclass(frozen=True)
 class WorldObject:
     color: str
@@ -155,8 +165,14 @@ class WorldObject:
         return (self.center[0] - h, self.center[1] - h, self.center[0] + h, self.center[1] + h)
 
     def to_json(self) -> dict[str, Any]:
-        return {"color": self.color, "shape": self.shape, "size": self.size, "cell": list(self.cell),
-                "center": [round(v, 6) for v in self.center], "bbox": [round(v, 6) for v in self.bbox]}
+        return {
+            "color": self.color,
+            "shape": self.shape,
+            "size": self.size,
+            "cell": list(self.cell),
+            "center": [round(v, 6) for v in self.center],
+            "bbox": [round(v, 6) for v in self.bbox],
+        }
 
 
 @dataclass(frozen=True)
@@ -177,22 +193,31 @@ class Scene:
     relation: Relation | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"objects": [o.to_json() for o in self.objects],
-                "sign": None if self.sign is None else self.sign.to_json(),
-                "relation": None if self.relation is None else
-                {"type": self.relation.type, "a": self.relation.a, "b": self.relation.b}}
+        return {
+            "objects": [o.to_json() for o in self.objects],
+            "sign": None if self.sign is None else self.sign.to_json(),
+            "relation": None
+            if self.relation is None
+            else {"type": self.relation.type, "a": self.relation.a, "b": self.relation.b},
+        }
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Scene:
-        objects = tuple(WorldObject(o["color"], o["shape"], o["size"], tuple(o["cell"]), tuple(o["center"]))
-                        for o in data.get("objects") or [])
+        objects = tuple(
+            WorldObject(o["color"], o["shape"], o["size"], tuple(o["cell"]), tuple(o["center"]))
+            for o in data.get("objects") or []
+        )
         sign = data.get("sign")
         rel = data.get("relation")
-        return Scene(objects, None if sign is None else Sign(sign["text"], tuple(sign["center"])),
-                     None if rel is None else Relation(rel["type"], rel["a"], rel["b"]))
+        return Scene(
+            objects,
+            None if sign is None else Sign(sign["text"], tuple(sign["center"])),
+            None if rel is None else Relation(rel["type"], rel["a"], rel["b"]),
+        )
 
 
 # --------------------------------------------------------------------------- sampling
+
 
 def pick(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
     """One element of ``seq`` (``rng.choice`` would turn strings into ``numpy.str_``)."""
@@ -214,8 +239,12 @@ def _relation_cells(rng: np.random.Generator, relation: str) -> list[tuple[int, 
     return [(first, line), (second, line)]
 
 
-def place(rng: np.random.Generator, attrs: Sequence[tuple[str, str, str]], relation: Relation | None = None,
-          text: str | None = None) -> Scene:
+def place(
+    rng: np.random.Generator,
+    attrs: Sequence[tuple[str, str, str]],
+    relation: Relation | None = None,
+    text: str | None = None,
+) -> Scene:
     """A scene holding objects with these (color, shape, size), in ``relation`` if given, or a sign."""
     if text is not None:
         row = int(rng.integers(GRID))
@@ -227,7 +256,7 @@ def place(rng: np.random.Generator, attrs: Sequence[tuple[str, str, str]], relat
         order = [relation.a, relation.b]
         cell_of = {order[0]: cells[0], order[1]: cells[1]}
     else:
-        chosen = rng.permutation(GRID * GRID)[:len(attrs)]
+        chosen = rng.permutation(GRID * GRID)[: len(attrs)]
         cell_of = {i: divmod(int(c), GRID) for i, c in enumerate(chosen)}
     objects = tuple(WorldObject(c, s, z, cell_of[i], _center(rng, *cell_of[i])) for i, (c, s, z) in enumerate(attrs))
     return Scene(objects, None, relation)

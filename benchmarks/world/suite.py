@@ -82,8 +82,13 @@ def _category_rows(category: str, index: int, seed: int, per_category: int) -> I
         seen_prompts.add(prompt)
         seen_specs.add(key)
         k += 1
-        yield {"id": f"world-{category}-{k:02d}", "prompt": prompt, "category": category, "kind": kind,
-               "spec": spec.to_json()}
+        yield {
+            "id": f"world-{category}-{k:02d}",
+            "prompt": prompt,
+            "category": category,
+            "kind": kind,
+            "spec": spec.to_json(),
+        }
 
 
 def build_suite(seed: int = SUITE_SEED, per_category: int = PROMPTS_PER_CATEGORY) -> list[dict[str, Any]]:

@@ -42,13 +42,24 @@ CONTEXT_LENGTH = 32
 IMAGE_SIZE = 64
 MODEL_CFG: dict[str, Any] = {
     "embed_dim": 64,
-    "vision_cfg": {"image_size": IMAGE_SIZE, "patch_size": 16, "width": 96, "layers": 4, "head_width": 32,
-                   "mlp_ratio": 4.0},
+    "vision_cfg": {
+        "image_size": IMAGE_SIZE,
+        "patch_size": 16,
+        "width": 96,
+        "layers": 4,
+        "head_width": 32,
+        "mlp_ratio": 4.0,
+    },
     "text_cfg": {"context_length": CONTEXT_LENGTH, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 3},
 }
 # Mean/std 0.5: the world's images are synthetic, ImageNet statistics mean nothing for them.
-PREPROCESS_CFG: dict[str, Any] = {"size": IMAGE_SIZE, "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-                                  "interpolation": "bicubic", "resize_mode": "shortest"}
+PREPROCESS_CFG: dict[str, Any] = {
+    "size": IMAGE_SIZE,
+    "mean": [0.5, 0.5, 0.5],
+    "std": [0.5, 0.5, 0.5],
+    "interpolation": "bicubic",
+    "resize_mode": "shortest",
+}
 
 
 def build_model() -> tuple[torch.nn.Module, Any, Any]:
@@ -56,9 +67,14 @@ def build_model() -> tuple[torch.nn.Module, Any, Any]:
     import open_clip
 
     model = open_clip.CLIP(**MODEL_CFG)
-    preprocess = open_clip.image_transform(IMAGE_SIZE, is_train=False, mean=PREPROCESS_CFG["mean"],
-                                           std=PREPROCESS_CFG["std"], interpolation="bicubic",
-                                           resize_mode="shortest")
+    preprocess = open_clip.image_transform(
+        IMAGE_SIZE,
+        is_train=False,
+        mean=PREPROCESS_CFG["mean"],
+        std=PREPROCESS_CFG["std"],
+        interpolation="bicubic",
+        resize_mode="shortest",
+    )
     tokenizer = open_clip.tokenizer.SimpleTokenizer(context_length=CONTEXT_LENGTH)
     return model, preprocess, tokenizer
 
@@ -100,9 +116,9 @@ def similarity(scorer: Any, images: Sequence[Any], captions: Sequence[str], batc
     """Cosine similarity of every image with every caption (rows: images), with the scorer's model."""
     img, txt = [], []
     for s in range(0, len(images), batch_size):
-        img.append(scorer.model.encode_image(scorer._image_batch(images[s:s + batch_size])).float())
+        img.append(scorer.model.encode_image(scorer._image_batch(images[s : s + batch_size])).float())
     for s in range(0, len(captions), batch_size):
-        tokens = scorer.tokenizer(list(captions[s:s + batch_size])).to(scorer.device)
+        tokens = scorer.tokenizer(list(captions[s : s + batch_size])).to(scorer.device)
         txt.append(scorer.model.encode_text(tokens).float())
     i = torch.nn.functional.normalize(torch.cat(img), dim=-1)
     t = torch.nn.functional.normalize(torch.cat(txt), dim=-1)

@@ -40,9 +40,14 @@ def load_split(split: str, n: int, preprocess: Any, tokenizer: Any, seed: int = 
     items = [sample_item(WorldSettings(seed=seed), split, i) for i in range(n)]
     images = torch.stack([preprocess(render_scene(it["scene"], 128)) for it in items]).to(torch.float16)
     tokens = tokenizer([it["caption"] for it in items])
-    return {"images": images, "tokens": tokens, "scenes": [it["scene"] for it in items],
-            "specs": [Spec.from_json(it["spec"]) for it in items], "captions": [it["caption"] for it in items],
-            "categories": [it["category"] for it in items]}
+    return {
+        "images": images,
+        "tokens": tokens,
+        "scenes": [it["scene"] for it in items],
+        "specs": [Spec.from_json(it["spec"]) for it in items],
+        "captions": [it["caption"] for it in items],
+        "categories": [it["category"] for it in items],
+    }
 
 
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -73,14 +78,19 @@ def clip_loss(model: torch.nn.Module, images: torch.Tensor, tokens: torch.Tensor
 def evaluate(model: torch.nn.Module, data: dict[str, Any], truth: np.ndarray) -> dict[str, Any]:
     """Held-out top-1: the best of all held-out captions is true of the image; per category too."""
     model.eval()
-    img = torch.cat([model.encode_image(data["images"][s:s + 256].float()) for s in range(0, len(data["images"]), 256)])
-    txt = torch.cat([model.encode_text(data["tokens"][s:s + 256]) for s in range(0, len(data["tokens"]), 256)])
+    img = torch.cat(
+        [model.encode_image(data["images"][s : s + 256].float()) for s in range(0, len(data["images"]), 256)]
+    )
+    txt = torch.cat([model.encode_text(data["tokens"][s : s + 256]) for s in range(0, len(data["tokens"]), 256)])
     sim = (F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T).numpy()
     model.train()
     hits = top1_true(sim, truth)
     cats = np.array(data["categories"])
-    return {"top1": float(hits.mean()), "n": len(hits),
-            "per_category": {c: round(float(hits[cats == c].mean()), 4) for c in sorted(set(cats))}}
+    return {
+        "top1": float(hits.mean()),
+        "n": len(hits),
+        "per_category": {c: round(float(hits[cats == c].mean()), 4) for c in sorted(set(cats))},
+    }
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -108,9 +118,10 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         lr = args.lr * min(1.0, step / args.warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / args.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
-        idx = torch.randperm(args.n_train, generator=gen)[:args.batch].tolist()
-        truth = torch.from_numpy(truth_matrix([train_data["scenes"][i] for i in idx],
-                                              [train_data["specs"][i] for i in idx]))
+        idx = torch.randperm(args.n_train, generator=gen)[: args.batch].tolist()
+        truth = torch.from_numpy(
+            truth_matrix([train_data["scenes"][i] for i in idx], [train_data["specs"][i] for i in idx])
+        )
         loss = clip_loss(model, augment(train_data["images"][idx].float(), gen), train_data["tokens"][idx], truth)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -119,14 +130,23 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         if step % args.eval_every == 0 or step == args.steps:
             ev = evaluate(model, test_data, test_truth)
             history.append({"step": step, "loss": round(loss.item(), 4), "top1": round(ev["top1"], 4)})
-            print(f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} held-out top1 {ev['top1']:.3f} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+            print(
+                f"step {step}/{args.steps} loss {loss.item():.3f} lr {lr:.2e} held-out top1 {ev['top1']:.3f} "
+                f"({time.time() - t0:.0f} s)",
+                flush=True,
+            )
     final = evaluate(model, test_data, test_truth)
     used = sorted({int(t) for t in torch.unique(train_data["tokens"]).tolist()})
     weights = export(model, args.out, used)
-    report = {"held_out": final, "history": history, "minutes": round((time.time() - t0) / 60, 1),
-              "args": {k: v for k, v in vars(args).items() if k != "out"}, "used_tokens": len(used),
-              "weights": weights.name, "context_length": CONTEXT_LENGTH}
+    report = {
+        "held_out": final,
+        "history": history,
+        "minutes": round((time.time() - t0) / 60, 1),
+        "args": {k: v for k, v in vars(args).items() if k != "out"},
+        "used_tokens": len(used),
+        "weights": weights.name,
+        "context_length": CONTEXT_LENGTH,
+    }
     report["weights_sha256"] = sha256_file(weights)
     (Path(args.out) / "training.json").write_text(json.dumps(report, indent=2) + "\n")
     (Path(args.out) / "README.md").write_text(readme(report))

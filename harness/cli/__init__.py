@@ -41,41 +41,75 @@ class CommandSpec:
         return fn(args) if fn is not None else args
 
 
-COMMANDS: Registry[CommandSpec] = Registry("command", {
-    "info": CommandSpec("harness.cli.commands.info:main",
-                        "build a model on the meta device and print its stages and parameter counts (JSON)",
-                        example="imagen-bench info model=imagen_paper"),
-    "train": CommandSpec("harness.cli.commands.train:main", "train one stage of the cascade on an image-caption folder",
-                         example="imagen-bench train data.root=world/train stage=base32 train.steps=2000"),
-    "sample": CommandSpec("harness.cli.commands.sample:main", "sample images from a cascade for prompts and seeds",
-                          example="imagen-bench sample checkpoint=runs/cascade prompts='[a red circle]' "
-                                  "seeds='[0,1,2,3]'"),
-    "eval": CommandSpec("harness.cli.commands.eval:main",
-                        "run a benchmark (COCO FID-30K, a prompt suite, ...) and write results.json",
-                        example="imagen-bench eval benchmark=drawbench checkpoint=runs/cascade sampler=ddim "
-                                "sampler.steps=25"),
-    "fid": CommandSpec("harness.cli.commands.fid:main",
-                       "FID/KID between two image folders: imagen-bench fid DIR_A DIR_B [mode=clean]",
-                       example="imagen-bench fid runs/a/images/sr128 runs/b/images/sr128"),
-    "drawbench": CommandSpec("drawbench.command:main",
-                             "render DrawBench (8 images per prompt) and score it per category",
-                             example="imagen-bench drawbench checkpoint=runs/cascade benchmark.categories=[Colors,Text]"),
-    "study": CommandSpec("raters_ui.commands:study_main", "create, export and analyse human preference studies",
-                         args="study_args", example="imagen-bench study create my-study runs='[runs/a,runs/b]'"),
-    "raters": CommandSpec("raters_ui.commands:raters_main", "start the Streamlit rater app on a study database",
-                          args="raters_args", example="imagen-bench raters my-study port=8501"),
-    "regress": CommandSpec("harness.cli.commands.regress:main",
-                           "regression gate: is the candidate checkpoint worse than the baseline? (exit 0/1/3)",
-                           example="imagen-bench regress baseline=runs/db-main candidate=ckpt/new benchmark=drawbench"),
-    "report": CommandSpec("reports.command:main",
-                          "the ablation comparison report of runs (HTML + Markdown): tables, guidance curves, "
-                          "categories, study, grids", args="report_args",
-                          example="imagen-bench report runs=runs/guidance-sweep study=my-study out=reports/sweep"),
-    "demo": CommandSpec("harness.cli.commands.demo:main", "the offline end-to-end demo", example="imagen-bench demo"),
-    "data": CommandSpec("benchmarks.world.command:main",
-                        "write datasets (the procedural world: train/test splits and its prompt suite)",
-                        example="imagen-bench data world out=world n_train=4000 n_test=500"),
-}, check=lambda spec: isinstance(spec, CommandSpec), expected="a harness.cli.CommandSpec")
+COMMANDS: Registry[CommandSpec] = Registry(
+    "command",
+    {
+        "info": CommandSpec(
+            "harness.cli.commands.info:main",
+            "build a model on the meta device and print its stages and parameter counts (JSON)",
+            example="imagen-bench info model=imagen_paper",
+        ),
+        "train": CommandSpec(
+            "harness.cli.commands.train:main",
+            "train one stage of the cascade on an image-caption folder",
+            example="imagen-bench train data.root=world/train stage=base32 train.steps=2000",
+        ),
+        "sample": CommandSpec(
+            "harness.cli.commands.sample:main",
+            "sample images from a cascade for prompts and seeds",
+            example="imagen-bench sample checkpoint=runs/cascade prompts='[a red circle]' seeds='[0,1,2,3]'",
+        ),
+        "eval": CommandSpec(
+            "harness.cli.commands.eval:main",
+            "run a benchmark (COCO FID-30K, a prompt suite, ...) and write results.json",
+            example="imagen-bench eval benchmark=drawbench checkpoint=runs/cascade sampler=ddim sampler.steps=25",
+        ),
+        "fid": CommandSpec(
+            "harness.cli.commands.fid:main",
+            "FID/KID between two image folders: imagen-bench fid DIR_A DIR_B [mode=clean]",
+            example="imagen-bench fid runs/a/images/sr128 runs/b/images/sr128",
+        ),
+        "drawbench": CommandSpec(
+            "drawbench.command:main",
+            "render DrawBench (8 images per prompt) and score it per category",
+            example="imagen-bench drawbench checkpoint=runs/cascade benchmark.categories=[Colors,Text]",
+        ),
+        "study": CommandSpec(
+            "raters_ui.commands:study_main",
+            "create, export and analyse human preference studies",
+            args="study_args",
+            example="imagen-bench study create my-study runs='[runs/a,runs/b]'",
+        ),
+        "raters": CommandSpec(
+            "raters_ui.commands:raters_main",
+            "start the Streamlit rater app on a study database",
+            args="raters_args",
+            example="imagen-bench raters my-study port=8501",
+        ),
+        "regress": CommandSpec(
+            "harness.cli.commands.regress:main",
+            "regression gate: is the candidate checkpoint worse than the baseline? (exit 0/1/3)",
+            example="imagen-bench regress baseline=runs/db-main candidate=ckpt/new benchmark=drawbench",
+        ),
+        "report": CommandSpec(
+            "reports.command:main",
+            "the ablation comparison report of runs (HTML + Markdown): tables, guidance curves, "
+            "categories, study, grids",
+            args="report_args",
+            example="imagen-bench report runs=runs/guidance-sweep study=my-study out=reports/sweep",
+        ),
+        "demo": CommandSpec(
+            "harness.cli.commands.demo:main", "the offline end-to-end demo", example="imagen-bench demo"
+        ),
+        "data": CommandSpec(
+            "benchmarks.world.command:main",
+            "write datasets (the procedural world: train/test splits and its prompt suite)",
+            example="imagen-bench data world out=world n_train=4000 n_test=500",
+        ),
+    },
+    check=lambda spec: isinstance(spec, CommandSpec),
+    expected="a harness.cli.CommandSpec",
+)
 
 
 def register_command(name: str, target: str, help: str, args: str | None = None, example: str = "") -> None:
@@ -86,8 +120,13 @@ def register_command(name: str, target: str, help: str, args: str | None = None,
 def usage() -> str:
     lines = ["usage: imagen-bench <command> [key=value ...] [--help]", "", "commands:"]
     lines += [f"  {name:<10} {spec.help}" for name, spec in COMMANDS.items()]
-    lines += ["", ("'imagen-bench <command> --help' describes one command; "
-                   "'imagen-bench <command> --cfg job' prints its resolved config.")]
+    lines += [
+        "",
+        (
+            "'imagen-bench <command> --help' describes one command; "
+            "'imagen-bench <command> --cfg job' prints its resolved config."
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -121,4 +160,3 @@ def main(argv: list[str] | None = None) -> None:
             raise
         report_user_error(name, UserError(str(err)))
         raise SystemExit(2) from None
-

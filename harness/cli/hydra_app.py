@@ -42,6 +42,8 @@ def _rank_dir(path: str) -> str:
 
 if not OmegaConf.has_resolver("rank_dir"):
     OmegaConf.register_new_resolver("rank_dir", _rank_dir)
+
+
 def _pkg_dir(name: str) -> str:
     """The folder of an installed package (``${pkg_dir:benchmarks.world}``): shipped data found from a checkout
     and from a wheel alike. Looked up by name, so the harness imports nothing of the part it points into."""
@@ -62,8 +64,23 @@ if not OmegaConf.has_resolver("sweep_point"):
 
 
 # Hydra flags that take the next argument as their value: that value is not a positional argument.
-HYDRA_FLAGS_WITH_VALUE = frozenset({"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",
-                                    "-cn", "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"})
+HYDRA_FLAGS_WITH_VALUE = frozenset(
+    {
+        "--cfg",
+        "-c",
+        "--package",
+        "-p",
+        "--config-path",
+        "-cp",
+        "--config-name",
+        "-cn",
+        "--config-dir",
+        "-cd",
+        "--info",
+        "-i",
+        "--experimental-rerun",
+    }
+)
 
 
 def positional_to_overrides(args: list[str], keys: tuple[str, ...]) -> list[str]:

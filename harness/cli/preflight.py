@@ -58,8 +58,11 @@ def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("See http")]
     msg = " ".join(lines).split(" Config search path:")[0] if lines else type(err).__name__
-    msg = re.sub(r"Could not override '([^']+)'\. To append to your config use \+\S+",
-                 r"unknown key '\1' (check its spelling; `--cfg job` prints every key)", msg)
+    msg = re.sub(
+        r"Could not override '([^']+)'\. To append to your config use \+\S+",
+        r"unknown key '\1' (check its spelling; `--cfg job` prints every key)",
+        msg,
+    )
     return msg if len(msg) <= 400 else msg[:397] + "..."
 
 
@@ -86,14 +89,20 @@ def check_overrides(config_name: str, args: list[str]) -> None:
     except OverrideParseException as err:
         raise UserError(f"cannot parse override: {_first_line(err)}") from None
     first = [_first_point(o) for o in parsed]
-    adds = [(o, line) for o, line in zip(parsed, first) if (o.is_add() or o.is_force_add())
-            and not _is_group(o.key_or_group) and not o.key_or_group.startswith(OPEN_PREFIXES)]
+    adds = [
+        (o, line)
+        for o, line in zip(parsed, first)
+        if (o.is_add() or o.is_force_add())
+        and not _is_group(o.key_or_group)
+        and not o.key_or_group.startswith(OPEN_PREFIXES)
+    ]
     base = _compose(config_name, [line for line in first if line not in {a[1] for a in adds}])
     sweeps = [o.input_line for o in parsed if o.is_sweep_override()]
     multirun = bool({"-m", "--multirun"} & set(args)) or str(base.hydra.get("mode")) == "RunMode.MULTIRUN"
     if sweeps and not multirun:
-        raise UserError(f"{sweeps[0]} gives several values: add -m to run one job per value "
-                        f"(or write [a,b] for a list)")
+        raise UserError(
+            f"{sweeps[0]} gives several values: add -m to run one job per value (or write [a,b] for a list)"
+        )
     if multirun:  # point folders are named by these keys (harness/cli/sweeps.py)
         keys = [o.key_or_group for o in parsed if o.is_sweep_override()]
         os.environ[ENV_SWEPT] = ",".join(swept_keys(keys, base.hydra.sweeper.get("params")))
@@ -102,8 +111,10 @@ def check_overrides(config_name: str, args: list[str]) -> None:
             parent = o.key_or_group.rpartition(".")[0]
             node = OmegaConf.select(base, parent) if parent else base
             known = sorted(str(k) for k in node) if isinstance(node, DictConfig) else []
-            raise UserError(f"unknown key {o.key_or_group!r}: nothing reads it"
-                            + (f" (keys under {parent or 'the root'}: {', '.join(known)})" if known else ""))
+            raise UserError(
+                f"unknown key {o.key_or_group!r}: nothing reads it"
+                + (f" (keys under {parent or 'the root'}: {', '.join(known)})" if known else "")
+            )
     _compose(config_name, first)
 
 
@@ -151,8 +162,10 @@ def command_help(name: str, target: str, summary: str, config_name: str | None =
         required = required_keys(cfg)
         lines.append("required: " + (", ".join(f"{k}=..." for k in required) if required else "nothing"))
         groups = _groups(cfg)
-        lines.append(f"options: key=value overrides of conf/{config_name}.yaml; `imagen-bench {name} --cfg job` "
-                     "prints the resolved config" + ("; config groups:" if groups else ""))
+        lines.append(
+            f"options: key=value overrides of conf/{config_name}.yaml; `imagen-bench {name} --cfg job` "
+            "prints the resolved config" + ("; config groups:" if groups else "")
+        )
         lines += groups
     if example:
         lines += ["", f"example: {example}"]

@@ -25,13 +25,7 @@ from omegaconf import DictConfig
 from harness.errors import UserError
 from harness.evaluation.scoring import GroupBy, ScoredRun, score_run
 from harness.formats.results import Results, write_results
-from harness.generation.generate import (
-    apply_stage_overrides,
-    build_generator,
-    check_generation,
-    generate,
-    scoring_rank,
-)
+from harness.generation.generate import apply_stage_overrides, build_generator, check_generation, generate, scoring_rank
 from harness.generation.provenance import environment, resolved_config, run_label
 from harness.generation.runner import RunResult, WorkItem
 from harness.metrics.base import MetricEnv, ReferenceSet
@@ -103,8 +97,13 @@ def load_benchmark(cfg: DictConfig) -> Benchmark:
 
 def prepare_metrics(cfg: DictConfig, bench: Benchmark, ctx: DistContext) -> tuple[MetricPlan, MetricEnv]:
     """Instantiate the benchmark's metrics and (on the scoring rank) load everything they need."""
-    env = MetricEnv(cfg, device=str(ctx.device), cache_dir=cfg.paths.cache_dir,
-                    reference=bench.reference(), progress=bool(cfg.get("progress", True)))
+    env = MetricEnv(
+        cfg,
+        device=str(ctx.device),
+        cache_dir=cfg.paths.cache_dir,
+        reference=bench.reference(),
+        progress=bool(cfg.get("progress", True)),
+    )
     plan = plan_metrics(list(cfg.benchmark.get("metrics") or []), env, bench.provides())
     if ctx.is_main:
         for metric in plan.active:
@@ -148,30 +147,71 @@ def run_benchmark(cfg: DictConfig, run_dir: str | Path, task: str = "eval") -> R
     if not scoring_rank(ctx, result):
         return None
     bench.after_generation(result)
-    scored = score_run(plan, env, result.run_dir, result.records, bench.score_stages(result),
-                       group_by=bench.group_by, unit=str(cfg.get("ci_unit", "image")),
-                       level=float(cfg.get("level", 0.95)), category_order=bench.category_order())
-    results = _results(cfg, bench, plan, scored, result, model, task,
-                       {"generate": t_gen, **scored.timings, "total": time.perf_counter() - start}, str(ctx.device))
+    scored = score_run(
+        plan,
+        env,
+        result.run_dir,
+        result.records,
+        bench.score_stages(result),
+        group_by=bench.group_by,
+        unit=str(cfg.get("ci_unit", "image")),
+        level=float(cfg.get("level", 0.95)),
+        category_order=bench.category_order(),
+    )
+    results = _results(
+        cfg,
+        bench,
+        plan,
+        scored,
+        result,
+        model,
+        task,
+        {"generate": t_gen, **scored.timings, "total": time.perf_counter() - start},
+        str(ctx.device),
+    )
     write_results(result.run_dir, results, scored.samples)
     print(scored.table.to_markdown())
     ctx.close()
     return results
 
 
-def _results(cfg: DictConfig, bench: Benchmark, plan: MetricPlan, scored: ScoredRun, result: RunResult,
-             model: Any, task: str, timings: dict[str, float], env_device: str = "cpu") -> Results:
+def _results(
+    cfg: DictConfig,
+    bench: Benchmark,
+    plan: MetricPlan,
+    scored: ScoredRun,
+    result: RunResult,
+    model: Any,
+    task: str,
+    timings: dict[str, float],
+    env_device: str = "cpu",
+) -> Results:
     from imagen.devices import device_identity
 
     return Results(
-        run_id=run_label(result.run_dir, cfg), task=task, suite=bench.name,
-        benchmark={**bench.describe(), "name": bench.name, "stages": result.stages,
-                   "resolution": {r.stage: r.resolution for r in result.records}},
-        table=scored.table.table, metrics=scored.table.values, metric_info=plan.describe(),
+        run_id=run_label(result.run_dir, cfg),
+        task=task,
+        suite=bench.name,
+        benchmark={
+            **bench.describe(),
+            "name": bench.name,
+            "stages": result.stages,
+            "resolution": {r.stage: r.resolution for r in result.records},
+        },
+        table=scored.table.table,
+        metrics=scored.table.values,
+        metric_info=plan.describe(),
         skipped_metrics=plan.skipped,
-        model={**_describe_model(model), "fingerprint": result.fingerprint}, seeds=bench.seeds_info(),
-        prompts=bench.prompts_info(), extractors={(m.config_key or m.name): m.identity() for m in plan.active},
+        model={**_describe_model(model), "fingerprint": result.fingerprint},
+        seeds=bench.seeds_info(),
+        prompts=bench.prompts_info(),
+        extractors={(m.config_key or m.name): m.identity() for m in plan.active},
         details={**scored.details, **{k: v for k, v in result.notes.items() if v is not None}},
-        caches={**{k: v for m in plan.active for k, v in m.cache_info().items()},
-                "text_embeddings": _text_cache(model)}, timings=timings,
-        config=resolved_config(cfg), environment={**environment(), "device": device_identity(env_device)})
+        caches={
+            **{k: v for m in plan.active for k, v in m.cache_info().items()},
+            "text_embeddings": _text_cache(model),
+        },
+        timings=timings,
+        config=resolved_config(cfg),
+        environment={**environment(), "device": device_identity(env_device)},
+    )

@@ -66,7 +66,8 @@ class ScoreTable:
         """A Markdown table (readable as plain text) with each output's direction in its header."""
         pct = f"{self.table.level:.0%}"
         head = [self.table.group_by, "prompts", "images"] + [
-            f"{o.label or o.name} {'↑' if o.higher_is_better else '↓'} [{pct} CI]" for o in self.outputs]
+            f"{o.label or o.name} {'↑' if o.higher_is_better else '↓'} [{pct} CI]" for o in self.outputs
+        ]
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
         for row in self.rows:
             name = f"**{OVERALL}**" if row.group == OVERALL else row.group
@@ -93,9 +94,11 @@ class ScoredRun:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def _groups(records: list[ImageRecord], stages: Sequence[str], group_by: GroupBy,
-            category_order: Sequence[str] | None) -> list[tuple[TableRow, list[ImageRecord]]]:
+def _groups(
+    records: list[ImageRecord], stages: Sequence[str], group_by: GroupBy, category_order: Sequence[str] | None
+) -> list[tuple[TableRow, list[ImageRecord]]]:
     """(row, its records) per row: one per stage, or one per category at one stage and then overall."""
+
     def row(group: str, stage: str, recs: list[ImageRecord], prompts: bool) -> tuple[TableRow, list[ImageRecord]]:
         ids = sorted({r.prompt_id for r in recs})
         return TableRow(group, stage, len(ids), len(recs), tuple(ids) if prompts else None), recs
@@ -108,13 +111,22 @@ def _groups(records: list[ImageRecord], stages: Sequence[str], group_by: GroupBy
     by_cat = category_prompts((r.prompt_id, r.category) for r in chosen)
     order = [c for c in (category_order or []) if c in by_cat] + [c for c in by_cat if c not in (category_order or [])]
     return [row(c, stages[0], [r for r in chosen if r.prompt_id in by_cat[c]], True) for c in order] + [
-        row(OVERALL, stages[0], chosen, False)]
+        row(OVERALL, stages[0], chosen, False)
+    ]
 
 
-def aggregate(records: list[ImageRecord], stages: Sequence[str], outputs: Sequence[Output],
-              per_image: dict[str, dict[tuple[str, SampleKey], float]], sets: dict[tuple[str, str], MetricValue], *,
-              group_by: GroupBy = "category", unit: Unit = "image", level: float = 0.95,
-              category_order: Sequence[str] | None = None) -> ScoreTable:
+def aggregate(
+    records: list[ImageRecord],
+    stages: Sequence[str],
+    outputs: Sequence[Output],
+    per_image: dict[str, dict[tuple[str, SampleKey], float]],
+    sets: dict[tuple[str, str], MetricValue],
+    *,
+    group_by: GroupBy = "category",
+    unit: Unit = "image",
+    level: float = 0.95,
+    category_order: Sequence[str] | None = None,
+) -> ScoreTable:
     """The table from per-image values (output → {(stage, (prompt_id, seed)): value}) and set values
     ({(stage, output): MetricValue}); pure, so it is tested without any model."""
     if unit not in ("image", "prompt"):
@@ -124,20 +136,25 @@ def aggregate(records: list[ImageRecord], stages: Sequence[str], outputs: Sequen
         got: dict[str, MetricValue] = {}
         for o in outputs:
             if o.per_image:
-                vals = [(r.prompt_id, per_image[o.name][(row.stage, r.sample_key)]) for r in recs
-                        if (row.stage, r.sample_key) in per_image.get(o.name, {})]
+                vals = [
+                    (r.prompt_id, per_image[o.name][(row.stage, r.sample_key)])
+                    for r in recs
+                    if (row.stage, r.sample_key) in per_image.get(o.name, {})
+                ]
                 if vals:
                     clusters = [p for p, _ in vals] if unit == "prompt" else None
                     iv = interval([v for _, v in vals], o.kind, level, clusters)
-                    got[o.name] = MetricValue(iv.mean, iv.low, iv.high, n=iv.n, level=iv.level, method=iv.method,
-                                              note=iv.note)
+                    got[o.name] = MetricValue(
+                        iv.mean, iv.low, iv.high, n=iv.n, level=iv.level, method=iv.method, note=iv.note
+                    )
             elif (group_by == "stage" or row.group == OVERALL) and (row.stage, o.name) in sets:
                 got[o.name] = replace(sets[(row.stage, o.name)], level=level)
         rows.append(row)
         values[row.group] = got
     used = [o for o in outputs if any(o.name in v for v in values.values())]
-    table = ResultTable(group_by, stages[0] if group_by == "category" else None, unit, level,
-                        tuple(o.name for o in used), tuple(rows))
+    table = ResultTable(
+        group_by, stages[0] if group_by == "category" else None, unit, level, tuple(o.name for o in used), tuple(rows)
+    )
     return ScoreTable(table, values, used)
 
 
@@ -146,8 +163,15 @@ def _sample_rows(records: list[ImageRecord], stages: Sequence[str], per_image: d
     for r in records:
         if r.stage not in stages:
             continue
-        row = {"prompt_id": r.prompt_id, "prompt": r.prompt, "category": r.category, "seed": r.seed,
-               "stage": r.stage, "path": r.path, "sha256": r.sha256}
+        row = {
+            "prompt_id": r.prompt_id,
+            "prompt": r.prompt,
+            "category": r.category,
+            "seed": r.seed,
+            "stage": r.stage,
+            "path": r.path,
+            "sha256": r.sha256,
+        }
         for name, values in per_image.items():
             if (r.stage, r.sample_key) in values:
                 row[name] = values[(r.stage, r.sample_key)]
@@ -156,9 +180,18 @@ def _sample_rows(records: list[ImageRecord], stages: Sequence[str], per_image: d
     return rows
 
 
-def score_run(plan: MetricPlan, env: MetricEnv, run_dir: str | Path, records: list[ImageRecord],
-              stages: Sequence[str], *, group_by: GroupBy, unit: Unit = "image", level: float = 0.95,
-              category_order: Sequence[str] | None = None) -> ScoredRun:
+def score_run(
+    plan: MetricPlan,
+    env: MetricEnv,
+    run_dir: str | Path,
+    records: list[ImageRecord],
+    stages: Sequence[str],
+    *,
+    group_by: GroupBy,
+    unit: Unit = "image",
+    level: float = 0.95,
+    category_order: Sequence[str] | None = None,
+) -> ScoredRun:
     """Every active metric on every stage in ``stages``, then :func:`aggregate` and per-image sample rows."""
     per_image: dict[str, dict] = defaultdict(dict)
     sets: dict[tuple[str, str], MetricValue] = {}
@@ -166,8 +199,9 @@ def score_run(plan: MetricPlan, env: MetricEnv, run_dir: str | Path, records: li
     timings: dict[str, float] = {}
     run_details: dict[str, Any] = {}
     for stage in stages:
-        images = ImageSet(Path(run_dir), stage, sorted((r for r in records if r.stage == stage),
-                                                       key=lambda r: (r.prompt_id, r.seed)))
+        images = ImageSet(
+            Path(run_dir), stage, sorted((r for r in records if r.stage == stage), key=lambda r: (r.prompt_id, r.seed))
+        )
         if not images.records:
             raise UserError(f"no images at stage {stage!r} to score")
         for metric in plan.active:
@@ -182,6 +216,15 @@ def score_run(plan: MetricPlan, env: MetricEnv, run_dir: str | Path, records: li
             if scores.details:
                 run_details.setdefault(stage, {}).update(scores.details)
     outputs = [o for m in plan.active for o in m.outputs]
-    table = aggregate(records, stages, outputs, per_image, sets, group_by=group_by, unit=unit, level=level,
-                      category_order=category_order)
+    table = aggregate(
+        records,
+        stages,
+        outputs,
+        per_image,
+        sets,
+        group_by=group_by,
+        unit=unit,
+        level=level,
+        category_order=category_order,
+    )
     return ScoredRun(table, _sample_rows(records, stages, per_image, details), timings, run_details)

@@ -14,8 +14,16 @@ from collections.abc import Iterable
 from imagen.files import atomic_path, atomic_write_bytes, atomic_write_text, image_size, open_rgb
 from imagen.hashing import sha256_file
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "image_size", "open_rgb", "prompts_sha256",
-           "sha256_bytes", "sha256_file"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "image_size",
+    "open_rgb",
+    "prompts_sha256",
+    "sha256_bytes",
+    "sha256_file",
+]
 
 
 def sha256_bytes(data: bytes) -> str:

@@ -54,13 +54,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
 from harness.formats.jsonio import read_versioned_json
-from harness.formats.values import (
-    OVERALL,
-    MetricValue,
-    OutputInfo,
-    ResultTable,
-    category_prompts,
-)
+from harness.formats.values import OVERALL, MetricValue, OutputInfo, ResultTable, category_prompts
 
 if TYPE_CHECKING:  # pandas loads only when a reader asks for a frame
     import pandas as pd
@@ -127,10 +121,14 @@ class Results:
         for key in ("benchmark", "metrics", "metric_info", "model", "config"):
             if not isinstance(raw.get(key, {}), dict):
                 raise UserError(f"{where}: {key} must be a JSON object")
-        metrics = {str(g): {str(o): MetricValue.from_json(v, f"{where}: metrics.{g}.{o}") for o, v in vals.items()}
-                   for g, vals in raw["metrics"].items()}
-        info = {str(o): OutputInfo.from_json(i, f"{where}: metric_info.{o}") for o, i in
-                (raw.get("metric_info") or {}).items()}
+        metrics = {
+            str(g): {str(o): MetricValue.from_json(v, f"{where}: metrics.{g}.{o}") for o, v in vals.items()}
+            for g, vals in raw["metrics"].items()
+        }
+        info = {
+            str(o): OutputInfo.from_json(i, f"{where}: metric_info.{o}")
+            for o, i in (raw.get("metric_info") or {}).items()
+        }
         plain = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__ and k not in ("metrics", "metric_info")}
         plain["table"] = ResultTable.from_json(raw["table"], f"{where}: table")
         try:
@@ -193,28 +191,45 @@ def _upgrade_v2(raw: dict[str, Any], run_dir: Path) -> dict[str, Any]:
     benchmark = dict(raw.get("benchmark") or {})
     old = benchmark.pop("table", None) or {}
     metrics = {g: dict(vals) for g, vals in (raw.get("metrics") or {}).items() if isinstance(vals, dict)}
-    counts = {g: {k: (vals.pop(k, None) or {}).get("value", 0) for k in ("n_prompts", "n_images")}
-              for g, vals in metrics.items()}
-    raw["metrics"] = {g: {o: v if isinstance(v, dict) else {"value": v} for o, v in vals.items()}
-                      for g, vals in metrics.items()}
+    counts = {
+        g: {k: (vals.pop(k, None) or {}).get("value", 0) for k in ("n_prompts", "n_images")}
+        for g, vals in metrics.items()
+    }
+    raw["metrics"] = {
+        g: {o: v if isinstance(v, dict) else {"value": v} for o, v in vals.items()} for g, vals in metrics.items()
+    }
     stages = raw.get("model", {}).get("stages") or []
     group_by = old.get("group_by") or ("stage" if set(metrics) <= set(stages) else "category")
-    cats = category_prompts((s["prompt_id"], s.get("category")) for s in read_samples(run_dir)
-                            if s.get("stage") == old.get("stage")) if group_by == "category" else {}
-    rows = old.get("rows") or [{"group": g, "stage": g if group_by == "stage" else old.get("stage"), **c}
-                               for g, c in counts.items()]
-    raw["table"] = {**{k: old.get(k) for k in ("group_by", "stage", "ci_unit", "level", "outputs")},
-                    "group_by": group_by,
-                    "rows": [{**{k: r.get(k) for k in ("group", "stage", "n_prompts", "n_images")},
-                              "prompts": None if group_by == "stage" or r["group"] == OVERALL
-                              else sorted(cats.get(r["group"], ()))} for r in rows]}
+    cats = (
+        category_prompts(
+            (s["prompt_id"], s.get("category")) for s in read_samples(run_dir) if s.get("stage") == old.get("stage")
+        )
+        if group_by == "category"
+        else {}
+    )
+    rows = old.get("rows") or [
+        {"group": g, "stage": g if group_by == "stage" else old.get("stage"), **c} for g, c in counts.items()
+    ]
+    raw["table"] = {
+        **{k: old.get(k) for k in ("group_by", "stage", "ci_unit", "level", "outputs")},
+        "group_by": group_by,
+        "rows": [
+            {
+                **{k: r.get(k) for k in ("group", "stage", "n_prompts", "n_images")},
+                "prompts": None if group_by == "stage" or r["group"] == OVERALL else sorted(cats.get(r["group"], ())),
+            }
+            for r in rows
+        ],
+    }
     raw["benchmark"], raw["version"] = benchmark, VERSION
     return raw
 
 
 def read_samples(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / SAMPLES_NAME
-    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()] if path.exists() else []
+    return (
+        [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()] if path.exists() else []
+    )
 
 
 def _expand(paths: Iterable[str | Path]) -> list[Path]:
@@ -263,18 +278,36 @@ def _rows(r: Results, path: Path) -> list[dict[str, Any]]:
     generated = r.model.get("kind") == "imagen-cascade"
     sampler = (r.config.get("sampler") or {}) if generated and isinstance(r.config, dict) else {}
     hashes = r.model.get("checkpoint_sha256") or {}
-    common = {"run_id": r.run_id, "task": r.task, "suite": r.suite, "model": r.model.get("model"),
-              "generator": r.model.get("kind"), "fingerprint": r.model.get("fingerprint"),
-              "checkpoint_sha256": ",".join(f"{k}:{v}" for k, v in hashes.items()) or None,
-              "source": None if generated else r.model.get("folder") or r.model.get("source"),
-              "sampler": sampler.get("name"), "sampler_steps": sampler.get("steps"), "created": r.created,
-              "path": str(path), **(_stage_guidance(r.config) if generated else {})}
+    common = {
+        "run_id": r.run_id,
+        "task": r.task,
+        "suite": r.suite,
+        "model": r.model.get("model"),
+        "generator": r.model.get("kind"),
+        "fingerprint": r.model.get("fingerprint"),
+        "checkpoint_sha256": ",".join(f"{k}:{v}" for k, v in hashes.items()) or None,
+        "source": None if generated else r.model.get("folder") or r.model.get("source"),
+        "sampler": sampler.get("name"),
+        "sampler_steps": sampler.get("steps"),
+        "created": r.created,
+        "path": str(path),
+        **(_stage_guidance(r.config) if generated else {}),
+    }
     rows = []
     for group, metrics in r.metrics.items():
         for metric, val in metrics.items():
             info = r.metric_info.get(metric)
-            rows.append({**common, "group": group, "metric": metric, "value": val.value, "ci_low": val.ci_low,
-                         "ci_high": val.ci_high, "n": val.n,
-                         "higher_is_better": None if info is None else info.higher_is_better,
-                         "metric_version": None if info is None else info.version})
+            rows.append(
+                {
+                    **common,
+                    "group": group,
+                    "metric": metric,
+                    "value": val.value,
+                    "ci_low": val.ci_low,
+                    "ci_high": val.ci_high,
+                    "n": val.n,
+                    "higher_is_better": None if info is None else info.higher_is_better,
+                    "metric_version": None if info is None else info.version,
+                }
+            )
     return rows

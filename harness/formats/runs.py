@@ -42,8 +42,7 @@ def final_stage(records: Iterable[ImageRecord]) -> str:
     top = max(best.values())
     stages = sorted(s for s, res in best.items() if res == top)
     if len(stages) > 1:
-        raise UserError(f"stages {', '.join(stages)} share the highest resolution {top}; "
-                        f"choose one with stage=")
+        raise UserError(f"stages {', '.join(stages)} share the highest resolution {top}; choose one with stage=")
     return stages[0]
 
 

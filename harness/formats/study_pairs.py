@@ -63,8 +63,13 @@ class StudyPairs:
     items: list[StudyItem] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"format": FORMAT, "version": VERSION, "suite": self.suite,
-                "systems": [asdict(s) for s in self.systems], "items": [asdict(i) for i in self.items]}
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "suite": self.suite,
+            "systems": [asdict(s) for s in self.systems],
+            "items": [asdict(i) for i in self.items],
+        }
 
 
 def write_pairs(pairs: StudyPairs, path: str | Path) -> Path:
@@ -89,8 +94,10 @@ def validate(pairs: StudyPairs) -> None:
             raise UserError(f"prompt {item.prompt_id!r} has images for {sorted(item.images)}, expected {sorted(ids)}")
         counts = {len(v) for v in item.images.values()}
         if len(counts) != 1 or 0 in counts:
-            raise UserError(f"prompt {item.prompt_id!r} has unequal or empty image sets: "
-                            f"{ {k: len(v) for k, v in item.images.items()} }")
+            raise UserError(
+                f"prompt {item.prompt_id!r} has unequal or empty image sets: "
+                f"{ {k: len(v) for k, v in item.images.items()} }"
+            )
 
 
 def _check_types(raw: dict, where: str) -> None:
@@ -103,8 +110,12 @@ def _check_types(raw: dict, where: str) -> None:
             raise UserError(f"{where}: {field} must be {kind}, got {shown}")
 
     def text(value: object, field: str, nullable: bool = False) -> None:
-        need(isinstance(value, str) or (nullable and value is None), field, value,
-             "a string" + (" or null" if nullable else ""))
+        need(
+            isinstance(value, str) or (nullable and value is None),
+            field,
+            value,
+            "a string" + (" or null" if nullable else ""),
+        )
 
     text(raw.get("suite", ""), "suite")
     need(isinstance(raw.get("systems"), list), "systems", raw.get("systems"), "a list")
@@ -143,9 +154,13 @@ def read_pairs(path: str | Path) -> StudyPairs:
     try:
         systems = [StudySystem(**s) for s in raw["systems"]]
         items = [
-            StudyItem(prompt_id=i["prompt_id"], prompt=i["prompt"], category=i.get("category"),
-                      seeds=[int(s) for s in i["seeds"]],
-                      images={k: [str((base / p).resolve()) for p in v] for k, v in i["images"].items()})
+            StudyItem(
+                prompt_id=i["prompt_id"],
+                prompt=i["prompt"],
+                category=i.get("category"),
+                seeds=[int(s) for s in i["seeds"]],
+                images={k: [str((base / p).resolve()) for p in v] for k, v in i["images"].items()},
+            )
             for i in raw["items"]
         ]
     except (KeyError, TypeError, ValueError) as err:
@@ -157,14 +172,16 @@ def read_pairs(path: str | Path) -> StudyPairs:
 
 # --- building pairs from run folders --------------------------------------------------------------
 
+
 def _filter(run: RunImages, prompt_ids: set[str] | None, categories: set[str] | None) -> list[ImageRecord]:
-    return [r for r in run.records
-            if (prompt_ids is None or r.prompt_id in prompt_ids)
-            and (categories is None or r.category in categories)]
+    return [
+        r
+        for r in run.records
+        if (prompt_ids is None or r.prompt_id in prompt_ids) and (categories is None or r.category in categories)
+    ]
 
 
-def _check_selection(runs: list[RunImages], prompt_ids: list[str] | None,
-                     categories: list[str] | None) -> None:
+def _check_selection(runs: list[RunImages], prompt_ids: list[str] | None, categories: list[str] | None) -> None:
     have_ids = {r.prompt_id for run in runs for r in run.records}
     have_cats = {r.category for run in runs for r in run.records}
     for pid in prompt_ids or []:
@@ -172,8 +189,9 @@ def _check_selection(runs: list[RunImages], prompt_ids: list[str] | None,
             raise UserError(f"prompt {pid!r} is in none of the runs {', '.join(r.run_id for r in runs)}")
     for cat in categories or []:
         if cat not in have_cats:
-            raise UserError(f"category {cat!r} is in none of the runs "
-                            f"(categories: {', '.join(sorted(c for c in have_cats if c))})")
+            raise UserError(
+                f"category {cat!r} is in none of the runs (categories: {', '.join(sorted(c for c in have_cats if c))})"
+            )
 
 
 def _check_same_images(runs: list[RunImages], chosen: list[dict[tuple[str, int], ImageRecord]]) -> None:
@@ -183,15 +201,19 @@ def _check_same_images(runs: list[RunImages], chosen: list[dict[tuple[str, int],
         if missing:
             pid, seed = missing[0]
             other = next(r for r, c in zip(runs, chosen) if (pid, seed) in c)
-            raise UserError(f"run {run.run_id} ({run.run_dir}) has no {run.stage} image for {pid} "
-                            f"seed {seed}, which run {other.run_id} has ({len(missing)} such images "
-                            f"missing); complete or resume the run, or restrict the export with "
-                            f"prompt_ids/categories")
+            raise UserError(
+                f"run {run.run_id} ({run.run_dir}) has no {run.stage} image for {pid} "
+                f"seed {seed}, which run {other.run_id} has ({len(missing)} such images "
+                f"missing); complete or resume the run, or restrict the export with "
+                f"prompt_ids/categories"
+            )
     for key in sorted(union):
         prompts = {run.run_id: recs[key].prompt for run, recs in zip(runs, chosen)}
         if len(set(prompts.values())) > 1:
-            raise UserError(f"{key[0]} is a different prompt in different runs ({prompts}): the runs "
-                            f"come from different suite files and cannot be compared")
+            raise UserError(
+                f"{key[0]} is a different prompt in different runs ({prompts}): the runs "
+                f"come from different suite files and cannot be compared"
+            )
 
 
 def _suite_name(runs: list[RunImages]) -> str:
@@ -201,8 +223,12 @@ def _suite_name(runs: list[RunImages]) -> str:
     return names.pop() if names else ""
 
 
-def build_study_pairs(run_dirs: list[Path], prompt_ids: list[str] | None = None,
-                      categories: list[str] | None = None, stage: str | None = None) -> StudyPairs:
+def build_study_pairs(
+    run_dirs: list[Path],
+    prompt_ids: list[str] | None = None,
+    categories: list[str] | None = None,
+    stage: str | None = None,
+) -> StudyPairs:
     """Pairs of image sets, one item per prompt, for two or more runs of the same suite.
 
     ``stage`` is the image stage to compare in every run; by default each run's final (highest
@@ -216,16 +242,18 @@ def build_study_pairs(run_dirs: list[Path], prompt_ids: list[str] | None = None,
         raise UserError("the same run folder is given twice")
     runs = [load_run(d, stage) for d in dirs]
     if len({r.run_id for r in runs}) != len(runs):
-        raise UserError(f"two runs share a run id ({', '.join(r.run_id for r in runs)}); results could not "
-                        f"be mapped back to them")
+        raise UserError(
+            f"two runs share a run id ({', '.join(r.run_id for r in runs)}); results could not be mapped back to them"
+        )
     _check_selection(runs, prompt_ids, categories)
     ids, cats = (set(prompt_ids) if prompt_ids else None), (set(categories) if categories else None)
     chosen = [{(r.prompt_id, r.seed): r for r in _filter(run, ids, cats)} for run in runs]
     if not any(chosen):
         raise UserError("no images match the selection in any run")
     _check_same_images(runs, chosen)
-    systems = [StudySystem(id=f"sys{k}", run_id=run.run_id, source=str(run.run_dir))
-               for k, run in enumerate(runs, start=1)]
+    systems = [
+        StudySystem(id=f"sys{k}", run_id=run.run_id, source=str(run.run_dir)) for k, run in enumerate(runs, start=1)
+    ]
     seeds_of: dict[str, list[int]] = defaultdict(list)
     for pid, seed in chosen[0]:
         seeds_of[pid].append(seed)
@@ -233,14 +261,20 @@ def build_study_pairs(run_dirs: list[Path], prompt_ids: list[str] | None = None,
     for pid in sorted(seeds_of):
         seeds = sorted(seeds_of[pid])
         first = chosen[0][(pid, seeds[0])]
-        images = {sys.id: [str(run.run_dir / recs[(pid, s)].path) for s in seeds]
-                  for sys, run, recs in zip(systems, runs, chosen)}
-        items.append(StudyItem(prompt_id=pid, prompt=first.prompt, category=first.category, seeds=seeds,
-                               images=images))
+        images = {
+            sys.id: [str(run.run_dir / recs[(pid, s)].path) for s in seeds]
+            for sys, run, recs in zip(systems, runs, chosen)
+        }
+        items.append(StudyItem(prompt_id=pid, prompt=first.prompt, category=first.category, seeds=seeds, images=images))
     return StudyPairs(suite=_suite_name(runs), systems=systems, items=items)
 
 
-def export_study_pairs(run_dirs: list[Path], out_path: str | Path, prompt_ids: list[str] | None = None,
-                       categories: list[str] | None = None, stage: str | None = None) -> Path:
+def export_study_pairs(
+    run_dirs: list[Path],
+    out_path: str | Path,
+    prompt_ids: list[str] | None = None,
+    categories: list[str] | None = None,
+    stage: str | None = None,
+) -> Path:
     """:func:`build_study_pairs`, written (validated) as JSON to ``out_path``; returns the path."""
     return write_pairs(build_study_pairs(run_dirs, prompt_ids, categories, stage), out_path)

@@ -61,8 +61,14 @@ class MetricValue:
         return self.ci_low is not None and self.ci_high is not None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"value": self.value, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n,
-                               "level": self.level, "method": self.method}
+        out: dict[str, Any] = {
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "n": self.n,
+            "level": self.level,
+            "method": self.method,
+        }
         out.update({k: getattr(self, k) for k in ("note", "std") if getattr(self, k) is not None})
         return {**out, **self.extra}
 
@@ -72,11 +78,17 @@ class MetricValue:
         n = d.get("n")
         if n is not None and (isinstance(n, bool) or not isinstance(n, int)):
             raise UserError(f"{what}.n must be an integer, got {n!r}")
-        return cls(value=_number(d.get("value"), f"{what}.value"), ci_low=_number(d.get("ci_low"), f"{what}.ci_low"),
-                   ci_high=_number(d.get("ci_high"), f"{what}.ci_high"), n=n,
-                   level=_number(d.get("level"), f"{what}.level"), method=d.get("method"), note=d.get("note"),
-                   std=_number(d.get("std"), f"{what}.std"),
-                   extra={k: v for k, v in d.items() if k not in _VALUE_FIELDS})
+        return cls(
+            value=_number(d.get("value"), f"{what}.value"),
+            ci_low=_number(d.get("ci_low"), f"{what}.ci_low"),
+            ci_high=_number(d.get("ci_high"), f"{what}.ci_high"),
+            n=n,
+            level=_number(d.get("level"), f"{what}.level"),
+            method=d.get("method"),
+            note=d.get("note"),
+            std=_number(d.get("std"), f"{what}.std"),
+            extra={k: v for k, v in d.items() if k not in _VALUE_FIELDS},
+        )
 
     def format(self, digits: int = 3) -> str:
         """``0.512 [0.470, 0.550]``; ``0.5 [undefined]`` when the interval is; ``0.01 ± 0.002 (sd)`` for a std."""
@@ -146,11 +158,19 @@ class OutputInfo:
         return "↑" if self.higher_is_better else "↓"
 
     def to_json(self) -> dict[str, Any]:
-        return {"metric": self.metric, "entry": self.registry_name, "version": self.version,
-                "higher_is_better": self.higher_is_better, "kind": self.kind, "per_image": self.per_image,
-                "bounds": list(self.bounds) if self.bounds else None, "label": self.label, "unit": self.unit,
-                **({} if self.per_image else {"set": None if self.set is None else self.set.to_json()}),
-                **self.extra}
+        return {
+            "metric": self.metric,
+            "entry": self.registry_name,
+            "version": self.version,
+            "higher_is_better": self.higher_is_better,
+            "kind": self.kind,
+            "per_image": self.per_image,
+            "bounds": list(self.bounds) if self.bounds else None,
+            "label": self.label,
+            "unit": self.unit,
+            **({} if self.per_image else {"set": None if self.set is None else self.set.to_json()}),
+            **self.extra,
+        }
 
     @classmethod
     def from_json(cls, raw: Any, what: str = "metric_info") -> OutputInfo:
@@ -159,13 +179,31 @@ class OutputInfo:
             if key not in d:
                 raise UserError(f"{what} lacks {key!r}")
         bounds = d.get("bounds")
-        known = {"metric", "entry", "version", "higher_is_better", "kind", "per_image", "bounds", "label", "unit", "set"}
-        return cls(metric=str(d["metric"]), version=str(d["version"]), higher_is_better=bool(d["higher_is_better"]),
-                   kind=str(d.get("kind") or "continuous"), per_image=bool(d.get("per_image", True)),
-                   entry=d.get("entry"), bounds=(float(bounds[0]), float(bounds[1])) if bounds else None,
-                   label=d.get("label"), unit=d.get("unit"),
-                   set=SetInputs.from_dict(d["set"], f"{what}.set") if d.get("set") else None,
-                   extra={k: v for k, v in d.items() if k not in known})
+        known = {
+            "metric",
+            "entry",
+            "version",
+            "higher_is_better",
+            "kind",
+            "per_image",
+            "bounds",
+            "label",
+            "unit",
+            "set",
+        }
+        return cls(
+            metric=str(d["metric"]),
+            version=str(d["version"]),
+            higher_is_better=bool(d["higher_is_better"]),
+            kind=str(d.get("kind") or "continuous"),
+            per_image=bool(d.get("per_image", True)),
+            entry=d.get("entry"),
+            bounds=(float(bounds[0]), float(bounds[1])) if bounds else None,
+            label=d.get("label"),
+            unit=d.get("unit"),
+            set=SetInputs.from_dict(d["set"], f"{what}.set") if d.get("set") else None,
+            extra={k: v for k, v in d.items() if k not in known},
+        )
 
 
 @dataclass(frozen=True)
@@ -181,16 +219,26 @@ class TableRow:
     prompts: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"group": self.group, "stage": self.stage, "n_prompts": self.n_prompts, "n_images": self.n_images,
-                "prompts": None if self.prompts is None else list(self.prompts)}
+        return {
+            "group": self.group,
+            "stage": self.stage,
+            "n_prompts": self.n_prompts,
+            "n_images": self.n_images,
+            "prompts": None if self.prompts is None else list(self.prompts),
+        }
 
     @classmethod
     def from_json(cls, raw: Any, what: str = "table row") -> TableRow:
         d = _object(raw, what)
         try:
             prompts = d.get("prompts")
-            return cls(str(d["group"]), str(d["stage"]), int(d["n_prompts"]), int(d["n_images"]),
-                       None if prompts is None else tuple(str(p) for p in prompts))
+            return cls(
+                str(d["group"]),
+                str(d["stage"]),
+                int(d["n_prompts"]),
+                int(d["n_images"]),
+                None if prompts is None else tuple(str(p) for p in prompts),
+            )
         except (KeyError, TypeError, ValueError) as err:
             raise UserError(f"{what} must hold group, stage, n_prompts and n_images ({err})") from None
 
@@ -214,8 +262,14 @@ class ResultTable:
         return next((r for r in self.rows if r.group == group), None)
 
     def to_json(self) -> dict[str, Any]:
-        return {"group_by": self.group_by, "stage": self.stage, "ci_unit": self.ci_unit, "level": self.level,
-                "outputs": list(self.outputs), "rows": [r.to_json() for r in self.rows]}
+        return {
+            "group_by": self.group_by,
+            "stage": self.stage,
+            "ci_unit": self.ci_unit,
+            "level": self.level,
+            "outputs": list(self.outputs),
+            "rows": [r.to_json() for r in self.rows],
+        }
 
     @classmethod
     def from_json(cls, raw: Any, what: str = "table") -> ResultTable:
@@ -223,8 +277,14 @@ class ResultTable:
         if d.get("group_by") not in ("stage", "category"):
             raise UserError(f"{what}.group_by must be 'stage' or 'category', got {d.get('group_by')!r}")
         rows = tuple(TableRow.from_json(r, f"{what}.rows[{i}]") for i, r in enumerate(d.get("rows") or []))
-        return cls(d["group_by"], d.get("stage"), str(d.get("ci_unit") or "image"), float(d.get("level") or 0.95),
-                   tuple(str(o) for o in d.get("outputs") or []), rows)
+        return cls(
+            d["group_by"],
+            d.get("stage"),
+            str(d.get("ci_unit") or "image"),
+            float(d.get("level") or 0.95),
+            tuple(str(o) for o in d.get("outputs") or []),
+            rows,
+        )
 
 
 def category_prompts(items: Iterable[tuple[str, str | None]]) -> dict[str, set[str]]:

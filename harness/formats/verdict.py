@@ -117,17 +117,24 @@ def _fmt(x: float | None, digits: int = 4) -> str:
 def verdict_table(verdict: Verdict) -> str:
     """The verdict as a Markdown table (readable as plain text), worst rows first."""
     order = {"fail": 0, "inconclusive": 1, "pass": 2}
-    lines = [(f"regress: candidate {verdict.candidate['run_id']} vs baseline {verdict.baseline['run_id']} on "
-             f"{verdict.benchmark} ({verdict.prompts.get('count')} prompts; {verdict.level:.0%} paired-bootstrap "
-             "intervals; improvement > 0 means the candidate is better)"), "",
-             "| metric | group | baseline | candidate | improvement [CI] | tolerated | verdict |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        (
+            f"regress: candidate {verdict.candidate['run_id']} vs baseline {verdict.baseline['run_id']} on "
+            f"{verdict.benchmark} ({verdict.prompts.get('count')} prompts; {verdict.level:.0%} paired-bootstrap "
+            "intervals; improvement > 0 means the candidate is better)"
+        ),
+        "",
+        "| metric | group | baseline | candidate | improvement [CI] | tolerated | verdict |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in sorted(verdict.rows, key=lambda r: (order[r.verdict], r.output, r.group)):
         arrow = "↑" if r.higher_is_better else "↓"
         ci = f"[{_fmt(r.ci_low)}, {_fmt(r.ci_high)}]" if r.ci_low is not None else "[undefined]"
         more = f" (+{r.prompts_to_decide} prompts to decide)" if r.prompts_to_decide else ""
-        lines.append(f"| {r.output} {arrow} | {r.group} | {_fmt(r.baseline)} | {_fmt(r.candidate)} | "
-                     f"{_fmt(r.improvement)} {ci} | -{_fmt(r.max_worse)} | {r.verdict.upper()}{more} |")
+        lines.append(
+            f"| {r.output} {arrow} | {r.group} | {_fmt(r.baseline)} | {_fmt(r.candidate)} | "
+            f"{_fmt(r.improvement)} {ci} | -{_fmt(r.max_worse)} | {r.verdict.upper()}{more} |"
+        )
     lines += ["", f"overall: {verdict.overall.upper()} (exit code {verdict.exit_code})"]
     return "\n".join(lines)
 
@@ -138,15 +145,23 @@ def junit_xml(verdict: Verdict) -> str:
 
     fails = sum(r.verdict == "fail" for r in verdict.rows)
     skipped = sum(r.verdict == "inconclusive" for r in verdict.rows)
-    out = ['<?xml version="1.0" encoding="UTF-8"?>',
-           (f'<testsuites name="imagen-bench regress" tests="{len(verdict.rows)}" failures="{fails}" '
-           f'skipped="{skipped}">'),
-           (f'  <testsuite name={quoteattr(verdict.benchmark)} tests="{len(verdict.rows)}" failures="{fails}" '
-           f'skipped="{skipped}" timestamp={quoteattr(verdict.created)}>')]
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        (
+            f'<testsuites name="imagen-bench regress" tests="{len(verdict.rows)}" failures="{fails}" '
+            f'skipped="{skipped}">'
+        ),
+        (
+            f'  <testsuite name={quoteattr(verdict.benchmark)} tests="{len(verdict.rows)}" failures="{fails}" '
+            f'skipped="{skipped}" timestamp={quoteattr(verdict.created)}>'
+        ),
+    ]
     for r in verdict.rows:
-        msg = (f"{r.output} {r.group}: improvement {_fmt(r.improvement)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
-               f"tolerated regression {_fmt(r.max_worse)}; baseline {_fmt(r.baseline)}, candidate {_fmt(r.candidate)}")
-        case = f'    <testcase classname={quoteattr(verdict.benchmark + "." + r.group)} name={quoteattr(r.output)}'
+        msg = (
+            f"{r.output} {r.group}: improvement {_fmt(r.improvement)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
+            f"tolerated regression {_fmt(r.max_worse)}; baseline {_fmt(r.baseline)}, candidate {_fmt(r.candidate)}"
+        )
+        case = f"    <testcase classname={quoteattr(verdict.benchmark + '.' + r.group)} name={quoteattr(r.output)}"
         if r.verdict == "pass":
             out.append(case + "/>")
         else:

@@ -66,8 +66,15 @@ def _interval(point: float, replicates: np.ndarray, level: float, n: int) -> Dif
     return Difference(point, float(low), float(high), n)
 
 
-def paired_mean_difference(baseline: np.ndarray, candidate: np.ndarray, higher_is_better: bool, *,
-                           n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> Difference:
+def paired_mean_difference(
+    baseline: np.ndarray,
+    candidate: np.ndarray,
+    higher_is_better: bool,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Difference:
     """Improvement of the mean of per-prompt values (arrays aligned by prompt), paired bootstrap interval."""
     b, c = np.asarray(baseline, float), np.asarray(candidate, float)
     if b.shape != c.shape or b.ndim != 1:
@@ -78,9 +85,17 @@ def paired_mean_difference(baseline: np.ndarray, candidate: np.ndarray, higher_i
     return _interval(float(diff.mean()), diff[draws].mean(axis=1), level, len(diff))
 
 
-def paired_set_difference(baseline: SetStatistic, candidate: SetStatistic, rows_of_prompt: list[np.ndarray],
-                          higher_is_better: bool, *, full: tuple[float, float] | None = None, n_boot: int = 200,
-                          seed: int = 0, level: float = 0.95) -> Difference:
+def paired_set_difference(
+    baseline: SetStatistic,
+    candidate: SetStatistic,
+    rows_of_prompt: list[np.ndarray],
+    higher_is_better: bool,
+    *,
+    full: tuple[float, float] | None = None,
+    n_boot: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> Difference:
     """Improvement of a set statistic (FID, KID, CMMD, recall, ...) with the same resampled prompts on both sides.
 
     ``baseline``/``candidate`` are the two runs' statistics over aligned feature rows; ``rows_of_prompt[p]``

@@ -51,16 +51,21 @@ def check_comparable(base: Results, cand: Results) -> None:
     ]
     for what, a, b in checks:
         if a != b:
-            raise UserError(f"runs {base.run_id} and {cand.run_id} differ in {what} ({_short(a)} vs {_short(b)}); "
-                            "a regression test compares the same prompts and seeds scored the same way")
+            raise UserError(
+                f"runs {base.run_id} and {cand.run_id} differ in {what} ({_short(a)} vs {_short(b)}); "
+                "a regression test compares the same prompts and seeds scored the same way"
+            )
     for out in sorted(set(base.metric_info) & set(cand.metric_info)):
         a, b = base.metric_info[out], cand.metric_info[out]
         if a.version != b.version:
-            raise UserError(f"{out} was computed by metric version {a.version} in {base.run_id} but "
-                            f"{b.version} in {cand.run_id}")
+            raise UserError(
+                f"{out} was computed by metric version {a.version} in {base.run_id} but {b.version} in {cand.run_id}"
+            )
         if a.set != b.set:  # features, reference set or options of a set output
-            raise UserError(f"runs {base.run_id} and {cand.run_id} computed {out} from other features, reference "
-                            f"or options ({_short(a.set)} vs {_short(b.set)})")
+            raise UserError(
+                f"runs {base.run_id} and {cand.run_id} computed {out} from other features, reference "
+                f"or options ({_short(a.set)} vs {_short(b.set)})"
+            )
 
 
 def _layout(r: Results) -> tuple[Any, ...]:
@@ -73,6 +78,7 @@ def _short(value: Any) -> str:
 
 
 # --- per-image outputs ---------------------------------------------------------------------------------------
+
 
 def _per_prompt(samples: list[dict[str, Any]], output: str, stage: str, prompts: set[str] | None) -> dict[str, dict]:
     """{prompt_id: {seed: value}} of one output at one stage (optionally a subset of prompts)."""
@@ -87,18 +93,24 @@ def _aligned_means(base: dict[str, dict], cand: dict[str, dict], output: str) ->
     if set(base) != set(cand) or any(set(base[p]) != set(cand[p]) for p in base):
         raise UserError(f"{output}: the runs did not score the same (prompt, seed) pairs")
     order = sorted(base)
-    return (np.array([np.mean(list(base[p].values())) for p in order]),
-            np.array([np.mean(list(cand[p].values())) for p in order]), order)
+    return (
+        np.array([np.mean(list(base[p].values())) for p in order]),
+        np.array([np.mean(list(cand[p].values())) for p in order]),
+        order,
+    )
 
 
 # --- set outputs (FID, KID, CMMD, recall, ...) from the features each run keeps --------------------------------
 
+
 def _set_inputs(out: str, r: Results) -> SetInputs:
     recorded = r.metric_info[out].set
     if recorded is None:
-        raise UserError(f"{out} of run {r.run_id} records no set inputs (scored before results recorded them, or "
-                        f"by a metric that cannot be resampled): re-score it with imagen-bench eval (its images are "
-                        "reused)")
+        raise UserError(
+            f"{out} of run {r.run_id} records no set inputs (scored before results recorded them, or "
+            f"by a metric that cannot be resampled): re-score it with imagen-bench eval (its images are "
+            "reused)"
+        )
     return recorded
 
 
@@ -112,8 +124,10 @@ def _metric_class(out: str, info: OutputInfo) -> type[Metric]:
 def _reference_features(inputs: SetInputs, r: Results, cache_dir: str | Path | None) -> FeatureStats:
     stats = ReferenceStatsCache(cache_dir).get(StatsKey(**inputs.reference))
     if stats is None or stats.feats is None:
-        raise UserError(f"the reference features of {r.run_id} ({inputs.features}) are not in the cache "
-                        f"({cache_dir}); evaluate it on this machine (or with the same IMAGEN_BENCH_CACHE) first")
+        raise UserError(
+            f"the reference features of {r.run_id} ({inputs.features}) are not in the cache "
+            f"({cache_dir}); evaluate it on this machine (or with the same IMAGEN_BENCH_CACHE) first"
+        )
     return stats
 
 
@@ -122,12 +136,21 @@ def _check_reproduced(out: str, stat: SetStatistic, recorded: float, run_id: str
     resampled another statistic than the one it reports would judge one metric by another's interval."""
     again = stat.value()
     if not np.isclose(again, recorded, rtol=REPRODUCE_RTOL, atol=1e-9):
-        raise UserError(f"{out}: the features kept in run {run_id} give {again:.6g}, but the run reports "
-                        f"{recorded:.6g}; re-score it with imagen-bench eval")
+        raise UserError(
+            f"{out}: the features kept in run {run_id} give {again:.6g}, but the run reports "
+            f"{recorded:.6g}; re-score it with imagen-bench eval"
+        )
 
 
-def _set_difference(out: str, sides: tuple[Results, Results], dirs: tuple[Path, Path], stage: str,
-                    prompts: set[str] | None, recorded: tuple[float, float], opts: dict[str, Any]) -> Difference:
+def _set_difference(
+    out: str,
+    sides: tuple[Results, Results],
+    dirs: tuple[Path, Path],
+    stage: str,
+    prompts: set[str] | None,
+    recorded: tuple[float, float],
+    opts: dict[str, Any],
+) -> Difference:
     info = sides[0].metric_info[out]
     inputs = _set_inputs(out, sides[0])
     cls = _metric_class(out, info)
@@ -147,22 +170,43 @@ def _set_difference(out: str, sides: tuple[Results, Results], dirs: tuple[Path, 
             raise UserError(f"{err}: implement Metric.set_statistic to gate it") from None
         _check_reproduced(out, stat, value, r.run_id)
         stats.append(stat)
-    return paired_set_difference(stats[0], stats[1], [np.array(v) for v in by_prompt.values()],
-                                 info.higher_is_better, full=recorded, n_boot=int(opts["n_boot_sets"]),
-                                 seed=group_seed(opts["seed"], stage), level=float(opts["level"]))
+    return paired_set_difference(
+        stats[0],
+        stats[1],
+        [np.array(v) for v in by_prompt.values()],
+        info.higher_is_better,
+        full=recorded,
+        n_boot=int(opts["n_boot_sets"]),
+        seed=group_seed(opts["seed"], stage),
+        level=float(opts["level"]),
+    )
 
 
 # --- rows ------------------------------------------------------------------------------------------------------
 
-def _row(output: str, group: str, info: OutputInfo, base_value: float, cand_value: float,
-         diff: Difference, max_worse: float) -> VerdictRow:
+
+def _row(
+    output: str, group: str, info: OutputInfo, base_value: float, cand_value: float, diff: Difference, max_worse: float
+) -> VerdictRow:
     verdict = decide(diff, max_worse)
     return VerdictRow(
-        output=output, group=group, metric=info.metric, metric_version=info.version,
-        higher_is_better=info.higher_is_better, baseline=base_value, candidate=cand_value,
-        delta=cand_value - base_value, improvement=diff.improvement, ci_low=diff.ci_low, ci_high=diff.ci_high,
-        n_prompts=diff.n_prompts, max_worse=max_worse, verdict=verdict, note=diff.note,
-        prompts_to_decide=prompts_to_decide(diff, max_worse) if verdict == "inconclusive" else None)
+        output=output,
+        group=group,
+        metric=info.metric,
+        metric_version=info.version,
+        higher_is_better=info.higher_is_better,
+        baseline=base_value,
+        candidate=cand_value,
+        delta=cand_value - base_value,
+        improvement=diff.improvement,
+        ci_low=diff.ci_low,
+        ci_high=diff.ci_high,
+        n_prompts=diff.n_prompts,
+        max_worse=max_worse,
+        verdict=verdict,
+        note=diff.note,
+        prompts_to_decide=prompts_to_decide(diff, max_worse) if verdict == "inconclusive" else None,
+    )
 
 
 def resolve_thresholds(base: Results, cand: Results, given: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -171,8 +215,10 @@ def resolve_thresholds(base: Results, cand: Results, given: dict[str, float]) ->
     outputs = [o for o in base.metric_info if o in cand.metric_info]
     extra = sorted(set(given) - set(outputs))
     if extra:
-        raise UserError(f"thresholds name {', '.join(extra)}, which runs {base.run_id} and {cand.run_id} do not both "
-                        f"report (they report: {', '.join(outputs) or 'nothing'})")
+        raise UserError(
+            f"thresholds name {', '.join(extra)}, which runs {base.run_id} and {cand.run_id} do not both "
+            f"report (they report: {', '.join(outputs) or 'nothing'})"
+        )
     out: dict[str, dict[str, Any]] = {}
     for name in outputs:
         if name in given:
@@ -181,14 +227,17 @@ def resolve_thresholds(base: Results, cand: Results, given: dict[str, float]) ->
         cls = get_metric(base.metric_info[name].registry_name)
         default = next((o.max_worse for o in cls.outputs if o.name == name), None)
         if default is None:
-            raise UserError(f"{name}: its metric {cls.name!r} declares no default tolerance; pass "
-                            f"thresholds.{name}.max_worse=<tolerated regression in its units>")
+            raise UserError(
+                f"{name}: its metric {cls.name!r} declares no default tolerance; pass "
+                f"thresholds.{name}.max_worse=<tolerated regression in its units>"
+            )
         out[name] = {"max_worse": float(default), "source": "default"}
     return out
 
 
-def compare_runs(base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, dict[str, Any]],
-                 opts: dict[str, Any]) -> list[VerdictRow]:
+def compare_runs(
+    base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, dict[str, Any]], opts: dict[str, Any]
+) -> list[VerdictRow]:
     """Every output both runs report, in every group of the table, as a verdict row (thresholds: as
     :func:`resolve_thresholds` gives them)."""
     check_comparable(base, cand)
@@ -203,9 +252,17 @@ def compare_runs(base: Results, cand: Results, dirs: tuple[Path, Path], threshol
                 continue  # e.g. OCR only in its categories, FID only on the overall row
             values = (float(bv.value or 0.0), float(cv.value or 0.0))  # Results.value: never None there
             if info.per_image:
-                b, c, _ = _aligned_means(_per_prompt(sb, out, stage, prompts), _per_prompt(sc, out, stage, prompts), out)
-                diff = paired_mean_difference(b, c, info.higher_is_better, n_boot=int(opts["n_boot"]),
-                                              seed=group_seed(opts["seed"], group), level=float(opts["level"]))
+                b, c, _ = _aligned_means(
+                    _per_prompt(sb, out, stage, prompts), _per_prompt(sc, out, stage, prompts), out
+                )
+                diff = paired_mean_difference(
+                    b,
+                    c,
+                    info.higher_is_better,
+                    n_boot=int(opts["n_boot"]),
+                    seed=group_seed(opts["seed"], group),
+                    level=float(opts["level"]),
+                )
             else:
                 diff = _set_difference(out, (base, cand), dirs, stage, prompts, values, opts)
             rows.append(_row(out, group, info, *values, diff, float(limit["max_worse"])))
@@ -217,23 +274,47 @@ def check_threshold_names(thresholds: dict[str, float]) -> None:
     known = {o.name for name in METRICS for o in get_metric(name).outputs}
     unknown = sorted(set(thresholds) - known)
     if unknown:
-        raise UserError(f"thresholds name {', '.join(unknown)}, which no registered metric reports "
-                        f"(known: {', '.join(sorted(known))})")
+        raise UserError(
+            f"thresholds name {', '.join(unknown)}, which no registered metric reports "
+            f"(known: {', '.join(sorted(known))})"
+        )
 
 
 def side_record(r: Results, run_dir: Path) -> dict[str, Any]:
-    return {"run_id": r.run_id, "run_dir": str(run_dir), "fingerprint": r.model.get("fingerprint"),
-            "checkpoint_sha256": r.model.get("checkpoint_sha256"), "model": r.model.get("model"),
-            "git": r.environment.get("git")}
+    return {
+        "run_id": r.run_id,
+        "run_dir": str(run_dir),
+        "fingerprint": r.model.get("fingerprint"),
+        "checkpoint_sha256": r.model.get("checkpoint_sha256"),
+        "model": r.model.get("model"),
+        "git": r.environment.get("git"),
+    }
 
 
-def build_verdict(base: Results, cand: Results, dirs: tuple[Path, Path], thresholds: dict[str, float],
-                  opts: dict[str, Any], environment: dict[str, Any]) -> Verdict:
+def build_verdict(
+    base: Results,
+    cand: Results,
+    dirs: tuple[Path, Path],
+    thresholds: dict[str, float],
+    opts: dict[str, Any],
+    environment: dict[str, Any],
+) -> Verdict:
     """The verdict of ``cand`` against ``base``; ``thresholds`` are the ones given (the rest: defaults)."""
     limits = resolve_thresholds(base, cand, thresholds)
     rows = compare_runs(base, cand, dirs, limits, opts)
     overall = overall_verdict(rows)
-    return Verdict(baseline=side_record(base, dirs[0]), candidate=side_record(cand, dirs[1]), benchmark=base.suite,
-                   prompts=base.prompts, seeds=base.seeds, level=float(opts["level"]), n_boot=int(opts["n_boot"]),
-                   seed=int(opts["seed"]), thresholds=limits, rows=rows, overall=overall,
-                   exit_code=EXIT_CODES[overall], environment=environment)
+    return Verdict(
+        baseline=side_record(base, dirs[0]),
+        candidate=side_record(cand, dirs[1]),
+        benchmark=base.suite,
+        prompts=base.prompts,
+        seeds=base.seeds,
+        level=float(opts["level"]),
+        n_boot=int(opts["n_boot"]),
+        seed=int(opts["seed"]),
+        thresholds=limits,
+        rows=rows,
+        overall=overall,
+        exit_code=EXIT_CODES[overall],
+        environment=environment,
+    )

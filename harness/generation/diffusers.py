@@ -61,9 +61,15 @@ class PipelineStage:
     def effective_call(self) -> dict[str, Any]:
         """The call's settings with the pipeline's own defaults filled in where the config left them out."""
         params = inspect.signature(self.pipe.__call__).parameters
-        out = {k: (self.call.get(k) if self.call.get(k) is not None else
-                   (params[k].default if k in params and params[k].default is not inspect.Parameter.empty else None))
-               for k in _CALL_KEYS if k in params or self.call.get(k) is not None}
+        out = {
+            k: (
+                self.call.get(k)
+                if self.call.get(k) is not None
+                else (params[k].default if k in params and params[k].default is not inspect.Parameter.empty else None)
+            )
+            for k in _CALL_KEYS
+            if k in params or self.call.get(k) is not None
+        }
         return {**out, "extra": dict(self.extra)}
 
 
@@ -103,8 +109,15 @@ def _plain_config(config: Any) -> dict[str, Any]:
     return json.loads(json.dumps({k: v for k, v in dict(config).items() if not k.startswith("_")}, default=str))
 
 
-def load_pipeline(path: str, *, dtype: str = "float32", device: str = "cpu", variant: str | None = None,
-                  scheduler: str | None = None, safety_checker: bool = True) -> tuple[Any, Path, str]:
+def load_pipeline(
+    path: str,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    variant: str | None = None,
+    scheduler: str | None = None,
+    safety_checker: bool = True,
+) -> tuple[Any, Path, str]:
     """(pipeline on ``device``, its folder, its source) from a local folder or the HF cache (never the hub)."""
     import diffusers
 
@@ -116,8 +129,9 @@ def load_pipeline(path: str, *, dtype: str = "float32", device: str = "cpu", var
     try:
         with warnings.catch_warnings():  # newer diffusers call it `dtype`; `torch_dtype` works in every version
             warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
-            pipe = diffusers.DiffusionPipeline.from_pretrained(str(folder), torch_dtype=DTYPES[dtype], variant=variant,
-                                                               local_files_only=True, **extra)
+            pipe = diffusers.DiffusionPipeline.from_pretrained(
+                str(folder), torch_dtype=DTYPES[dtype], variant=variant, local_files_only=True, **extra
+            )
     except (OSError, ValueError, RuntimeError, TypeError, KeyError) as err:
         raise UserError(f"cannot load the diffusers pipeline in {folder}: {' '.join(str(err).split())[:300]}") from None
     if scheduler:
@@ -141,15 +155,26 @@ def _to_uint8(images: Any) -> torch.Tensor:
 class DiffusersGenerator:
     """A cascade of diffusers pipelines behind the generator contract (``generate(prompts, seeds)``)."""
 
-    def __init__(self, stages: list[PipelineStage], *, name: str, dtype: str = "float32", per_sample: bool = True,
-                 batch_size: int = 8, stop_at: str | None = None, variant: str | None = None,
-                 cache_dir: Any = None) -> None:
+    def __init__(
+        self,
+        stages: list[PipelineStage],
+        *,
+        name: str,
+        dtype: str = "float32",
+        per_sample: bool = True,
+        batch_size: int = 8,
+        stop_at: str | None = None,
+        variant: str | None = None,
+        cache_dir: Any = None,
+    ) -> None:
         names = [s.name for s in stages]
         if len(set(names)) != len(names):
             raise UserError(f"generator stage names must differ, got {names}")
         if stop_at is not None and stop_at not in names:
-            raise UserError(f"stop_at={stop_at!r} is not a stage of this diffusers generator (stages: {', '.join(names)})")
-        self.pipelines = stages[:names.index(stop_at) + 1] if stop_at else stages
+            raise UserError(
+                f"stop_at={stop_at!r} is not a stage of this diffusers generator (stages: {', '.join(names)})"
+            )
+        self.pipelines = stages[: names.index(stop_at) + 1] if stop_at else stages
         self.stages = [s.name for s in self.pipelines]
         self.name, self.dtype, self.per_sample, self.batch_size = name, dtype, per_sample, int(batch_size)
         self.variant, self.cache_dir = variant, cache_dir
@@ -176,8 +201,10 @@ class DiffusersGenerator:
 
     def generate(self, prompts: list[str], seeds: list[int]) -> dict[str, torch.Tensor]:
         step = 1 if self.per_sample else max(1, self.batch_size)
-        parts = [self._generate_group(list(prompts[i:i + step]), list(seeds[i:i + step]))
-                 for i in range(0, len(prompts), step)]
+        parts = [
+            self._generate_group(list(prompts[i : i + step]), list(seeds[i : i + step]))
+            for i in range(0, len(prompts), step)
+        ]
         return {s: torch.cat([p[s] for p in parts]) for s in self.stages}
 
     def describe(self) -> dict[str, Any]:
@@ -185,15 +212,22 @@ class DiffusersGenerator:
             pipelines = {}
             for s in self.pipelines:
                 pipelines[s.name] = {
-                    "class": type(s.pipe).__name__, "source": s.source,
+                    "class": type(s.pipe).__name__,
+                    "source": s.source,
                     "components": component_identity(s.folder, s.pipe, self.variant, self.cache_dir),
-                    "scheduler": {"class": type(s.pipe.scheduler).__name__,
-                                  "config": _plain_config(s.pipe.scheduler.config)},
+                    "scheduler": {
+                        "class": type(s.pipe.scheduler).__name__,
+                        "config": _plain_config(s.pipe.scheduler.config),
+                    },
                     "call": s.effective_call(),
                 }
             self._identity = {
-                "kind": "diffusers", "model": self.name, "stages": self.stages, "pipelines": pipelines,
-                "dtype": self.dtype, "variant": self.variant,
+                "kind": "diffusers",
+                "model": self.name,
+                "stages": self.stages,
+                "pipelines": pipelines,
+                "dtype": self.dtype,
+                "variant": self.variant,
                 "grouping": "per-sample" if self.per_sample else f"groups of {self.batch_size}",
                 "noise": "torch.Generator('cpu').manual_seed(seed) per image and stage",
                 "versions": {"diffusers": metadata.version("diffusers"), "torch": torch.__version__},
@@ -221,8 +255,13 @@ def _stage_call(opts: dict[str, Any], guidance_override: Any) -> tuple[dict[str,
     if steps is not None:
         positive_int(steps, "generator steps")
     guidance = guidance_override if guidance_override is not None else opts.get("guidance_scale")
-    call = {"num_inference_steps": steps, "guidance_scale": None if guidance is None else float(guidance),
-            "height": opts.get("height"), "width": opts.get("width"), "negative_prompt": opts.get("negative_prompt")}
+    call = {
+        "num_inference_steps": steps,
+        "guidance_scale": None if guidance is None else float(guidance),
+        "height": opts.get("height"),
+        "width": opts.get("width"),
+        "negative_prompt": opts.get("negative_prompt"),
+    }
     extra = dict(opts.get("extra") or {})
     clash = set(extra) & {"prompt", "generator", "output_type", "image", *call}
     if clash:
@@ -260,14 +299,25 @@ def build_diffusers_generator(cfg: Any, ctx: Any) -> DiffusersGenerator:
     stages = []
     for k, (name, spec) in enumerate(zip(names, specs)):
         pipe, folder, source = load_pipeline(
-            str(spec["path"]), dtype=str(g.get("dtype", "float32")), device=device, variant=g.get("variant"),
-            scheduler=spec.get("scheduler"), safety_checker=bool(g.get("safety_checker", True)))
+            str(spec["path"]),
+            dtype=str(g.get("dtype", "float32")),
+            device=device,
+            variant=g.get("variant"),
+            scheduler=spec.get("scheduler"),
+            safety_checker=bool(g.get("safety_checker", True)),
+        )
         call, extra = _stage_call(spec, guidance.get("base") if k == 0 else guidance.get("sr"))
         if "clean_caption" in inspect.signature(pipe.__call__).parameters and "clean_caption" not in extra:
             extra["clean_caption"] = caption_cleaning_available()  # explicit, so the fingerprint says which
         stages.append(PipelineStage(str(name), source, folder, pipe, call, extra))
     label = g.get("model") or Path(str(g["path"]).rstrip("/")).name
-    return DiffusersGenerator(stages, name=str(label), dtype=str(g.get("dtype", "float32")),
-                              per_sample=bool(g.get("per_sample", True)), batch_size=int(cfg.get("batch_size", 8)),
-                              stop_at=cfg.get("stop_at"), variant=g.get("variant"), cache_dir=cfg.paths.cache_dir
-                              if cfg.get("paths") else None)
+    return DiffusersGenerator(
+        stages,
+        name=str(label),
+        dtype=str(g.get("dtype", "float32")),
+        per_sample=bool(g.get("per_sample", True)),
+        batch_size=int(cfg.get("batch_size", 8)),
+        stop_at=cfg.get("stop_at"),
+        variant=g.get("variant"),
+        cache_dir=cfg.paths.cache_dir if cfg.get("paths") else None,
+    )

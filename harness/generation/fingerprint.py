@@ -63,8 +63,9 @@ def read_fingerprint(run_dir: str | Path) -> dict[str, Any] | None:
     return read_versioned_json(path, FORMAT, VERSION, "run fingerprint")
 
 
-def check_or_record(run_dir: str | Path, fields: dict[str, Any], *, write: bool = True,
-                    label: str | None = None) -> str:
+def check_or_record(
+    run_dir: str | Path, fields: dict[str, Any], *, write: bool = True, label: str | None = None
+) -> str:
     """The run's digest after making sure ``run_dir`` holds no images made by another generator.
 
     A new folder gets ``fingerprint.json`` (when ``write``); a folder with a different fingerprint, or
@@ -74,8 +75,10 @@ def check_or_record(run_dir: str | Path, fields: dict[str, Any], *, write: bool 
     stored = read_fingerprint(run_dir)
     if stored is None:
         if read_manifest(run_dir):
-            raise UserError(f"run folder {run_dir} holds images but no {FINGERPRINT_NAME}, so what made them is "
-                            "unknown; pick a new run_id")
+            raise UserError(
+                f"run folder {run_dir} holds images but no {FINGERPRINT_NAME}, so what made them is "
+                "unknown; pick a new run_id"
+            )
         if write:
             doc = {"format": FORMAT, "version": VERSION, "digest": digest(fields), "fields": fields}
             atomic_write_bytes(run_dir / FINGERPRINT_NAME, (json.dumps(doc, indent=1, sort_keys=True) + "\n").encode())
@@ -83,6 +86,8 @@ def check_or_record(run_dir: str | Path, fields: dict[str, Any], *, write: bool 
     changed = differences(stored.get("fields", {}), fields)
     if changed:
         shown = ", ".join(changed[:6]) + (f" (+{len(changed) - 6} more)" if len(changed) > 6 else "")
-        raise UserError(f"run {label or run_dir.name} was made with other settings ({shown} differ), so its images cannot "
-                        "be resumed or reused under these settings; pick a new run_id")
+        raise UserError(
+            f"run {label or run_dir.name} was made with other settings ({shown} differ), so its images cannot "
+            "be resumed or reused under these settings; pick a new run_id"
+        )
     return str(stored["digest"])

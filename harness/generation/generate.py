@@ -33,8 +33,10 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """The checkpoint path, or None for ``checkpoint=random``; anything else unusable is one line."""
     hint = "pass checkpoint=<cascade folder or stage file>, or checkpoint=random for untrained weights (smoke runs)"
     if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise UserError("checkpoint is required: pass checkpoint=<value> (a cascade folder or stage file, or "
-                        "checkpoint=random for untrained weights in smoke runs)")
+        raise UserError(
+            "checkpoint is required: pass checkpoint=<value> (a cascade folder or stage file, or "
+            "checkpoint=random for untrained weights in smoke runs)"
+        )
     value = cfg.checkpoint
     if value is None:
         raise UserError(f"checkpoint=null is ambiguous: {hint}")
@@ -59,11 +61,15 @@ def check_generation(cfg: DictConfig) -> None:
             if node.get(key) is None:
                 continue
             if block == "thresholding" and node.get(key) not in THRESHOLDING_MODES:
-                raise UserError(f"thresholding.{key} must be one of {', '.join(THRESHOLDING_MODES)}, got {node.get(key)!r}")
+                raise UserError(
+                    f"thresholding.{key} must be one of {', '.join(THRESHOLDING_MODES)}, got {node.get(key)!r}"
+                )
             if block == "steps":
                 positive_int(node.get(key), f"steps.{key}")
             elif block != "thresholding":
-                finite_number(node.get(key), f"{block}.{key}", minimum=0.0, maximum=1.0 if block == "aug_level" else None)
+                finite_number(
+                    node.get(key), f"{block}.{key}", minimum=0.0, maximum=1.0 if block == "aug_level" else None
+                )
     if cfg.get("images_from"):
         return
     if generator_name(cfg) != "imagen":  # another system: its builder checks its own values
@@ -94,8 +100,12 @@ def checkpoint_identity(checkpoint: str | None, stages: list[str]) -> dict[str, 
 
 
 # (config block, stage field): the stage settings that guidance.* / thresholding.* / aug_level.* / steps.* override
-STAGE_OVERRIDES = (("guidance", "guidance"), ("thresholding", "thresholding"), ("aug_level", "aug_level"),
-                   ("steps", "steps"))
+STAGE_OVERRIDES = (
+    ("guidance", "guidance"),
+    ("thresholding", "thresholding"),
+    ("aug_level", "aug_level"),
+    ("steps", "steps"),
+)
 _CAST = {"thresholding": str, "steps": int}  # guidance and aug_level: float
 
 
@@ -117,13 +127,19 @@ def apply_stage_overrides(cfg: DictConfig) -> None:
 
 
 # Generators by name (``generator=<name>``, conf/generator/<name>.yaml): "module:function(cfg, ctx)" builders.
-GENERATORS: Registry[Callable[..., TextToImageModel]] = Registry("generator", {
-    "imagen": "harness.generation.generate:build_cascade_generator",
-    "diffusers": "harness.generation.diffusers:build_diffusers_generator",
-}, check=callable, expected="a builder function (cfg, ctx) -> TextToImageModel")
+GENERATORS: Registry[Callable[..., TextToImageModel]] = Registry(
+    "generator",
+    {
+        "imagen": "harness.generation.generate:build_cascade_generator",
+        "diffusers": "harness.generation.diffusers:build_diffusers_generator",
+    },
+    check=callable,
+    expected="a builder function (cfg, ctx) -> TextToImageModel",
+)
 # Checks of a generator's values that run before any work (check_generation), by generator name.
 GENERATOR_CHECKS: Registry[Callable[[DictConfig], None]] = Registry(
-    "generator check", {"diffusers": "harness.generation.diffusers:check_diffusers_config"}, check=callable)
+    "generator check", {"diffusers": "harness.generation.diffusers:check_diffusers_config"}, check=callable
+)
 
 
 def generator_name(cfg: DictConfig) -> str:
@@ -171,8 +187,11 @@ def build_cascade_generator(cfg: DictConfig, ctx: DistContext) -> CascadeGenerat
     }
     if cascade.precision == "bf16" and ctx.device.type == "cpu" and not cpu_has_native_bf16():
         # the images are still valid bf16 images, but oneDNN emulates bf16 here: tell the user before the wait
-        print("imagen-bench: warning: precision=bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX): oneDNN "
-              "emulates it, several times slower than float32; use precision=float32 here", file=sys.stderr)
+        print(
+            "imagen-bench: warning: precision=bf16 on a CPU without native bf16 (AVX-512 BF16 / AMX): oneDNN "
+            "emulates it, several times slower than float32; use precision=float32 here",
+            file=sys.stderr,
+        )
     if checkpoint is None:
         identity["warning"] = "UNTRAINED RANDOM WEIGHTS (checkpoint=random): for smoke runs only"
         print(f"imagen-bench: warning: {identity['warning']}", file=sys.stderr)
@@ -190,15 +209,27 @@ def truncation_report(model: TextToImageModel, work: list[WorkItem]) -> dict[str
         return None
     cut = {pid: n for pid, n in zip(prompts, counts) if n > encoder.max_length}
     if cut:
-        print(f"imagen-bench: warning: {len(cut)} of {len(prompts)} prompts exceed the text encoder's "
-              f"{encoder.max_length} tokens and are encoded on their first {encoder.max_length} only "
-              f"(e.g. {next(iter(cut))}: {next(iter(cut.values()))} tokens)", file=sys.stderr)
-    return {"max_length": encoder.max_length, "prompts": len(prompts), "truncated": len(cut),
-            "truncated_prompts": {pid: {"tokens": n} for pid, n in cut.items()}}
+        print(
+            f"imagen-bench: warning: {len(cut)} of {len(prompts)} prompts exceed the text encoder's "
+            f"{encoder.max_length} tokens and are encoded on their first {encoder.max_length} only "
+            f"(e.g. {next(iter(cut))}: {next(iter(cut.values()))} tokens)",
+            file=sys.stderr,
+        )
+    return {
+        "max_length": encoder.max_length,
+        "prompts": len(prompts),
+        "truncated": len(cut),
+        "truncated_prompts": {pid: {"tokens": n} for pid, n in cut.items()},
+    }
 
 
-def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
-             model: TextToImageModel | None = None, ctx: DistContext | None = None) -> tuple[RunResult, TextToImageModel]:
+def generate(
+    cfg: DictConfig,
+    work: list[WorkItem],
+    run_dir: str | Path,
+    model: TextToImageModel | None = None,
+    ctx: DistContext | None = None,
+) -> tuple[RunResult, TextToImageModel]:
     """Fill ``run_dir`` with the images of ``work`` (resuming), sharded over torchrun ranks."""
     ctx = ctx or DistContext.init(cfg.get("device", "auto"))
     check_generation(cfg)
@@ -208,15 +239,25 @@ def generate(cfg: DictConfig, work: list[WorkItem], run_dir: str | Path,
     model = model or build_generator(cfg, ctx)
     fields = fingerprint_fields(model.describe())
     fresh = not (run_dir / "config.yaml").exists()
-    fingerprint = check_or_record(run_dir, fields, write=ctx.is_main,  # refuses before anything is written
-                                  label=run_label(run_dir, cfg))
+    fingerprint = check_or_record(
+        run_dir,
+        fields,
+        write=ctx.is_main,  # refuses before anything is written
+        label=run_label(run_dir, cfg),
+    )
     accept_run_folder()  # this folder is this run's: its log may now be written
     if ctx.is_main and fresh:
         write_resolved_config(run_dir, cfg)  # the settings the folder's images are made with
-    result = run_generation(model, work, run_dir, batch_size=int(cfg.get("batch_size", 8)),
-                            stages=list(cfg.save_stages) if cfg.get("save_stages") else None,
-                            ctx=ctx, progress=bool(cfg.get("progress", True)) and ctx.is_main,
-                            fingerprint=fingerprint)
+    result = run_generation(
+        model,
+        work,
+        run_dir,
+        batch_size=int(cfg.get("batch_size", 8)),
+        stages=list(cfg.save_stages) if cfg.get("save_stages") else None,
+        ctx=ctx,
+        progress=bool(cfg.get("progress", True)) and ctx.is_main,
+        fingerprint=fingerprint,
+    )
     result.notes["text_encoder"] = truncation_report(model, work) if ctx.is_main else None
     return result, model
 
@@ -227,5 +268,7 @@ def scoring_rank(ctx: DistContext, result: RunResult) -> bool:
         ctx.close()
         return False
     if not result.complete:
-        raise UserError(f"generation in {result.run_dir} is incomplete; rerun with run_id={result.run_dir.name} to finish it")
+        raise UserError(
+            f"generation in {result.run_dir} is incomplete; rerun with run_id={result.run_dir.name} to finish it"
+        )
     return True

@@ -109,8 +109,13 @@ class FolderGenerator:
 
     def describe(self) -> dict[str, Any]:
         """The folder and a digest of its index (which file stands for which (prompt, seed) and its bytes)."""
-        return {"kind": "folder", "model": self.name, "folder": str(self.folder.resolve()), "stages": self.stages,
-                "index_sha256": self._index_digest()}
+        return {
+            "kind": "folder",
+            "model": self.name,
+            "folder": str(self.folder.resolve()),
+            "stages": self.stages,
+            "index_sha256": self._index_digest(),
+        }
 
     def _index_digest(self) -> str:
         from imagen.hashing import file_sha256_cached  # memoised by (path, size, mtime)

@@ -21,8 +21,14 @@ from harness.formats.manifest import ImageRecord
 from harness.formats.runs import select_stage
 
 
-def make_grid(images: Sequence[Image.Image], rows: int = 2, cols: int = 4, pad: int = 4,
-              background: str | tuple[int, int, int] = "white", cell_size: int | None = None) -> Image.Image:
+def make_grid(
+    images: Sequence[Image.Image],
+    rows: int = 2,
+    cols: int = 4,
+    pad: int = 4,
+    background: str | tuple[int, int, int] = "white",
+    cell_size: int | None = None,
+) -> Image.Image:
     """Images laid out row by row in a ``rows × cols`` sheet, ``pad`` pixels apart and around.
 
     Cells are as large as the largest image (or ``cell_size`` square, images shrunk to fit with
@@ -52,8 +58,9 @@ def _fit(im: Image.Image, size: int) -> Image.Image:
     return im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.LANCZOS)
 
 
-def save_grid(path: str | Path, images: Sequence[Image.Image], rows: int, cols: int, pad: int = 4,
-              cell_size: int | None = None) -> Path:
+def save_grid(
+    path: str | Path, images: Sequence[Image.Image], rows: int, cols: int, pad: int = 4, cell_size: int | None = None
+) -> Path:
     """:func:`make_grid` written as a PNG at ``path`` (atomically: a kill never leaves half a sheet)."""
     buf = io.BytesIO()
     make_grid(images, rows, cols, pad, cell_size=cell_size).save(buf, format="PNG")
@@ -61,8 +68,9 @@ def save_grid(path: str | Path, images: Sequence[Image.Image], rows: int, cols: 
     return Path(path)
 
 
-def write_stage_grids(run_dir: str | Path, records: Sequence[ImageRecord], stages: Sequence[str],
-                      n_prompts: int, n_seeds: int) -> list[Path]:
+def write_stage_grids(
+    run_dir: str | Path, records: Sequence[ImageRecord], stages: Sequence[str], n_prompts: int, n_seeds: int
+) -> list[Path]:
     """One ``grid_<stage>.png`` per stage in ``run_dir``: rows are prompts, columns seeds, in record order."""
     run_dir = Path(run_dir)
     paths = []
@@ -75,8 +83,7 @@ def write_stage_grids(run_dir: str | Path, records: Sequence[ImageRecord], stage
 GRID_DIR = "grids"
 
 
-def _group(records: Iterable[ImageRecord], seeds: Sequence[int] | None,
-           n: int) -> dict[str, list[ImageRecord]]:
+def _group(records: Iterable[ImageRecord], seeds: Sequence[int] | None, n: int) -> dict[str, list[ImageRecord]]:
     by_prompt: dict[str, list[ImageRecord]] = defaultdict(list)
     for r in records:
         by_prompt[r.prompt_id].append(r)
@@ -86,18 +93,28 @@ def _group(records: Iterable[ImageRecord], seeds: Sequence[int] | None,
         if seeds is not None:
             missing = [s for s in seeds if s not in have]
             if missing:
-                raise UserError(f"cannot make the grid of {pid}: no image for seed(s) "
-                                f"{', '.join(map(str, missing))} ({recs[0].prompt!r})")
+                raise UserError(
+                    f"cannot make the grid of {pid}: no image for seed(s) "
+                    f"{', '.join(map(str, missing))} ({recs[0].prompt!r})"
+                )
             by_prompt[pid] = [r for r in recs if r.seed in seeds]
         elif len(recs) != n:
-            raise UserError(f"cannot make the grid of {pid}: it has {len(recs)} images (seeds {have}), "
-                            f"the grid needs {n}")
+            raise UserError(
+                f"cannot make the grid of {pid}: it has {len(recs)} images (seeds {have}), the grid needs {n}"
+            )
     return by_prompt
 
 
-def write_grids(run_dir: str | Path, records: Iterable[ImageRecord], rows: int = 2, cols: int = 4,
-                seeds: Sequence[int] | None = None, stage: str | None = None, pad: int = 4,
-                cell_size: int | None = None) -> list[Path]:
+def write_grids(
+    run_dir: str | Path,
+    records: Iterable[ImageRecord],
+    rows: int = 2,
+    cols: int = 4,
+    seeds: Sequence[int] | None = None,
+    stage: str | None = None,
+    pad: int = 4,
+    cell_size: int | None = None,
+) -> list[Path]:
     """Write ``grids/<prompt_id>.png`` in ``run_dir`` for every prompt in ``records``; return the paths.
 
     Uses ``stage`` (default: the final, highest-resolution stage). Every prompt must have an image
@@ -111,8 +128,7 @@ def write_grids(run_dir: str | Path, records: Iterable[ImageRecord], rows: int =
     for pid in sorted(groups):  # all files first, so a missing one stops us before any sheet is written
         for r in groups[pid]:
             if not (run_dir / r.path).is_file():
-                raise UserError(f"cannot make the grid of {pid}: image {run_dir / r.path} (seed {r.seed}) "
-                                f"is missing")
+                raise UserError(f"cannot make the grid of {pid}: image {run_dir / r.path} (seed {r.seed}) is missing")
     out = []
     for pid in sorted(groups):
         images = [open_rgb(run_dir / r.path, label=f"{run_dir / r.path} ({pid}, seed {r.seed})") for r in groups[pid]]

@@ -14,8 +14,21 @@ from omegaconf import DictConfig, OmegaConf
 from harness.formats.files import atomic_write_bytes
 from imagen.hashing import git_revision
 
-PACKAGES = ("imagen-bench", "torch", "torchvision", "numpy", "scipy", "clean-fid", "torchmetrics", "open_clip_torch",
-            "transformers", "safetensors", "hydra-core", "pillow", "rapidocr-onnxruntime")
+PACKAGES = (
+    "imagen-bench",
+    "torch",
+    "torchvision",
+    "numpy",
+    "scipy",
+    "clean-fid",
+    "torchmetrics",
+    "open_clip_torch",
+    "transformers",
+    "safetensors",
+    "hydra-core",
+    "pillow",
+    "rapidocr-onnxruntime",
+)
 
 
 def package_versions() -> dict[str, str | None]:

@@ -95,11 +95,17 @@ def png_bytes(image: torch.Tensor) -> bytes:
 
 
 def _groups(work: list[WorkItem], batch_size: int) -> list[list[WorkItem]]:
-    return [work[i: i + batch_size] for i in range(0, len(work), batch_size)]
+    return [work[i : i + batch_size] for i in range(0, len(work), batch_size)]
 
 
-def _write_group(run_dir: Path, group: list[WorkItem], images: dict[str, torch.Tensor], stages: list[str],
-                 done: set[tuple[str, int, str]], fingerprint: str | None) -> list[ImageRecord]:
+def _write_group(
+    run_dir: Path,
+    group: list[WorkItem],
+    images: dict[str, torch.Tensor],
+    stages: list[str],
+    done: set[tuple[str, int, str]],
+    fingerprint: str | None,
+) -> list[ImageRecord]:
     records = []
     for stage in stages:
         if stage not in images:
@@ -110,8 +116,19 @@ def _write_group(run_dir: Path, group: list[WorkItem], images: dict[str, torch.T
             data = png_bytes(img)
             rel = image_relpath(stage, item.prompt_id, item.seed)
             atomic_write_bytes(run_dir / rel, data)
-            records.append(ImageRecord(item.prompt_id, item.prompt, item.seed, stage, int(img.shape[-1]), rel,
-                                       sha256_bytes(data), item.category, fingerprint))
+            records.append(
+                ImageRecord(
+                    item.prompt_id,
+                    item.prompt,
+                    item.seed,
+                    stage,
+                    int(img.shape[-1]),
+                    rel,
+                    sha256_bytes(data),
+                    item.category,
+                    fingerprint,
+                )
+            )
     return records
 
 
@@ -120,13 +137,23 @@ def _check_prompts(records: list[ImageRecord], work: list[WorkItem]) -> None:
     text = {w.prompt_id: w.prompt for w in work}
     for r in records:
         if r.prompt_id in text and r.prompt != text[r.prompt_id]:
-            raise UserError(f"prompt {r.prompt_id} reads differently from the one its images in this run were made "
-                            f"from ({r.prompt[:60]!r} vs {text[r.prompt_id][:60]!r}); pick a new run_id")
+            raise UserError(
+                f"prompt {r.prompt_id} reads differently from the one its images in this run were made "
+                f"from ({r.prompt[:60]!r} vs {text[r.prompt_id][:60]!r}); pick a new run_id"
+            )
 
 
-def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str | Path, *, batch_size: int = 8,
-                   stages: list[str] | None = None, ctx: DistContext | None = None,
-                   progress: bool = True, fingerprint: str | None = None) -> RunResult:
+def run_generation(
+    model: TextToImageModel,
+    work: list[WorkItem],
+    run_dir: str | Path,
+    *,
+    batch_size: int = 8,
+    stages: list[str] | None = None,
+    ctx: DistContext | None = None,
+    progress: bool = True,
+    fingerprint: str | None = None,
+) -> RunResult:
     """Generate what is missing of ``work`` × ``stages`` into ``run_dir`` (this rank's share).
 
     ``fingerprint`` (the digest of :mod:`harness.generation.fingerprint`) is stamped on every record written.
@@ -150,8 +177,13 @@ def run_generation(model: TextToImageModel, work: list[WorkItem], run_dir: str |
     todo = [groups[i] for i in todo_all if i % ctx.world_size == ctx.rank]
     mine = sum(len(g) for i, g in enumerate(groups) if i % ctx.world_size == ctx.rank)
     result = RunResult(run_dir, [], stages=stages, skipped=mine - sum(len(g) for g in todo), fingerprint=fingerprint)
-    bar = tqdm(total=sum(len(g) for g in todo), unit="img", desc=f"generate [rank {ctx.rank}/{ctx.world_size}]",
-               disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=sum(len(g) for g in todo),
+        unit="img",
+        desc=f"generate [rank {ctx.rank}/{ctx.world_size}]",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     start = time.time()
     for group in todo:
         images = model.generate([w.prompt for w in group], [w.seed for w in group])
@@ -181,8 +213,9 @@ def _merge(run_dir: Path, work: list[WorkItem], stages: list[str], trusted: set[
     write_manifest(run_dir, records)
 
 
-def _finish(result: RunResult, run_dir: Path, work: list[WorkItem], stages: list[str],
-            trusted: set[tuple[str, int, str]]) -> RunResult:
+def _finish(
+    result: RunResult, run_dir: Path, work: list[WorkItem], stages: list[str], trusted: set[tuple[str, int, str]]
+) -> RunResult:
     wanted = {(w.prompt_id, w.seed, s) for w in work for s in stages}
     result.records = [r for r in _trusted_records(run_dir, trusted) if r.key in wanted]
     result.complete = {r.key for r in result.records} >= wanted

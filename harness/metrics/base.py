@@ -72,9 +72,14 @@ class Output:
             raise ValueError(f"output {self.name!r}: max_worse must be >= 0, got {self.max_worse}")
 
     def describe(self) -> dict[str, Any]:
-        return {"higher_is_better": self.higher_is_better, "kind": self.kind, "per_image": self.per_image,
-                "bounds": list(self.bounds) if self.bounds else None, "label": self.label or self.name,
-                "unit": self.unit}
+        return {
+            "higher_is_better": self.higher_is_better,
+            "kind": self.kind,
+            "per_image": self.per_image,
+            "bounds": list(self.bounds) if self.bounds else None,
+            "label": self.label or self.name,
+            "unit": self.unit,
+        }
 
 
 class SetStatistic(ABC):
@@ -152,8 +157,15 @@ class MetricEnv:
     """What metrics share within one evaluation: the config, device, caches, the reference set, and a
     feature cache so that metrics on the same features (FID and KID on Inception) extract them once."""
 
-    def __init__(self, cfg: DictConfig | None = None, *, device: str = "cpu", cache_dir: str | Path | None = None,
-                 reference: ReferenceSet | None = None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        cfg: DictConfig | None = None,
+        *,
+        device: str = "cpu",
+        cache_dir: str | Path | None = None,
+        reference: ReferenceSet | None = None,
+        progress: bool = True,
+    ) -> None:
         self.cfg, self.device, self.reference, self.progress = cfg, device, reference, progress
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._shared: dict[Any, Any] = {}
@@ -225,13 +237,17 @@ class Metric(ABC):
         return None if source is None else SetInputs(source[0], source[1].as_dict(), self.set_options(output))
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Mapping[str, Any]) -> SetStatistic:
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
         """Set output ``output`` as a :class:`SetStatistic` of ``generated`` (n, d) against ``reference``, with
         the ``options`` its :class:`SetInputs` recorded. Every metric with a set output implements it."""
         raise NotImplementedError(f"metric {cls.name!r} does not say how to recompute {output!r} on a resampled set")
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {"version": cls.version, "needs": sorted(cls.needs),
-                "outputs": {o.name: o.describe() for o in cls.outputs}}
+        return {
+            "version": cls.version,
+            "needs": sorted(cls.needs),
+            "outputs": {o.name: o.describe() for o in cls.outputs},
+        }

@@ -19,8 +19,16 @@ class ClipScore(Metric):
     name = "clip_score"
     version = "imagen-bench-clip-score/1"
     # max_worse 0.2: CLIP score is 100·cos, so 0.2 is 0.002 of a [0, 1] cosine
-    outputs = (Output("clip_score", higher_is_better=True, kind="continuous", bounds=(0.0, 100.0),
-                      label="CLIP score", max_worse=0.2),)
+    outputs = (
+        Output(
+            "clip_score",
+            higher_is_better=True,
+            kind="continuous",
+            bounds=(0.0, 100.0),
+            label="CLIP score",
+            max_worse=0.2,
+        ),
+    )
     needs = frozenset({"images", "prompts"})
     config_key = "clip"
 
@@ -30,14 +38,18 @@ class ClipScore(Metric):
 
     @classmethod
     def from_config(cls, env: MetricEnv) -> ClipScore:
-        return cls(str(env.option("clip", "model", DEFAULT_MODEL)),
-                   str(env.option("clip", "pretrained", DEFAULT_PRETRAINED)),
-                   int(env.option("clip", "batch_size", 16)))
+        return cls(
+            str(env.option("clip", "model", DEFAULT_MODEL)),
+            str(env.option("clip", "pretrained", DEFAULT_PRETRAINED)),
+            int(env.option("clip", "batch_size", 16)),
+        )
 
     def prepare(self, env: MetricEnv) -> None:
         try:
-            self.scorer = env.shared(("clip", self.model, self.pretrained), lambda: load_clip_scorer(
-                self.model, self.pretrained, device=env.device, cache_dir=env.cache_dir))
+            self.scorer = env.shared(
+                ("clip", self.model, self.pretrained),
+                lambda: load_clip_scorer(self.model, self.pretrained, device=env.device, cache_dir=env.cache_dir),
+            )
         except MissingWeightsError as err:
             raise MissingWeightsError(f"{err} (or clip.enabled=false to run without CLIP score)") from None
 
@@ -47,13 +59,19 @@ class ClipScore(Metric):
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         if self.scorer is None:
             self.prepare(env)
-        result = self.scorer.score(images.paths(), images.prompts, batch_size=self.batch_size,
-                                   progress=env.progress)
+        result = self.scorer.score(images.paths(), images.prompts, batch_size=self.batch_size, progress=env.progress)
         keys = [r.sample_key for r in images.records]
         per_image = {k: float(s) for k, s in zip(keys, result.scores)}
         cut = {k: {"clip_truncated": bool(t)} for k, t in zip(keys, result.truncated)}
         truncated_prompts = sorted({r.prompt_id for r, t in zip(images.records, result.truncated) if t})
-        return Scores(per_image={"clip_score": per_image}, per_image_details=cut,
-                      details={"clip_score": {"truncated_images": result.num_truncated,
-                                              "truncated_prompts": truncated_prompts,
-                                              "context_length": self.scorer.context_length}})
+        return Scores(
+            per_image={"clip_score": per_image},
+            per_image_details=cut,
+            details={
+                "clip_score": {
+                    "truncated_images": result.num_truncated,
+                    "truncated_prompts": truncated_prompts,
+                    "context_length": self.scorer.context_length,
+                }
+            },
+        )

@@ -2,7 +2,6 @@
 
 The maths (kernel, estimators, blocked sums) is in :mod:`harness.metrics.maths.cmmd`."""
 
-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -47,18 +46,32 @@ class Cmmd(Metric):
     name = "cmmd"
     version = METRIC_VERSION
     # max_worse 0.05: CMMD is ×1000, so 0.05 is 5e-5 of MMD²; the paper's systems differ by 0.1 and more
-    outputs = (Output("cmmd", higher_is_better=False, kind="continuous", per_image=False, label="CMMD",
-                      max_worse=0.05),)
+    outputs = (
+        Output("cmmd", higher_is_better=False, kind="continuous", per_image=False, label="CMMD", max_worse=0.05),
+    )
     needs = frozenset({"images", "reference"})
     config_key = "cmmd"
 
-    def __init__(self, model: str | None = None, pretrained: str | None = None, estimator: str = DEFAULT_ESTIMATOR,
-                 batch_size: int = 32, min_images: int = 2, n_boot: int = 200, seed: int = 0,
-                 level: float = 0.95) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        pretrained: str | None = None,
+        estimator: str = DEFAULT_ESTIMATOR,
+        batch_size: int = 32,
+        min_images: int = 2,
+        n_boot: int = 200,
+        seed: int = 0,
+        level: float = 0.95,
+    ) -> None:
         if estimator not in ESTIMATORS:
             raise UserError(f"cmmd.estimator must be one of {', '.join(ESTIMATORS)}, got {estimator!r}")
         self.model, self.pretrained, self.estimator = model, pretrained, estimator
-        self.batch_size, self.min_images, self.n_boot, self.seed = int(batch_size), int(min_images), int(n_boot), int(seed)
+        self.batch_size, self.min_images, self.n_boot, self.seed = (
+            int(batch_size),
+            int(min_images),
+            int(n_boot),
+            int(seed),
+        )
         self.level = float(level)
         self.space: ClipSpace | None = None
         self._identity: dict[str, Any] = {}
@@ -69,8 +82,16 @@ class Cmmd(Metric):
     def from_config(cls, env: MetricEnv) -> Cmmd:
         opt = lambda k, d: env.option("cmmd", k, d)
         level = env.cfg.get("level", 0.95) if env.cfg is not None else 0.95
-        return cls(opt("model", None), opt("pretrained", None), str(opt("estimator", DEFAULT_ESTIMATOR)),
-                   opt("batch_size", 32), opt("min_images", 2), opt("n_boot", 200), opt("seed", 0), level)
+        return cls(
+            opt("model", None),
+            opt("pretrained", None),
+            str(opt("estimator", DEFAULT_ESTIMATOR)),
+            opt("batch_size", 32),
+            opt("min_images", 2),
+            opt("n_boot", 200),
+            opt("seed", 0),
+            level,
+        )
 
     def prepare(self, env: MetricEnv) -> None:
         from harness.errors import MissingWeightsError
@@ -78,13 +99,21 @@ class Cmmd(Metric):
         try:
             self.space = clip_space(env, self.model, self.pretrained, self.batch_size)
         except MissingWeightsError as err:
-            raise MissingWeightsError(f"{err}; CMMD uses cmmd.model/cmmd.pretrained (null: clip.model/"
-                                      "clip.pretrained), or cmmd.enabled=false to run without it") from None
+            raise MissingWeightsError(
+                f"{err}; CMMD uses cmmd.model/cmmd.pretrained (null: clip.model/"
+                "clip.pretrained), or cmmd.enabled=false to run without it"
+            ) from None
         ref = self.space.reference_features(env, self.min_images)
         self._hit = ref.cache_hit
         self._reference_key = ref.key
-        self._identity = {**self.space.identity(), "metric_version": METRIC_VERSION, "sigma": SIGMA,
-                          "scale": SCALE, "estimator": self.estimator, "reference": ref.describe()}
+        self._identity = {
+            **self.space.identity(),
+            "metric_version": METRIC_VERSION,
+            "sigma": SIGMA,
+            "scale": SCALE,
+            "estimator": self.estimator,
+            "reference": ref.describe(),
+        }
 
     def identity(self) -> dict[str, Any]:
         return dict(self._identity)
@@ -93,8 +122,11 @@ class Cmmd(Metric):
         return {"cmmd_reference_hit": self._hit}
 
     def describe_output(self, output: Output) -> dict[str, Any]:
-        return {**super().describe_output(output), "label": f"CMMD ({ESTIMATOR_LABELS[self.estimator]})",
-                "estimator": self.estimator}
+        return {
+            **super().describe_output(output),
+            "label": f"CMMD ({ESTIMATOR_LABELS[self.estimator]})",
+            "estimator": self.estimator,
+        }
 
     def set_source(self, output: str) -> tuple[str, StatsKey] | None:
         return None if self.space is None or self._reference_key is None else (self.space.key, self._reference_key)
@@ -103,8 +135,9 @@ class Cmmd(Metric):
         return {"estimator": self.estimator}
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Mapping[str, Any]) -> SetStatistic:
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
         if reference.feats is None:
             raise UserError("CMMD needs the reference embeddings, but the cached reference holds statistics only")
         return CmmdStatistic(generated, reference.feats, str(options.get("estimator", DEFAULT_ESTIMATOR)))
@@ -114,7 +147,13 @@ class Cmmd(Metric):
             self.prepare(env)
         gen = self.space.generated_features(images, env, self.min_images)
         ref = self.space.reference_features(env, self.min_images)
-        value = bootstrap_set_value(CmmdStatistic(gen.feats, ref.feats, self.estimator), images, n_boot=self.n_boot,
-                                    seed=self.seed, level=self.level, n=gen.count,
-                                    extra={"n_reference": ref.count, "estimator": self.estimator})
+        value = bootstrap_set_value(
+            CmmdStatistic(gen.feats, ref.feats, self.estimator),
+            images,
+            n_boot=self.n_boot,
+            seed=self.seed,
+            level=self.level,
+            n=gen.count,
+            extra={"n_reference": ref.count, "estimator": self.estimator},
+        )
         return Scores(sets={"cmmd": value})

@@ -25,8 +25,11 @@ class FdDinov2(Metric):
     name = "fd_dinov2"
     version = METRIC_VERSION
     # max_worse 5: FD-DINOv2 runs ~10x FID's scale (Stein et al. report 100s where FID is 10s)
-    outputs = (Output("fd_dinov2", higher_is_better=False, kind="continuous", per_image=False, label="FD-DINOv2",
-                      max_worse=5.0),)
+    outputs = (
+        Output(
+            "fd_dinov2", higher_is_better=False, kind="continuous", per_image=False, label="FD-DINOv2", max_worse=5.0
+        ),
+    )
     needs = frozenset({"images", "reference"})
     config_key = "dinov2"
 
@@ -40,8 +43,12 @@ class FdDinov2(Metric):
     @classmethod
     def from_config(cls, env: MetricEnv) -> FdDinov2:
         level = env.cfg.get("level", 0.95) if env.cfg is not None else 0.95
-        return cls(env.option("dinov2", "min_images", 10), env.option("dinov2", "n_boot", 200),
-                   env.option("dinov2", "seed", 0), level)
+        return cls(
+            env.option("dinov2", "min_images", 10),
+            env.option("dinov2", "n_boot", 200),
+            env.option("dinov2", "seed", 0),
+            level,
+        )
 
     def prepare(self, env: MetricEnv) -> None:
         try:
@@ -63,8 +70,9 @@ class FdDinov2(Metric):
         return None if self.space is None or self._reference_key is None else (self.space.key, self._reference_key)
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Mapping[str, Any]) -> SetStatistic:
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
         return FrechetStatistic(generated, reference)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
@@ -73,7 +81,13 @@ class FdDinov2(Metric):
         gen = self.space.generated_features(images, env, self.min_images)
         ref = self.space.reference_features(env, self.min_images)
         warnings = singular_warning(gen.count, gen.feats.shape[1])
-        value = bootstrap_set_value(FrechetStatistic(gen.feats, ref.stats), images, n_boot=self.n_boot, seed=self.seed,
-                                    level=self.level, n=gen.count,
-                                    extra={"n_reference": ref.count, "warnings": warnings})
+        value = bootstrap_set_value(
+            FrechetStatistic(gen.feats, ref.stats),
+            images,
+            n_boot=self.n_boot,
+            seed=self.seed,
+            level=self.level,
+            n=gen.count,
+            extra={"n_reference": ref.count, "warnings": warnings},
+        )
         return Scores(sets={"fd_dinov2": value}, details={"fd_dinov2": {"warnings": warnings}})

@@ -54,8 +54,10 @@ class FidOptions:
 def _extractor(env: MetricEnv, opts: FidOptions) -> Any:
     from harness.metrics.extractors.inception import load_fid_extractor
 
-    return env.shared(("inception", opts.extractor),
-                      lambda: load_fid_extractor(opts.extractor, device=env.device, cache_dir=env.cache_dir))
+    return env.shared(
+        ("inception", opts.extractor),
+        lambda: load_fid_extractor(opts.extractor, device=env.device, cache_dir=env.cache_dir),
+    )
 
 
 def reference_stats(env: MetricEnv, opts: FidOptions) -> SetStats:
@@ -65,20 +67,39 @@ def reference_stats(env: MetricEnv, opts: FidOptions) -> SetStats:
         raise UserError("FID/KID need a reference image set; this benchmark defines none")
 
     def make() -> SetStats:
-        return files_stats(ref.files, root=ref.root, extractor=_extractor(env, opts), mode=opts.mode,
-                           batch_size=opts.batch_size, num_workers=opts.num_workers, min_images=opts.min_images,
-                           cache=ReferenceStatsCache(env.cache_dir), dataset=ref.dataset, split=ref.split,
-                           keep_features=True, progress=env.progress)
+        return files_stats(
+            ref.files,
+            root=ref.root,
+            extractor=_extractor(env, opts),
+            mode=opts.mode,
+            batch_size=opts.batch_size,
+            num_workers=opts.num_workers,
+            min_images=opts.min_images,
+            cache=ReferenceStatsCache(env.cache_dir),
+            dataset=ref.dataset,
+            split=ref.split,
+            keep_features=True,
+            progress=env.progress,
+        )
 
     return env.shared(("reference-stats", opts.mode, opts.extractor), make)
 
 
 def generated_stats(images: ImageSet, env: MetricEnv, opts: FidOptions) -> SetStats:
     def make() -> SetStats:
-        stats = files_stats(images.paths(), root=images.run_dir, extractor=_extractor(env, opts), mode=opts.mode,
-                            batch_size=opts.batch_size, num_workers=opts.num_workers,
-                            min_images=opts.min_images, dataset="generated", split=images.stage,
-                            keep_features=True, progress=env.progress)
+        stats = files_stats(
+            images.paths(),
+            root=images.run_dir,
+            extractor=_extractor(env, opts),
+            mode=opts.mode,
+            batch_size=opts.batch_size,
+            num_workers=opts.num_workers,
+            min_images=opts.min_images,
+            dataset="generated",
+            split=images.stage,
+            keep_features=True,
+            progress=env.progress,
+        )
         _save_features(images, stats, opts.mode)
         return stats
 
@@ -104,8 +125,9 @@ class KidStatistic(SetStatistic):
     its rows. Kernels are computed once per side and indexed per subset while the sets are small.
     """
 
-    def __init__(self, generated: np.ndarray, reference: np.ndarray, *, subsets: int, subset_size: int,
-                 seed: int) -> None:
+    def __init__(
+        self, generated: np.ndarray, reference: np.ndarray, *, subsets: int, subset_size: int, seed: int
+    ) -> None:
         self.x, self.r = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
         self.subsets, self.subset_size, self.seed = int(subsets), int(subset_size), int(seed)
         self._kernels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -114,8 +136,11 @@ class KidStatistic(SetStatistic):
         if max(len(self.x), len(self.r)) > KERNEL_ROWS:
             return kid_of_rows(self.x, self.r, rows, subsets, self.subset_size, self.seed)
         if self._kernels is None:
-            self._kernels = (polynomial_kernel(self.x, self.x), polynomial_kernel(self.r, self.r),
-                             polynomial_kernel(self.x, self.r))
+            self._kernels = (
+                polynomial_kernel(self.x, self.x),
+                polynomial_kernel(self.r, self.r),
+                polynomial_kernel(self.x, self.r),
+            )
         return kid_from_kernels(*self._kernels, rows, subsets, self.subset_size, self.seed)[0]
 
     def value(self) -> float:
@@ -143,9 +168,12 @@ class _InceptionMetric(Metric):
     def prepare(self, env: MetricEnv) -> None:
         ext = _extractor(env, self.opts)
         ref = reference_stats(env, self.opts)
-        self._identity = {**ext.identity(), "mode": self.opts.mode, "metric_version": METRIC_VERSION,
-                          "reference": {**ref.describe(), "dataset": env.reference.dataset,
-                                        "split": env.reference.split}}
+        self._identity = {
+            **ext.identity(),
+            "mode": self.opts.mode,
+            "metric_version": METRIC_VERSION,
+            "reference": {**ref.describe(), "dataset": env.reference.dataset, "split": env.reference.split},
+        }
         self._reference_hit = ref.cache_hit
         self._reference_key = ref.key
 
@@ -161,9 +189,16 @@ class _InceptionMetric(Metric):
     def _compare(self, images: ImageSet, env: MetricEnv) -> tuple[SetStats, SetStats, dict[str, Any]]:
         gen, ref = generated_stats(images, env, self.opts), reference_stats(env, self.opts)
         key = ("fid-compare", str(images.run_dir), images.stage, self.opts.mode)
-        result = env.shared(key, lambda: fid_against_reference(
-            gen, ref, kid_subsets=self.opts.kid_subsets, kid_subset_size=self.opts.kid_subset_size,
-            seed=self.opts.seed))
+        result = env.shared(
+            key,
+            lambda: fid_against_reference(
+                gen,
+                ref,
+                kid_subsets=self.opts.kid_subsets,
+                kid_subset_size=self.opts.kid_subset_size,
+                seed=self.opts.seed,
+            ),
+        )
         return gen, ref, result
 
 
@@ -175,19 +210,29 @@ class Fid(_InceptionMetric):
     outputs = (Output("fid", higher_is_better=False, kind="continuous", per_image=False, label="FID", max_worse=0.5),)
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Mapping[str, Any]) -> SetStatistic:
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
         return FrechetStatistic(generated, reference)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)
-        interval = bootstrap_set_value(FrechetStatistic(gen.stats.feats, ref.stats), images, n_boot=self.opts.n_boot
-                                       if gen.count >= 2 else 0, seed=self.opts.seed, level=self.opts.level,
-                                       n=gen.count)
-        value = replace(interval, value=result["fid"], extra={"n_reference": result["count_reference"],
-                                                              "warnings": result["warnings"]})
-        return Scores(sets={"fid": value}, details={"fid": {"warnings": result["warnings"],
-                                                           "generated": result["generated"]}})
+        interval = bootstrap_set_value(
+            FrechetStatistic(gen.stats.feats, ref.stats),
+            images,
+            n_boot=self.opts.n_boot if gen.count >= 2 else 0,
+            seed=self.opts.seed,
+            level=self.opts.level,
+            n=gen.count,
+        )
+        value = replace(
+            interval,
+            value=result["fid"],
+            extra={"n_reference": result["count_reference"], "warnings": result["warnings"]},
+        )
+        return Scores(
+            sets={"fid": value}, details={"fid": {"warnings": result["warnings"], "generated": result["generated"]}}
+        )
 
 
 class Kid(_InceptionMetric):
@@ -195,27 +240,41 @@ class Kid(_InceptionMetric):
 
     name = "kid"
     version = METRIC_VERSION
-    outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID",
-                      max_worse=0.001),)
+    outputs = (Output("kid", higher_is_better=False, kind="continuous", per_image=False, label="KID", max_worse=0.001),)
 
     def set_options(self, output: str) -> dict[str, Any]:
         return {"subsets": self.opts.kid_subsets, "subset_size": self.opts.kid_subset_size, "seed": self.opts.seed}
 
     @classmethod
-    def set_statistic(cls, output: str, generated: np.ndarray, reference: FeatureStats,
-                      options: Mapping[str, Any]) -> SetStatistic:
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
         if reference.feats is None:
             raise UserError("KID needs the reference features, but the cached reference holds statistics only")
-        return KidStatistic(generated, reference.feats, subsets=int(options["subsets"]),
-                            subset_size=int(options["subset_size"]), seed=int(options["seed"]))
+        return KidStatistic(
+            generated,
+            reference.feats,
+            subsets=int(options["subsets"]),
+            subset_size=int(options["subset_size"]),
+            seed=int(options["seed"]),
+        )
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)
-        value = SetValue(result["kid"], n=gen.count, method="subsets", std=result["kid_std"],
-                         extra={"subset_size": result["kid_subset_size"], "subsets": result["kid_subsets"]})
+        value = SetValue(
+            result["kid"],
+            n=gen.count,
+            method="subsets",
+            std=result["kid_std"],
+            extra={"subset_size": result["kid_subset_size"], "subsets": result["kid_subsets"]},
+        )
         if result["kid_subset_size"] == gen.count == ref.count:
             # every "random subset" is then the whole of both sets, so their spread is rounding noise (1e-17),
             # not an uncertainty: say so rather than print it as a standard deviation
-            value = replace(value, std=None, note=f"undefined: every subset is the whole of both sets ({gen.count} "
-                                                  "images), so there is no spread to report")
+            value = replace(
+                value,
+                std=None,
+                note=f"undefined: every subset is the whole of both sets ({gen.count} "
+                "images), so there is no spread to report",
+            )
         return Scores(sets={"kid": value})

@@ -80,13 +80,17 @@ class SetStats:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "source": self.source, "count": self.count, "resolution": self.resolution,
-            "image_list_sha256": self.image_list_sha256, "cache_hit": self.cache_hit,
+            "source": self.source,
+            "count": self.count,
+            "resolution": self.resolution,
+            "image_list_sha256": self.image_list_sha256,
+            "cache_hit": self.cache_hit,
         }
 
 
-def extract_features(image_batches: Iterable[torch.Tensor], extractor: FidExtractor,
-                     progress: tqdm | None = None) -> np.ndarray:
+def extract_features(
+    image_batches: Iterable[torch.Tensor], extractor: FidExtractor, progress: tqdm | None = None
+) -> np.ndarray:
     """(N, 2048) float64 features of prepared 299×299 batches (``progress`` is advanced per image)."""
     parts = []
     for b in image_batches:
@@ -106,8 +110,10 @@ def _singular_warning(n: int, label: str) -> list[str]:
     if n > FEATURE_DIM:
         return []
     return [
-        (f"{label}: {n} images <= {FEATURE_DIM} feature dims, so its covariance is singular (rank <= {n - 1}); "
-        "FID is computed exactly but is biased upward at small counts: compare FIDs only at equal counts")
+        (
+            f"{label}: {n} images <= {FEATURE_DIM} feature dims, so its covariance is singular (rank <= {n - 1}); "
+            "FID is computed exactly but is biased upward at small counts: compare FIDs only at equal counts"
+        )
     ]
 
 
@@ -135,8 +141,13 @@ def files_stats(
     list_hash = image_list_sha256(files, root, cache.cache_dir if cache is not None else None)
 
     def compute() -> FeatureStats:
-        with tqdm(total=len(files), unit="img", desc=f"Inception features ({dataset}{'/' + split if split else ''})",
-                  disable=not progress, dynamic_ncols=True) as bar:
+        with tqdm(
+            total=len(files),
+            unit="img",
+            desc=f"Inception features ({dataset}{'/' + split if split else ''})",
+            disable=not progress,
+            dynamic_ncols=True,
+        ) as bar:
             feats = extract_features(batches(files, mode, batch_size, num_workers), extractor, bar)
         return FeatureStats.from_features(feats, keep_features)
 
@@ -148,9 +159,16 @@ def files_stats(
         key = StatsKey(dataset, split, list_hash, len(files), resolution, mode, extractor.sha256)
         stats, hit = cache.get_or_compute(key, compute, need_features=keep_features)
     return SetStats(
-        stats=stats, source=source, mode=mode, extractor=extractor.identity(), resolution=resolution,
-        image_list_sha256=list_hash, seconds=time.perf_counter() - start, cache_hit=hit,
-        warnings=_singular_warning(len(files), source), key=key,
+        stats=stats,
+        source=source,
+        mode=mode,
+        extractor=extractor.identity(),
+        resolution=resolution,
+        image_list_sha256=list_hash,
+        seconds=time.perf_counter() - start,
+        cache_hit=hit,
+        warnings=_singular_warning(len(files), source),
+        key=key,
     )
 
 
@@ -181,8 +199,12 @@ def array_stats(
     feats = extract_features(array_batches(tracked(), mode, batch_size), extractor)
     _check_count(len(feats), source, min_images)
     return SetStats(
-        stats=FeatureStats.from_features(feats), source=source, mode=mode, extractor=extractor.identity(),
-        resolution=resolution_label(sorted(sizes)), seconds=time.perf_counter() - start,
+        stats=FeatureStats.from_features(feats),
+        source=source,
+        mode=mode,
+        extractor=extractor.identity(),
+        resolution=resolution_label(sorted(sizes)),
+        seconds=time.perf_counter() - start,
         warnings=_singular_warning(len(feats), source),
     )
 
@@ -220,12 +242,21 @@ def compare_stats(
     t2 = time.perf_counter()
     return {
         "metric_version": METRIC_VERSION,
-        "fid": fid, "kid": kid, "kid_std": kid_std, "kid_subsets": kid_subsets if kid is not None else None,
-        "kid_subset_size": subset, "count_a": a.count, "count_b": b.count,
-        "mode": a.mode, "resize": RESIZE[a.mode], "extractor": a.extractor,
-        "a": a.describe(), "b": b.describe(),
+        "fid": fid,
+        "kid": kid,
+        "kid_std": kid_std,
+        "kid_subsets": kid_subsets if kid is not None else None,
+        "kid_subset_size": subset,
+        "count_a": a.count,
+        "count_b": b.count,
+        "mode": a.mode,
+        "resize": RESIZE[a.mode],
+        "extractor": a.extractor,
+        "a": a.describe(),
+        "b": b.describe(),
         "seconds": {"stats_a": a.seconds, "stats_b": b.seconds, "fid": t1 - t0, "kid": t2 - t1},
-        "versions": versions(), "warnings": a.warnings + b.warnings,
+        "versions": versions(),
+        "warnings": a.warnings + b.warnings,
     }
 
 
@@ -257,8 +288,14 @@ def fid_between_folders(
         image_sizes(files)
     extractor = load_fid_extractor(extractor_path, device=device, cache_dir=cache_dir)
     stats_cache = ReferenceStatsCache(cache_dir) if cache else None
-    common = dict(extractor=extractor, mode=mode, batch_size=batch_size, num_workers=num_workers,
-                  min_images=min_images, cache=stats_cache)
+    common = dict(
+        extractor=extractor,
+        mode=mode,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        min_images=min_images,
+        cache=stats_cache,
+    )
     a = files_stats(files_a, root=Path(dir_a), **common)
     b = files_stats(files_b, root=Path(dir_b), **common)
     return compare_stats(a, b, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed)

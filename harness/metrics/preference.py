@@ -54,8 +54,14 @@ class PreferenceModel(ABC):
         """Which prompts the model's tokenizer cuts (scored on their start only)."""
         return [False] * len(prompts)
 
-    def score(self, paths: Sequence[Path], prompts: Sequence[str], batch_size: int = 8,
-              progress: bool = False, desc: str = "preference") -> np.ndarray:
+    def score(
+        self,
+        paths: Sequence[Path],
+        prompts: Sequence[str],
+        batch_size: int = 8,
+        progress: bool = False,
+        desc: str = "preference",
+    ) -> np.ndarray:
         from tqdm import tqdm
 
         if len(paths) != len(prompts):
@@ -65,21 +71,30 @@ class PreferenceModel(ABC):
         parts = []
         with tqdm(total=len(paths), unit="img", desc=desc, disable=not progress, dynamic_ncols=True) as bar:
             for s in range(0, len(paths), int(batch_size)):
-                chunk = list(paths[s:s + int(batch_size)])
-                parts.append(np.asarray(self.score_batch([open_rgb(p) for p in chunk],
-                                                         list(prompts[s:s + int(batch_size)])), dtype=np.float64))
+                chunk = list(paths[s : s + int(batch_size)])
+                parts.append(
+                    np.asarray(
+                        self.score_batch([open_rgb(p) for p in chunk], list(prompts[s : s + int(batch_size)])),
+                        dtype=np.float64,
+                    )
+                )
                 bar.update(len(chunk))
         return np.concatenate(parts) if parts else np.zeros(0)
 
 
 PreferenceLoader = Callable[[MetricEnv, dict[str, Any]], PreferenceModel]
 
-PREFERENCE_MODELS: Registry[PreferenceLoader] = Registry("preference model", {
-    "pickscore": "harness.metrics.extractors.preference_models:load_pickscore",
-    "hpsv2": "harness.metrics.extractors.preference_models:load_hpsv2",
-    "hpsv21": "harness.metrics.extractors.preference_models:load_hpsv21",
-    "imagereward": "harness.metrics.extractors.imagereward:load_imagereward",
-}, check=callable, expected="a loader function (env, options) -> PreferenceModel")
+PREFERENCE_MODELS: Registry[PreferenceLoader] = Registry(
+    "preference model",
+    {
+        "pickscore": "harness.metrics.extractors.preference_models:load_pickscore",
+        "hpsv2": "harness.metrics.extractors.preference_models:load_hpsv2",
+        "hpsv21": "harness.metrics.extractors.preference_models:load_hpsv21",
+        "imagereward": "harness.metrics.extractors.imagereward:load_imagereward",
+    },
+    check=callable,
+    expected="a loader function (env, options) -> PreferenceModel",
+)
 
 
 def register_preference_model(name: str, loader: PreferenceLoader) -> PreferenceLoader:
@@ -124,8 +139,9 @@ class PreferenceMetric(Metric):
         try:
             self.model = env.shared(key, lambda: load_preference_model(self.model_name, env, self.options))
         except MissingWeightsError as err:
-            raise MissingWeightsError(f"{err} (or {self.config_key}.enabled=false to run without "
-                                      f"{self.outputs[0].label})") from None
+            raise MissingWeightsError(
+                f"{err} (or {self.config_key}.enabled=false to run without {self.outputs[0].label})"
+            ) from None
 
     def identity(self) -> dict[str, Any]:
         return dict(self.model.identity) if self.model is not None else {}
@@ -134,23 +150,44 @@ class PreferenceMetric(Metric):
         if self.model is None:
             self.prepare(env)
         out = self.outputs[0].name
-        values = self.model.score(images.paths(), images.prompts, int(self.options.get("batch_size", 8)),
-                                  env.progress, desc=self.outputs[0].label or out)
+        values = self.model.score(
+            images.paths(),
+            images.prompts,
+            int(self.options.get("batch_size", 8)),
+            env.progress,
+            desc=self.outputs[0].label or out,
+        )
         keys = [r.sample_key for r in images.records]
         cut = self.model.truncated(images.prompts)
         details = {k: {f"{out}_truncated": True} for k, t in zip(keys, cut) if t}
-        return Scores(per_image={out: {k: float(v) for k, v in zip(keys, values)}}, per_image_details=details,
-                      details={out: {"truncated_images": int(sum(cut))}})
+        return Scores(
+            per_image={out: {k: float(v) for k, v in zip(keys, values)}},
+            per_image_details=details,
+            details={out: {"truncated_images": int(sum(cut))}},
+        )
 
 
-def preference_metric(name: str, *, label: str, max_worse: float, output: str | None = None,
-                      version: str | None = None, kind: str = "continuous",
-                      bounds: tuple[float, float] | None = None) -> type[PreferenceMetric]:
+def preference_metric(
+    name: str,
+    *,
+    label: str,
+    max_worse: float,
+    output: str | None = None,
+    version: str | None = None,
+    kind: str = "continuous",
+    bounds: tuple[float, float] | None = None,
+) -> type[PreferenceMetric]:
     """A metric class for the preference model registered as ``name`` (options: config block ``name``);
     ``max_worse`` is the gate's default tolerated regression in the model's own score units."""
     out = Output(output or name, higher_is_better=True, kind=kind, bounds=bounds, label=label, max_worse=max_worse)
-    attrs = {"name": name, "model_name": name, "config_key": name, "outputs": (out,),
-             "version": version or f"imagen-bench-{name}/1", "__doc__": f"{label} per image (preference model)."}
+    attrs = {
+        "name": name,
+        "model_name": name,
+        "config_key": name,
+        "outputs": (out,),
+        "version": version or f"imagen-bench-{name}/1",
+        "__doc__": f"{label} per image (preference model).",
+    }
     return type(f"Preference_{name}", (PreferenceMetric,), attrs)
 
 

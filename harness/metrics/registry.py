@@ -34,8 +34,12 @@ _BUILT_IN: dict[str, str] = {
     "imagereward": "harness.metrics.preference:ImageReward",
 }
 METRICS: Registry[type[Metric]] = Registry(
-    "metric", _BUILT_IN, check=lambda c: isinstance(c, type) and issubclass(c, Metric),
-    expected="a harness.metrics.base.Metric subclass", paths=True)
+    "metric",
+    _BUILT_IN,
+    check=lambda c: isinstance(c, type) and issubclass(c, Metric),
+    expected="a harness.metrics.base.Metric subclass",
+    paths=True,
+)
 
 M = TypeVar("M", bound=type[Metric])
 
@@ -73,8 +77,14 @@ class MetricPlan:
         info: dict[str, OutputInfo] = {}
         for m in self.active:
             for out in m.outputs:
-                info[out.name] = OutputInfo.from_json({"metric": m.name, "entry": self.entries.get(m.name, m.name),
-                                                       "version": m.version, **m.describe_output(out)})
+                info[out.name] = OutputInfo.from_json(
+                    {
+                        "metric": m.name,
+                        "entry": self.entries.get(m.name, m.name),
+                        "version": m.version,
+                        **m.describe_output(out),
+                    }
+                )
         return info
 
 

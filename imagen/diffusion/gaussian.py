@@ -21,16 +21,15 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.to(like.dtype).view(-1, *([1] * (like.ndim - 1)))
 
 
-def q_sample(
-    schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor
-) -> torch.Tensor:
+def q_sample(schedule: NoiseSchedule, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """z_t = α_t·x₀ + σ_t·ε (Ho et al. 2020, eq. 4)."""
     a, s = alpha_sigma(schedule, t)
     return _bcast(a, x0) * x0 + _bcast(s, x0) * noise
 
 
-def target_for(prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor,
-               sigma: torch.Tensor) -> torch.Tensor:
+def target_for(
+    prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor
+) -> torch.Tensor:
     """What the network is trained to output for the given prediction type."""
     if prediction == "epsilon":
         return noise
@@ -41,8 +40,9 @@ def target_for(prediction: str, x0: torch.Tensor, noise: torch.Tensor, alpha: to
     raise ValueError(f"unknown prediction type {prediction!r}; expected one of {PREDICTION_TYPES}")
 
 
-def to_x0_eps(prediction: str, out: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor,
-              sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def to_x0_eps(
+    prediction: str, out: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(x̂₀, ε̂) from the network output, using z_t = α·x₀ + σ·ε and α² + σ² = 1.
 
     At t = 1 with the cosine schedule α = 0, so x̂₀ from an ε-prediction is undefined; it is
@@ -63,8 +63,9 @@ def to_x0_eps(prediction: str, out: torch.Tensor, z: torch.Tensor, alpha: torch.
     return x0, eps
 
 
-def from_eps(prediction: str, eps: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor,
-             sigma: torch.Tensor) -> torch.Tensor:
+def from_eps(
+    prediction: str, eps: torch.Tensor, z: torch.Tensor, alpha: torch.Tensor, sigma: torch.Tensor
+) -> torch.Tensor:
     """The network output that corresponds to ε̂ (inverse of :func:`to_x0_eps`)."""
     a, s = _bcast(alpha, z), _bcast(sigma, z)
     if prediction == "epsilon":
@@ -76,8 +77,12 @@ def from_eps(prediction: str, eps: torch.Tensor, z: torch.Tensor, alpha: torch.T
 
 
 def diffusion_loss(
-    model_out: torch.Tensor, prediction: str, x0: torch.Tensor, noise: torch.Tensor,
-    alpha: torch.Tensor, sigma: torch.Tensor,
+    model_out: torch.Tensor,
+    prediction: str,
+    x0: torch.Tensor,
+    noise: torch.Tensor,
+    alpha: torch.Tensor,
+    sigma: torch.Tensor,
 ) -> torch.Tensor:
     """Per-sample mean squared error against the prediction target (the "simple" loss, Ho et al. 2020)."""
     target = target_for(prediction, x0, noise, alpha, sigma)

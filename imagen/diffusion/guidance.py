@@ -45,8 +45,10 @@ class Conditioning:
             return None if vals[0] is None else torch.cat(vals)  # type: ignore[arg-type]
 
         return Conditioning(
-            torch.cat([p.text for p in parts]), torch.cat([p.mask for p in parts]),
-            join([p.lowres for p in parts]), join([p.aug_level for p in parts]),
+            torch.cat([p.text for p in parts]),
+            torch.cat([p.mask for p in parts]),
+            join([p.lowres for p in parts]),
+            join([p.aug_level for p in parts]),
         )
 
 
@@ -65,8 +67,14 @@ def model_forward(model: nn.Module, z: torch.Tensor, t: torch.Tensor, cond: Cond
 
 
 def guided_eps(
-    model: nn.Module, z: torch.Tensor, t: torch.Tensor, cond: Conditioning, guidance: float,
-    prediction: str, alpha: torch.Tensor, sigma: torch.Tensor,
+    model: nn.Module,
+    z: torch.Tensor,
+    t: torch.Tensor,
+    cond: Conditioning,
+    guidance: float,
+    prediction: str,
+    alpha: torch.Tensor,
+    sigma: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Guided (x̂₀, ε̂) for a batch, with cond and uncond halves in one forward call.
 
@@ -89,7 +97,7 @@ def guided_eps(
 
 
 def per_sample(
-    fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], microbatch: int | None,
+    fn: Callable[..., tuple[torch.Tensor, torch.Tensor]], microbatch: int | None
 ) -> Callable[[torch.Tensor, torch.Tensor, Conditioning], tuple[torch.Tensor, torch.Tensor]]:
     """Evaluate ``fn(z, t, cond)`` in chunks of ``microbatch`` samples.
 
@@ -103,7 +111,7 @@ def per_sample(
     def run(z: torch.Tensor, t: torch.Tensor, cond: Conditioning) -> tuple[torch.Tensor, torch.Tensor]:
         n = z.shape[0]
         step = n if not microbatch else microbatch
-        outs = [fn(z[i:i + step], t[i:i + step], cond.select(slice(i, i + step))) for i in range(0, n, step)]
+        outs = [fn(z[i : i + step], t[i : i + step], cond.select(slice(i, i + step))) for i in range(0, n, step)]
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
     return run

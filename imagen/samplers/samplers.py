@@ -31,8 +31,14 @@ def _batch_t(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float32).expand(z.shape[0]).clone()
 
 
-def sample_ddpm(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, times: torch.Tensor,
-                noise_like: NoiseLike, callback: Callback = None) -> torch.Tensor:
+def sample_ddpm(
+    denoise: Denoise,
+    z: torch.Tensor,
+    schedule: NoiseSchedule,
+    times: torch.Tensor,
+    noise_like: NoiseLike,
+    callback: Callback = None,
+) -> torch.Tensor:
     """Ancestral sampling (Ho et al. 2020, Alg. 2) in continuous time (Kingma et al. 2021, eq. 28).
 
     Each step draws z_s ~ q(z_s | z_t, x = x̂₀): with α_{t|s} = α_t/α_s and
@@ -53,8 +59,15 @@ def sample_ddpm(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, time
     return z
 
 
-def sample_ddim(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, times: torch.Tensor,
-                noise_like: NoiseLike, callback: Callback = None, eta: float = 0.0) -> torch.Tensor:
+def sample_ddim(
+    denoise: Denoise,
+    z: torch.Tensor,
+    schedule: NoiseSchedule,
+    times: torch.Tensor,
+    noise_like: NoiseLike,
+    callback: Callback = None,
+    eta: float = 0.0,
+) -> torch.Tensor:
     """DDIM (Song et al. 2021, eq. 12 and 16).
 
     ε̂ = (z_t − α_t x̂₀)/σ_t;  c = η·(σ_s/σ_t)·√(1 − α_t²/α_s²);
@@ -74,8 +87,14 @@ def sample_ddim(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, time
     return z
 
 
-def sample_dpmpp_2m(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, times: torch.Tensor,
-                    noise_like: NoiseLike, callback: Callback = None) -> torch.Tensor:
+def sample_dpmpp_2m(
+    denoise: Denoise,
+    z: torch.Tensor,
+    schedule: NoiseSchedule,
+    times: torch.Tensor,
+    noise_like: NoiseLike,
+    callback: Callback = None,
+) -> torch.Tensor:
     """DPM-Solver++(2M) (Lu et al. 2022, "DPM-Solver++", Alg. 2), data prediction, multistep.
 
     With λ = log(α/σ) and h = λ_s − λ_t:  z_s = (σ_s/σ_t)·z_t + α_s·(1 − e^{−h})·D, where
@@ -101,18 +120,20 @@ def sample_dpmpp_2m(denoise: Denoise, z: torch.Tensor, schedule: NoiseSchedule, 
     return z
 
 
-SAMPLERS: Registry[Callable[..., torch.Tensor]] = Registry("sampler", {
-    "ddpm": sample_ddpm,
-    "ddim": sample_ddim,
-    "dpmpp_2m": sample_dpmpp_2m,
-}, check=callable, expected="a sampler function (denoise, z, schedule, grid, noise, callback) -> z")
+SAMPLERS: Registry[Callable[..., torch.Tensor]] = Registry(
+    "sampler",
+    {"ddpm": sample_ddpm, "ddim": sample_ddim, "dpmpp_2m": sample_dpmpp_2m},
+    check=callable,
+    expected="a sampler function (denoise, z, schedule, grid, noise, callback) -> z",
+)
 
 
 GRIDS = ("uniform_t", "uniform_logsnr")
 
 
-def time_grid(steps: int, schedule: NoiseSchedule | None = None, spacing: str = "uniform_t",
-              t_end: float = 1e-3) -> torch.Tensor:
+def time_grid(
+    steps: int, schedule: NoiseSchedule | None = None, spacing: str = "uniform_t", t_end: float = 1e-3
+) -> torch.Tensor:
     """A descending grid of ``steps`` steps from t = 1 to t = 0 (float64, length steps + 1).
 
     ``uniform_t``: equal steps in t. ``uniform_logsnr``: equal steps in λ_t = log(α_t²/σ_t²) from λ(1) to

@@ -41,8 +41,13 @@ class TextEncoder(Protocol):
 class EmbeddingCache:
     """Embeddings of one encoder at one maximum length."""
 
-    def __init__(self, identity: str, max_length: int, store_dtype: torch.dtype = torch.float32,
-                 cache_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        identity: str,
+        max_length: int,
+        store_dtype: torch.dtype = torch.float32,
+        cache_dir: str | Path | None = None,
+    ) -> None:
         self.identity, self.max_length, self.store_dtype = identity, max_length, store_dtype
         key = hashlib.sha256(f"{identity}|{max_length}".encode()).hexdigest()[:20]
         self.root = Path(cache_dir or default_cache_dir()) / "text-emb" / key
@@ -73,8 +78,11 @@ class EmbeddingCache:
     def put(self, text: str, emb: torch.Tensor) -> None:
         path = self._path(text)
         with atomic_path(path) as tmp:
-            save_file({"emb": emb.to(self.store_dtype).contiguous()}, str(tmp),
-                      metadata={"text": text, "identity": self.identity})
+            save_file(
+                {"emb": emb.to(self.store_dtype).contiguous()},
+                str(tmp),
+                metadata={"text": text, "identity": self.identity},
+            )
 
 
 class CachedTextEncoder:

@@ -70,8 +70,11 @@ def resolve_path(path: str | None) -> Path | None:
 
 def _missing(cfg: TextEncoderConfig, err: Exception | None = None) -> MissingWeightsError:
     where = f"text_encoder.path={cfg.path}" if cfg.path else "the Hugging Face cache"
-    fetch = (f"huggingface-cli download {cfg.name} --local-dir /models/{cfg.name.split('/')[-1]}"
-             if cfg.kind != "clip" else f"the open_clip checkpoint for {cfg.name} ({cfg.pretrained or 'a local .bin/.safetensors file'})")
+    fetch = (
+        f"huggingface-cli download {cfg.name} --local-dir /models/{cfg.name.split('/')[-1]}"
+        if cfg.kind != "clip"
+        else f"the open_clip checkpoint for {cfg.name} ({cfg.pretrained or 'a local .bin/.safetensors file'})"
+    )
     return MissingWeightsError(
         f"{cfg.kind} text encoder {cfg.name!r} not found in {where}: download it on a networked machine "
         f"({fetch}) and set text_encoder.path=<that folder or file> (or HF_HOME to a cache holding it)"
@@ -95,7 +98,9 @@ def _hf_source(cfg: TextEncoderConfig) -> Path:
 
 
 def _weights_identity(source: Path) -> str:
-    files = [source] if source.is_file() else [p for p in source.rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file()]
+    files = (
+        [source] if source.is_file() else [p for p in source.rglob("*") if p.suffix in WEIGHT_SUFFIXES and p.is_file()]
+    )
     if not files:
         raise UserError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) under {source}")
     return files_sha256(files)
@@ -123,7 +128,7 @@ def _hf_tokenizer(cfg: TextEncoderConfig, source: Path | None):
 
 
 def _hf_tokenize(
-    tok: PreTrainedTokenizerBase, max_length: int,
+    tok: PreTrainedTokenizerBase, max_length: int
 ) -> Callable[[list[str]], tuple[torch.Tensor, torch.Tensor]]:
     def tokenize(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         enc = tok(texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt")
@@ -180,7 +185,9 @@ def _clip_text_tokens(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -
     """Per-token features of open_clip's text tower (after ln_final, before pooling/projection)."""
     cast = model.transformer.get_cast_dtype()
     x = model.token_embedding(ids).to(cast) + model.positional_embedding[: ids.shape[1]].to(cast)
-    x = model.transformer(x, attn_mask=model.attn_mask[: ids.shape[1], : ids.shape[1]] if model.attn_mask is not None else None)
+    x = model.transformer(
+        x, attn_mask=model.attn_mask[: ids.shape[1], : ids.shape[1]] if model.attn_mask is not None else None
+    )
     return model.ln_final(x)
 
 
@@ -258,7 +265,9 @@ class FrozenTextEncoder:
     def _check_dim(self) -> None:
         emb, _ = self._encode_batch(["dimension check"])
         if emb.shape[-1] != self.cfg.dim:
-            raise UserError(f"text encoder {self.cfg.name!r} produces width {emb.shape[-1]} but the config says dim={self.cfg.dim}")
+            raise UserError(
+                f"text encoder {self.cfg.name!r} produces width {emb.shape[-1]} but the config says dim={self.cfg.dim}"
+            )
 
     @property
     def identity(self) -> str:
@@ -288,7 +297,7 @@ class FrozenTextEncoder:
         if isinstance(texts, str):
             raise TypeError("encode() takes a list of texts, not a single string")
         step = max(1, self.cfg.batch_size)
-        parts = [self._encode_batch(list(texts[i:i + step])) for i in range(0, len(texts), step)]
+        parts = [self._encode_batch(list(texts[i : i + step])) for i in range(0, len(texts), step)]
         return torch.cat([p[0] for p in parts]).cpu(), torch.cat([p[1] for p in parts]).cpu()
 
 

@@ -34,7 +34,9 @@ def _read_rows(captions: Path) -> list[dict[str, str]]:
         with open(captions, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None or not {"file", "caption"} <= set(reader.fieldnames):
-                raise UserError(f"{captions}: the header must have columns 'file' and 'caption', got {reader.fieldnames}")
+                raise UserError(
+                    f"{captions}: the header must have columns 'file' and 'caption', got {reader.fieldnames}"
+                )
             return list(reader)
     rows = []
     for n, line in enumerate(captions.read_text(encoding="utf-8").splitlines(), start=1):
@@ -103,7 +105,9 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
 class ImageCaptionSet:
     """Examples with images decoded lazily at one resolution (memoised: tiny sets fit in memory)."""
 
-    def __init__(self, root: str | Path, resolution: int, captions: str | None = None, cache_images: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, resolution: int, captions: str | None = None, cache_images: bool = True
+    ) -> None:
         self.examples = read_examples(root, captions)
         self.resolution, self.cache_images = resolution, cache_images
         self._images: dict[int, torch.Tensor] = {}
@@ -144,6 +148,6 @@ def batch_indices(n: int, seed: int, step: int, batch_size: int) -> list[int]:
         epoch, offset = divmod(pos, n)
         perm = epoch_permutation(n, seed, epoch)
         take = min(batch_size - len(out), n - offset)
-        out.extend(perm[offset: offset + take])
+        out.extend(perm[offset : offset + take])
         pos += take
     return out

@@ -50,36 +50,46 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
     return {"state": state, "param_groups": groups}
 
 
-def save_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int,
-                     fingerprint: str) -> None:
+def save_train_state(
+    path: str | Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer, step: int, fingerprint: str
+) -> None:
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()})
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors.update(opt_tensors)
-    meta = {"format": STATE_FORMAT, "step": step, "ema_updates": ema.updates, "fingerprint": fingerprint,
-            "optimizer": opt_meta}
+    meta = {
+        "format": STATE_FORMAT,
+        "step": step,
+        "ema_updates": ema.updates,
+        "fingerprint": fingerprint,
+        "optimizer": opt_meta,
+    }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
 
 
-def load_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer,
-                     fingerprint: str) -> int:
+def load_train_state(path: str | Path, model: nn.Module, ema: EMA, opt: torch.optim.Optimizer, fingerprint: str) -> int:
     """Restore everything and return the step to continue from."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads((f.metadata() or {})["state"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     except (SafetensorError, OSError, ValueError, KeyError, json.JSONDecodeError) as err:
-        raise UserError(f"training state {path} is unreadable or truncated ({' '.join(str(err).split())[:160]}); "
-                        "delete it to restart from the last exported checkpoint") from None
+        raise UserError(
+            f"training state {path} is unreadable or truncated ({' '.join(str(err).split())[:160]}); "
+            "delete it to restart from the last exported checkpoint"
+        ) from None
     if meta.get("format") != STATE_FORMAT:
         raise UserError(f"{path} is not an imagen-bench training state")
     if meta.get("fingerprint") != fingerprint:
-        raise UserError(f"{path} was written by a run with a different model/data/training config; "
-                        "use a new run_id to start a fresh run")
+        raise UserError(
+            f"{path} was written by a run with a different model/data/training config; "
+            "use a new run_id to start a fresh run"
+        )
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     ema.shadow = {k[4:]: v.float() for k, v in tensors.items() if k.startswith("ema.")}
     ema.updates = int(meta["ema_updates"])
-    opt.load_state_dict(_unflatten_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")},
-                                             meta["optimizer"]))
+    opt.load_state_dict(
+        _unflatten_optimizer({k: v for k, v in tensors.items() if k.startswith("optim.")}, meta["optimizer"])
+    )
     return int(meta["step"])

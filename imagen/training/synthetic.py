@@ -15,7 +15,10 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30), "blue": (30, 60, 220), "green": (30, 170, 60), "yellow": (235, 205, 40),
+    "red": (220, 30, 30),
+    "blue": (30, 60, 220),
+    "green": (30, 170, 60),
+    "yellow": (235, 205, 40),
 }
 SHAPES = ("square", "circle", "triangle")
 
@@ -38,8 +41,9 @@ def draw_shape(color: str, shape: str, size: int, rng: random.Random, background
     return im
 
 
-def make_shapes_dataset(root: str | Path, pairs: list[tuple[str, str]], per_pair: int, size: int,
-                        seed: int = 0) -> Path:
+def make_shapes_dataset(
+    root: str | Path, pairs: list[tuple[str, str]], per_pair: int, size: int, seed: int = 0
+) -> Path:
     """Write ``per_pair`` images per (colour, shape) and ``captions.csv``; returns the folder."""
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)

@@ -101,7 +101,9 @@ def pick_stage(cfg: DictConfig) -> StageSpec:
     for spec in specs:
         if spec.name == name:
             return spec
-    raise UserError(f"stage={name!r} is not a stage of {plain(cfg.model).get('name')}; stages: {[s.name for s in specs]}")
+    raise UserError(
+        f"stage={name!r} is not a stage of {plain(cfg.model).get('name')}; stages: {[s.name for s in specs]}"
+    )
 
 
 class Draws:
@@ -124,12 +126,13 @@ class Draws:
         for img, g in zip(x, self.gens):
             top = int(torch.randint(0, h - size + 1, (1,), generator=g))
             left = int(torch.randint(0, w - size + 1, (1,), generator=g))
-            out.append(img[:, top: top + size, left: left + size])
+            out.append(img[:, top : top + size, left : left + size])
         return torch.stack(out)
 
 
-def stage_loss(stage: Stage, model: nn.Module, x0: torch.Tensor, cond: Conditioning, draws: Draws,
-               settings: TrainSettings) -> torch.Tensor:
+def stage_loss(
+    stage: Stage, model: nn.Module, x0: torch.Tensor, cond: Conditioning, draws: Draws, settings: TrainSettings
+) -> torch.Tensor:
     """Mean diffusion loss of a batch: t ~ U(0, 1), ε ~ N(0, I), text dropped with p_uncond."""
     spec = stage.spec
     if spec.is_super_resolution:
@@ -207,29 +210,49 @@ def prepare(cfg: DictConfig, ctx: DistContext) -> TrainSetup:
     stage = Stage(spec, build_unet(spec).to(ctx.device))
     if cfg.get("init_from"):
         load_stage(cfg.init_from, stage.unet, stage=spec.name, unet=spec.unet)
-    fp = hashlib.sha256(json.dumps({
-        "spec": spec.as_record(), "unet": spec.unet, "train": settings.fingerprint_fields(),
-        "data": [str(e.path) for e in data.examples], "captions": data.captions,
-        "text_encoder": encoder.identity, "world_size": ctx.world_size,
-    }, sort_keys=True, default=str).encode()).hexdigest()
+    fp = hashlib.sha256(
+        json.dumps(
+            {
+                "spec": spec.as_record(),
+                "unet": spec.unet,
+                "train": settings.fingerprint_fields(),
+                "data": [str(e.path) for e in data.examples],
+                "captions": data.captions,
+                "text_encoder": encoder.identity,
+                "world_size": ctx.world_size,
+            },
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()
     return TrainSetup(spec, settings, stage, data, text, text_encoder_record(encoder), fp)
 
 
 def export_checkpoints(run_dir: Path, setup: TrainSetup, ema: EMA, step: int) -> Path:
-    common: dict[str, Any] = dict(stage=setup.spec.name, unet=setup.spec.unet, spec=setup.spec.as_record(), step=step,
-                  text_encoder=setup.te_record)
+    common: dict[str, Any] = dict(
+        stage=setup.spec.name,
+        unet=setup.spec.unet,
+        spec=setup.spec.as_record(),
+        step=step,
+        text_encoder=setup.te_record,
+    )
     path = run_dir / "checkpoints" / f"{setup.spec.name}.safetensors"
     save_stage(path, ema.state_dict(), ema=True, **common)
-    save_stage(run_dir / "checkpoints" / "raw" / f"{setup.spec.name}.safetensors",
-               setup.stage.unet.state_dict(), ema=False, **common)
+    save_stage(
+        run_dir / "checkpoints" / "raw" / f"{setup.spec.name}.safetensors",
+        setup.stage.unet.state_dict(),
+        ema=False,
+        **common,
+    )
     return path
 
 
-def train_step(setup: TrainSetup, model: nn.Module, opt: torch.optim.Optimizer, step: int,
-               ctx: DistContext) -> tuple[float, float, float]:
+def train_step(
+    setup: TrainSetup, model: nn.Module, opt: torch.optim.Optimizer, step: int, ctx: DistContext
+) -> tuple[float, float, float]:
     s, n = setup.settings, len(setup.data)
     per_rank = s.batch_size // ctx.world_size
-    idx = batch_indices(n, s.seed, step, s.batch_size)[ctx.rank * per_rank: (ctx.rank + 1) * per_rank]
+    idx = batch_indices(n, s.seed, step, s.batch_size)[ctx.rank * per_rank : (ctx.rank + 1) * per_rank]
     x0, _ = setup.data.batch(idx)
     cond = Conditioning(setup.text[0][idx].to(ctx.device), setup.text[1][idx].to(ctx.device))
     draws = Draws(s.seed, step, range(ctx.rank * per_rank, (ctx.rank + 1) * per_rank))
@@ -262,8 +285,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
     start = load_train_state(state_path, unet, ema, opt, setup.fingerprint) if state_path.exists() else 0
     model = DistributedDataParallel(unet) if ctx.distributed else unet
     log = LossLog(run_dir, start, ctx.is_main)
-    bar = tqdm(range(start, s.steps), initial=start, total=s.steps, desc=f"train {setup.spec.name}",
-               disable=not ctx.is_main, dynamic_ncols=True)
+    bar = tqdm(
+        range(start, s.steps),
+        initial=start,
+        total=s.steps,
+        desc=f"train {setup.spec.name}",
+        disable=not ctx.is_main,
+        dynamic_ncols=True,
+    )
     t0, last = time.time(), {"loss": float("nan")}
     for step in bar:
         loss, lr, gn = train_step(setup, model, opt, step, ctx)
@@ -271,8 +300,14 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
         done = step + 1
         if done % s.log_every == 0 or done == s.steps:
             el = time.time() - t0
-            last = {"step": done, "loss": loss, "lr": lr, "grad_norm": gn, "seconds": round(el, 3),
-                    "images_per_s": round((done - start) * s.batch_size / max(el, 1e-9), 3)}
+            last = {
+                "step": done,
+                "loss": loss,
+                "lr": lr,
+                "grad_norm": gn,
+                "seconds": round(el, 3),
+                "images_per_s": round((done - start) * s.batch_size / max(el, 1e-9), 3),
+            }
             log.write(last)
             bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}")
         if ctx.is_main and (done % s.checkpoint_every == 0 or done == s.steps):
@@ -282,5 +317,11 @@ def train(cfg: DictConfig, run_dir: str | Path) -> dict[str, Any]:
             ctx.barrier()
     ctx.barrier()
     ctx.close()
-    return {"run_dir": str(run_dir), "stage": setup.spec.name, "steps": s.steps, "resumed_from": start,
-            "checkpoint": str(run_dir / "checkpoints" / f"{setup.spec.name}.safetensors"), "last": last}
+    return {
+        "run_dir": str(run_dir),
+        "stage": setup.spec.name,
+        "steps": s.steps,
+        "resumed_from": start,
+        "checkpoint": str(run_dir / "checkpoints" / f"{setup.spec.name}.safetensors"),
+        "last": last,
+    }

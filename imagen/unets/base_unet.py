@@ -21,8 +21,15 @@ from imagen.unets.layers import CrossAttention, ResBlock, SelfAttention, group_n
 class _Layers:
     """Makes the attention and resampling layers of one U-Net configuration."""
 
-    def __init__(self, block: dict, head_channels: int, cond_dim: int, attn_res: Sequence[int],
-                 cross_res: Sequence[int], resblock_updown: bool) -> None:
+    def __init__(
+        self,
+        block: dict,
+        head_channels: int,
+        cond_dim: int,
+        attn_res: Sequence[int],
+        cross_res: Sequence[int],
+        resblock_updown: bool,
+    ) -> None:
         self.block, self.head_channels, self.cond_dim = block, head_channels, cond_dim
         self.attn_res, self.cross_res, self.resblock_updown = attn_res, cross_res, resblock_updown
 
@@ -50,13 +57,25 @@ class UNet(nn.Module):
     """ADM-style text-conditioned U-Net. Set ``lowres_cond`` to use it as a super-resolution stage."""
 
     def __init__(
-        self, *, image_size: int = 64, in_channels: int = 3, out_channels: int = 3, channels: int = 512,
-        channel_mult: Sequence[int] = (1, 2, 3, 4), num_res_blocks: int = 3,
-        attn_resolutions: Sequence[int] = (32, 16, 8), cross_attn_resolutions: Sequence[int] = (32, 16, 8),
-        head_channels: int = 64, text_dim: int = 4096, cond_dim: int | None = None,
+        self,
+        *,
+        image_size: int = 64,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        channels: int = 512,
+        channel_mult: Sequence[int] = (1, 2, 3, 4),
+        num_res_blocks: int = 3,
+        attn_resolutions: Sequence[int] = (32, 16, 8),
+        cross_attn_resolutions: Sequence[int] = (32, 16, 8),
+        head_channels: int = 64,
+        text_dim: int = 4096,
+        cond_dim: int | None = None,
         text_pooling: str = "attention",
-        dropout: float = 0.0, scale_shift: bool = True, resblock_updown: bool = True,
-        lowres_cond: bool = False, norm_groups: int = 32,
+        dropout: float = 0.0,
+        scale_shift: bool = True,
+        resblock_updown: bool = True,
+        lowres_cond: bool = False,
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
         self.image_size, self.lowres_cond = image_size, lowres_cond
@@ -68,17 +87,24 @@ class UNet(nn.Module):
         self.conv_in = nn.Conv2d(self.in_channels, channels, 3, padding=1)
         skip_channels, ch, res = self._build_down(make, channels, channel_mult, num_res_blocks, image_size)
         # ADM's middle block always has self-attention; text cross-attention joins it when its resolution is listed
-        self.middle = Stack(ResBlock(ch, ch, **block), *make.attention(ch, res, always_self=True), ResBlock(ch, ch, **block))
+        self.middle = Stack(
+            ResBlock(ch, ch, **block), *make.attention(ch, res, always_self=True), ResBlock(ch, ch, **block)
+        )
         ch = self._build_up(make, channels, channel_mult, num_res_blocks, skip_channels, ch, res)
-        self.out = nn.Sequential(group_norm(ch, norm_groups), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1)))
+        self.out = nn.Sequential(
+            group_norm(ch, norm_groups), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1))
+        )
 
-    def _build_down(self, make: _Layers, channels: int, channel_mult: Sequence[int], num_res_blocks: int,
-                    res: int) -> tuple[list[int], int, int]:
+    def _build_down(
+        self, make: _Layers, channels: int, channel_mult: Sequence[int], num_res_blocks: int, res: int
+    ) -> tuple[list[int], int, int]:
         self.down = nn.ModuleList()
         skip_channels, ch = [channels], channels
         for level, mult in enumerate(channel_mult):
             for _ in range(num_res_blocks):
-                self.down.append(Stack(ResBlock(ch, channels * mult, **make.block), *make.attention(channels * mult, res)))
+                self.down.append(
+                    Stack(ResBlock(ch, channels * mult, **make.block), *make.attention(channels * mult, res))
+                )
                 ch = channels * mult
                 skip_channels.append(ch)
             if level < len(channel_mult) - 1:
@@ -87,8 +113,16 @@ class UNet(nn.Module):
                 res //= 2
         return skip_channels, ch, res
 
-    def _build_up(self, make: _Layers, channels: int, channel_mult: Sequence[int], num_res_blocks: int,
-                  skip_channels: list[int], ch: int, res: int) -> int:
+    def _build_up(
+        self,
+        make: _Layers,
+        channels: int,
+        channel_mult: Sequence[int],
+        num_res_blocks: int,
+        skip_channels: list[int],
+        ch: int,
+        res: int,
+    ) -> int:
         self.up = nn.ModuleList()
         for level, mult in reversed(list(enumerate(channel_mult))):
             for i in range(num_res_blocks + 1):
@@ -101,8 +135,15 @@ class UNet(nn.Module):
                 self.up.append(Stack(*layers))
         return ch
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
-                lowres: torch.Tensor | None = None, aug_level: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        text: torch.Tensor,
+        mask: torch.Tensor,
+        lowres: torch.Tensor | None = None,
+        aug_level: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """x: (B, 3, H, W) noisy image z_t; t: (B,) time in [0, 1]; text: (B, L, D); mask: (B, L) bool."""
         h = self.conv_in(check_inputs(x, self.in_channels, lowres, self.lowres_cond))
         emb, text = self.cond(t, text, mask, aug_level)

@@ -14,8 +14,9 @@ from imagen.unets.layers import CrossAttention, ResBlock, ScalarEmbedding, SelfA
 
 
 class ConditionEmbedding(nn.Module):
-    def __init__(self, base_channels: int, emb_dim: int, text_dim: int, cond_dim: int, text_pooling: str,
-                 noise_aug: bool) -> None:
+    def __init__(
+        self, base_channels: int, emb_dim: int, text_dim: int, cond_dim: int, text_pooling: str, noise_aug: bool
+    ) -> None:
         super().__init__()
         self.text_dim = text_dim
         self.text_proj = nn.Linear(text_dim, cond_dim)
@@ -23,8 +24,9 @@ class ConditionEmbedding(nn.Module):
         self.aug = ScalarEmbedding(base_channels, emb_dim) if noise_aug else None
         self.pool = build_pooling(text_pooling, cond_dim, emb_dim)
 
-    def forward(self, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor,
-                aug_level: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, t: torch.Tensor, text: torch.Tensor, mask: torch.Tensor, aug_level: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(emb (B, E), projected text (B, L, cond_dim))."""
         if text.shape[-1] != self.text_dim:
             raise ValueError(f"U-Net expects text embeddings of width {self.text_dim}, got {text.shape[-1]}")

@@ -70,8 +70,18 @@ class ResBlock(nn.Module):
     branches (1/√2 in the Efficient U-Net).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, *, resample: str | None = None,
-                 scale_shift: bool = True, dropout: float = 0.0, skip_scale: float = 1.0, norm_groups: int = 32) -> None:
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        emb_dim: int,
+        *,
+        resample: str | None = None,
+        scale_shift: bool = True,
+        dropout: float = 0.0,
+        skip_scale: float = 1.0,
+        norm_groups: int = 32,
+    ) -> None:
         super().__init__()
         self.resample, self.scale_shift, self.skip_scale = resample, scale_shift, skip_scale
         self.norm1, self.conv1 = group_norm(in_ch, norm_groups), nn.Conv2d(in_ch, out_ch, 3, padding=1)
@@ -131,8 +141,9 @@ class CrossAttention(nn.Module):
     sample whose text was dropped (classifier-free guidance) has a well-defined output.
     """
 
-    def __init__(self, channels: int, text_dim: int, heads: int, inner_dim: int | None = None,
-                 norm_groups: int = 32) -> None:
+    def __init__(
+        self, channels: int, text_dim: int, heads: int, inner_dim: int | None = None, norm_groups: int = 32
+    ) -> None:
         super().__init__()
         inner = inner_dim or channels
         if inner % heads:

@@ -16,7 +16,8 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("run migrations through raters_ui.db.open_db(), which supplies a connection")
 
-context.configure(connection=connection, target_metadata=Base.metadata,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(
+    connection=connection, target_metadata=Base.metadata, render_as_batch=connection.dialect.name == "sqlite"
+)
 with context.begin_transaction():
     context.run_migrations()

@@ -61,9 +61,19 @@ def trained_micro_cascade(root: Path, steps: int = 3) -> Path:
     conf = str(Path(__file__).resolve().parents[2] / "conf")
     for stage in ("base16", "sr32"):
         with initialize_config_dir(config_dir=conf, version_base="1.3"):
-            cfg = compose("train", overrides=["model=imagen_micro", f"stage={stage}", f"data.root={data}",
-                                              f"train.steps={steps}", "train.batch_size=4", "train.lr=1e-2",
-                                              "train.warmup_steps=1", f"train.checkpoint_every={steps}"])
+            cfg = compose(
+                "train",
+                overrides=[
+                    "model=imagen_micro",
+                    f"stage={stage}",
+                    f"data.root={data}",
+                    f"train.steps={steps}",
+                    "train.batch_size=4",
+                    "train.lr=1e-2",
+                    "train.warmup_steps=1",
+                    f"train.checkpoint_every={steps}",
+                ],
+            )
         out = train(cfg, root / f"train_{stage}")
         (cascade / f"{stage}.safetensors").write_bytes(Path(out["checkpoint"]).read_bytes())
     return cascade

@@ -27,13 +27,36 @@ RES = {"base16": 16, "sr32": 32}
 # the prompts and categories of raters_ui.synthetic.make_pairs, so a synthetic study's items are these prompts
 DRAWBENCH = [(f"drawbench-{p + 1:04d}", PROMPTS[p % len(PROMPTS)], CATEGORIES[p % len(CATEGORIES)]) for p in range(8)]
 INFO = {
-    "fid": {"metric": "fid", "version": "imagen-bench-fid/1", "higher_is_better": False, "kind": "continuous",
-            "per_image": False, "bounds": None, "label": "FID", "unit": None},
-    "clip_score": {"metric": "clip_score", "version": "imagen-bench-clip-score/1", "higher_is_better": True,
-                   "kind": "continuous", "per_image": True, "bounds": [0.0, 100.0], "label": "CLIP score",
-                   "unit": None},
-    "ocr_exact_match": {"metric": "ocr", "version": "imagen-bench-ocr/1", "higher_is_better": True, "kind": "binary",
-                        "per_image": True, "bounds": [0.0, 1.0], "label": "OCR exact match", "unit": None},
+    "fid": {
+        "metric": "fid",
+        "version": "imagen-bench-fid/1",
+        "higher_is_better": False,
+        "kind": "continuous",
+        "per_image": False,
+        "bounds": None,
+        "label": "FID",
+        "unit": None,
+    },
+    "clip_score": {
+        "metric": "clip_score",
+        "version": "imagen-bench-clip-score/1",
+        "higher_is_better": True,
+        "kind": "continuous",
+        "per_image": True,
+        "bounds": [0.0, 100.0],
+        "label": "CLIP score",
+        "unit": None,
+    },
+    "ocr_exact_match": {
+        "metric": "ocr",
+        "version": "imagen-bench-ocr/1",
+        "higher_is_better": True,
+        "kind": "binary",
+        "per_image": True,
+        "bounds": [0.0, 1.0],
+        "label": "OCR exact match",
+        "unit": None,
+    },
 }
 
 
@@ -45,33 +68,74 @@ def png(key: str, size: int) -> bytes:
 
 
 def _config(run_id: str, checkpoint: str, guidance: float, suite: str, steps: int) -> dict:
-    return {"run_id": run_id, "task_name": "eval", "checkpoint": checkpoint, "progress": False,
-            "paths": {"runs_dir": "/runs", "cache_dir": "/cache"}, "guidance": {"base": guidance, "sr": None},
-            "sampler": {"name": "ddim", "steps": steps, "eta": 0.0},
-            "benchmark": {"name": suite},
-            "model": {"name": "imagen_micro", "stages": {"base16": {"guidance": float(guidance), "resolution": 16},
-                                                         "sr32": {"guidance": 3.0, "resolution": 32}}}}
+    return {
+        "run_id": run_id,
+        "task_name": "eval",
+        "checkpoint": checkpoint,
+        "progress": False,
+        "paths": {"runs_dir": "/runs", "cache_dir": "/cache"},
+        "guidance": {"base": guidance, "sr": None},
+        "sampler": {"name": "ddim", "steps": steps, "eta": 0.0},
+        "benchmark": {"name": suite},
+        "model": {
+            "name": "imagen_micro",
+            "stages": {
+                "base16": {"guidance": float(guidance), "resolution": 16},
+                "sr32": {"guidance": 3.0, "resolution": 32},
+            },
+        },
+    }
 
 
 def _model(checkpoint: str, guidance: float, ckpt: int) -> dict:
-    return {"kind": "imagen-cascade", "stages": list(STAGES), "model": "imagen_micro", "checkpoint": checkpoint,
-            "checkpoint_sha256": {s: hashlib.sha256(f"{checkpoint}/{s}".encode()).hexdigest() for s in STAGES},
-            "fingerprint": hashlib.sha256(f"{checkpoint}/{guidance}".encode()).hexdigest()[:16],
-            "sampler": {"name": "ddim", "steps": 3}}
+    return {
+        "kind": "imagen-cascade",
+        "stages": list(STAGES),
+        "model": "imagen_micro",
+        "checkpoint": checkpoint,
+        "checkpoint_sha256": {s: hashlib.sha256(f"{checkpoint}/{s}".encode()).hexdigest() for s in STAGES},
+        "fingerprint": hashlib.sha256(f"{checkpoint}/{guidance}".encode()).hexdigest()[:16],
+        "sampler": {"name": "ddim", "steps": 3},
+    }
 
 
-def _results(run_id: str, task: str, suite: str, benchmark: dict, metrics: dict, info: dict, config: dict,
-             model: dict, n_prompts: int, layout: tuple[str, str | None], prompts: dict | None = None) -> Results:
+def _results(
+    run_id: str,
+    task: str,
+    suite: str,
+    benchmark: dict,
+    metrics: dict,
+    info: dict,
+    config: dict,
+    model: dict,
+    n_prompts: int,
+    layout: tuple[str, str | None],
+    prompts: dict | None = None,
+) -> Results:
     """Typed results from plain per-group values (``n_prompts``/``n_images`` among them, as the rows' counts)."""
     group_by, stage = layout
-    rows = tuple(TableRow(g, stage or g, int(m.pop("n_prompts")["value"]), int(m.pop("n_images")["value"]),
-                          (prompts or {}).get(g)) for g, m in metrics.items())
+    rows = tuple(
+        TableRow(
+            g, stage or g, int(m.pop("n_prompts")["value"]), int(m.pop("n_images")["value"]), (prompts or {}).get(g)
+        )
+        for g, m in metrics.items()
+    )
     table = ResultTable(group_by, stage, "image", 0.95, tuple(info), rows)
-    return Results(run_id=run_id, task=task, suite=suite, benchmark=benchmark, table=table,
-                   metrics={g: {o: MetricValue.from_json(v) for o, v in m.items()} for g, m in metrics.items()},
-                   model=model, seeds={"image_seeds": [0, 1]}, prompts={"count": n_prompts, "sha256": "0" * 64},
-                   extractors={}, config=config, environment={"git": "abc1234+dirty"},
-                   metric_info={o: OutputInfo.from_json(i) for o, i in info.items()})
+    return Results(
+        run_id=run_id,
+        task=task,
+        suite=suite,
+        benchmark=benchmark,
+        table=table,
+        metrics={g: {o: MetricValue.from_json(v) for o, v in m.items()} for g, m in metrics.items()},
+        model=model,
+        seeds={"image_seeds": [0, 1]},
+        prompts={"count": n_prompts, "sha256": "0" * 64},
+        extractors={},
+        config=config,
+        environment={"git": "abc1234+dirty"},
+        metric_info={o: OutputInfo.from_json(i) for o, i in info.items()},
+    )
 
 
 def fid_value(ckpt: int, guidance: float, stage: str) -> float:
@@ -92,21 +156,43 @@ def write_coco_run(folder: Path, run_id: str, *, ckpt: int, guidance: float, n_p
             rel = f"images/{stage}/{pid}/{seed}.png"
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(png(f"{run_id}/{rel}", RES[stage]))
-            samples.append({"prompt_id": pid, "prompt": f"caption {k}", "category": None, "seed": seed, "stage": stage,
-                            "path": rel, "clip_score": clip_value(ckpt, guidance, stage) + (k - 1.5)})
+            samples.append(
+                {
+                    "prompt_id": pid,
+                    "prompt": f"caption {k}",
+                    "category": None,
+                    "seed": seed,
+                    "stage": stage,
+                    "path": rel,
+                    "clip_score": clip_value(ckpt, guidance, stage) + (k - 1.5),
+                }
+            )
         f, c = fid_value(ckpt, guidance, stage), clip_value(ckpt, guidance, stage)
-        metrics[stage] = {"n_prompts": {"value": n_prompts}, "n_images": {"value": n_prompts},
-                          "fid": {"value": f, "ci_low": f - 5, "ci_high": f + 7, "n": n_prompts, "level": 0.95},
-                          "clip_score": {"value": c, "ci_low": c - 1, "ci_high": c + 1, "n": n_prompts, "level": 0.95}}
+        metrics[stage] = {
+            "n_prompts": {"value": n_prompts},
+            "n_images": {"value": n_prompts},
+            "fid": {"value": f, "ci_low": f - 5, "ci_high": f + 7, "n": n_prompts, "level": 0.95},
+            "clip_score": {"value": c, "ci_low": c - 1, "ci_high": c + 1, "n": n_prompts, "level": 0.95},
+        }
     info = {k: INFO[k] for k in ("fid", "clip_score")}
-    res = _results(run_id, "eval", "coco_fid30k", {"name": "coco_fid30k"}, metrics, info,
-                   _config(run_id, checkpoint, guidance, "coco_fid30k", 3), _model(checkpoint, guidance, ckpt),
-                   n_prompts, ("stage", None))
+    res = _results(
+        run_id,
+        "eval",
+        "coco_fid30k",
+        {"name": "coco_fid30k"},
+        metrics,
+        info,
+        _config(run_id, checkpoint, guidance, "coco_fid30k", 3),
+        _model(checkpoint, guidance, ckpt),
+        n_prompts,
+        ("stage", None),
+    )
     return write_results(folder, res, samples)
 
 
-def write_drawbench_run(folder: Path, run_id: str, *, ckpt: int, guidance: float,
-                        clip: dict[str, float] | None = None) -> Path:
+def write_drawbench_run(
+    folder: Path, run_id: str, *, ckpt: int, guidance: float, clip: dict[str, float] | None = None
+) -> Path:
     """A DrawBench-style run over :data:`DRAWBENCH` (the prompts of ``raters_ui.synthetic``), seeds 0-1 at
     sr32: CLIP score per image (``clip[prompt_id]``, default by checkpoint), OCR on Text prompts."""
     checkpoint = f"/ckpt/model{ckpt}"
@@ -116,8 +202,15 @@ def write_drawbench_run(folder: Path, run_id: str, *, ckpt: int, guidance: float
             rel = f"images/sr32/{pid}/{seed}.png"
             (folder / rel).parent.mkdir(parents=True, exist_ok=True)
             (folder / rel).write_bytes(png(f"{run_id}/{rel}", 32))
-            row = {"prompt_id": pid, "prompt": prompt, "category": cat, "seed": seed, "stage": "sr32", "path": rel,
-                   "clip_score": (clip or {}).get(pid, 20.0 + ckpt) + 0.5 * seed}
+            row = {
+                "prompt_id": pid,
+                "prompt": prompt,
+                "category": cat,
+                "seed": seed,
+                "stage": "sr32",
+                "path": rel,
+                "clip_score": (clip or {}).get(pid, 20.0 + ckpt) + 0.5 * seed,
+            }
             if cat == "Text":
                 row["ocr_exact_match"] = 0.0
             samples.append(row)
@@ -125,16 +218,35 @@ def write_drawbench_run(folder: Path, run_id: str, *, ckpt: int, guidance: float
     for group in ("Colors", "Counting", "Positional", "Text", "overall"):
         rows = [s for s in samples if group in ("overall", s["category"])]
         m = sum(s["clip_score"] for s in rows) / len(rows)
-        metrics[group] = {"n_prompts": {"value": len(rows) // 2}, "n_images": {"value": len(rows)},
-                          "clip_score": {"value": m, "ci_low": m - 2, "ci_high": m + 2, "n": len(rows), "level": 0.95}}
+        metrics[group] = {
+            "n_prompts": {"value": len(rows) // 2},
+            "n_images": {"value": len(rows)},
+            "clip_score": {"value": m, "ci_low": m - 2, "ci_high": m + 2, "n": len(rows), "level": 0.95},
+        }
         if group in ("Text", "overall"):
-            metrics[group]["ocr_exact_match"] = {"value": 0.0, "ci_low": 0.0, "ci_high": 0.49, "n": 4, "level": 0.95,
-                                                 "method": "wilson"}
+            metrics[group]["ocr_exact_match"] = {
+                "value": 0.0,
+                "ci_low": 0.0,
+                "ci_high": 0.49,
+                "n": 4,
+                "level": 0.95,
+                "method": "wilson",
+            }
     info = {k: INFO[k] for k in ("clip_score", "ocr_exact_match")}
     prompts = {c: tuple(pid for pid, _, cat in DRAWBENCH if cat == c) for _, _, c in DRAWBENCH}
-    res = _results(run_id, "drawbench", "drawbench", {"name": "drawbench"}, metrics, info,
-                   _config(run_id, checkpoint, guidance, "drawbench", 3), _model(checkpoint, guidance, ckpt), 8,
-                   ("category", "sr32"), prompts)
+    res = _results(
+        run_id,
+        "drawbench",
+        "drawbench",
+        {"name": "drawbench"},
+        metrics,
+        info,
+        _config(run_id, checkpoint, guidance, "drawbench", 3),
+        _model(checkpoint, guidance, ckpt),
+        8,
+        ("category", "sr32"),
+        prompts,
+    )
     return write_results(folder, res, samples)
 
 
@@ -189,8 +301,10 @@ def make_assets(root: Path) -> Assets:
             write_coco_run(sweep / f"ckpt{ckpt}" / f"guidance.base={w:g}", coco_id(ckpt, w), ckpt=ckpt, guidance=w)
     clip1 = {pid: 30.0 if sys1_clip_higher(pid) else 10.0 for pid, _, _ in DRAWBENCH}
     clip2 = {pid: 20.0 for pid, _, _ in DRAWBENCH}
-    db_runs = [write_drawbench_run(root / "runs" / "db1", SYS1, ckpt=0, guidance=3.0, clip=clip1).parent,
-               write_drawbench_run(root / "runs" / "db2", SYS2, ckpt=1, guidance=3.0, clip=clip2).parent]
+    db_runs = [
+        write_drawbench_run(root / "runs" / "db1", SYS1, ckpt=0, guidance=3.0, clip=clip1).parent,
+        write_drawbench_run(root / "runs" / "db2", SYS2, ckpt=1, guidance=3.0, clip=clip2).parent,
+    ]
     db, made = make_study(root / "study", name="demo", n_prompts=8, n_images=1, raters=2, ratings_per_item=2)
 
     def choose(label, aid, kind, rng):  # alignment: always sys1; fidelity: indifferent
@@ -198,11 +312,36 @@ def make_assets(root: Path) -> Assets:
 
     simulate(db, made, choose)
     db.dispose()
-    row = VerdictRow(output="clip_score", group="overall", metric="clip_score", metric_version="1",
-                     higher_is_better=True, baseline=20.0, candidate=21.0, delta=1.0, improvement=1.0, ci_low=-0.5,
-                     ci_high=2.5, n_prompts=8, max_worse=0.5, verdict="inconclusive", prompts_to_decide=40)
-    verdict = Verdict(baseline={"run_id": SYS2}, candidate={"run_id": SYS1}, benchmark="drawbench",
-                      prompts={"count": 8, "sha256": "0" * 64}, seeds=[0, 1], level=0.95, n_boot=1000, seed=0,
-                      thresholds={}, rows=[row], overall="inconclusive", exit_code=3)
+    row = VerdictRow(
+        output="clip_score",
+        group="overall",
+        metric="clip_score",
+        metric_version="1",
+        higher_is_better=True,
+        baseline=20.0,
+        candidate=21.0,
+        delta=1.0,
+        improvement=1.0,
+        ci_low=-0.5,
+        ci_high=2.5,
+        n_prompts=8,
+        max_worse=0.5,
+        verdict="inconclusive",
+        prompts_to_decide=40,
+    )
+    verdict = Verdict(
+        baseline={"run_id": SYS2},
+        candidate={"run_id": SYS1},
+        benchmark="drawbench",
+        prompts={"count": 8, "sha256": "0" * 64},
+        seeds=[0, 1],
+        level=0.95,
+        n_boot=1000,
+        seed=0,
+        thresholds={},
+        rows=[row],
+        overall="inconclusive",
+        exit_code=3,
+    )
     path = write_verdict(root / "regress", verdict)
     return Assets(root, sweep, db_runs, root / "study" / "study.db", path)

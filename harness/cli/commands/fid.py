@@ -17,6 +17,8 @@ from harness.cli.hydra_app import CONF_DIR, HYDRA_FLAGS_WITH_VALUE, command
 from harness.errors import UserError
 
 _OVERRIDE = re.compile(r"^[+~]{0,2}([A-Za-z_][\w]*)(?:[.@/][\w.@/]*)?=")
+
+
 def hydra_quote(value: str) -> str:
     """``value`` as a single-quoted Hydra override value that parses back to exactly ``value``.
 
@@ -66,10 +68,19 @@ def main(cfg: DictConfig) -> dict:
     if missing:
         raise UserError(f"missing image folder{'s' if len(missing) > 1 else ''}; usage: imagen-bench fid DIR_A DIR_B")
     result = fid_between_folders(
-        cfg.a, cfg.b, mode=cfg.mode, extractor_path=cfg.extractor, batch_size=cfg.batch_size,
-        num_workers=cfg.num_workers, device=str(resolve_device(cfg.device)), min_images=cfg.min_images,
-        kid_subsets=cfg.kid_subsets, kid_subset_size=cfg.kid_subset_size, seed=cfg.seed,
-        cache=cfg.cache, cache_dir=cfg.paths.cache_dir,
+        cfg.a,
+        cfg.b,
+        mode=cfg.mode,
+        extractor_path=cfg.extractor,
+        batch_size=cfg.batch_size,
+        num_workers=cfg.num_workers,
+        device=str(resolve_device(cfg.device)),
+        min_images=cfg.min_images,
+        kid_subsets=cfg.kid_subsets,
+        kid_subset_size=cfg.kid_subset_size,
+        seed=cfg.seed,
+        cache=cfg.cache,
+        cache_dir=cfg.paths.cache_dir,
     )
     for warning in result["warnings"]:
         print(f"imagen-bench fid: warning: {warning}", file=sys.stderr)

@@ -65,8 +65,10 @@ def evaluate_side(cfg: DictConfig, which: str, out: Path) -> tuple[Results, Path
             side.checkpoint = str(path)
         run_benchmark(side, out / which, task="regress")
         return read_results(out / which), out / which, False
-    raise UserError(f"{which}={path} is neither an evaluated run folder (with {RESULTS_NAME}), a run folder with "
-                    "config.yaml, nor a checkpoint (a .safetensors file or a folder of them)")
+    raise UserError(
+        f"{which}={path} is neither an evaluated run folder (with {RESULTS_NAME}), a run folder with "
+        "config.yaml, nor a checkpoint (a .safetensors file or a folder of them)"
+    )
 
 
 def translate_args(args: list[str]) -> list[str]:
@@ -93,8 +95,13 @@ def run(cfg: DictConfig, out: Path) -> Verdict:
     sides = [evaluate_side(cfg, which, out) for which in SIDES]
     for which, (r, path, reused) in zip(SIDES, sides):
         print(f"{which}: run {r.run_id} ({path}){' reused' if reused else ''}")
-    opts: dict[str, Any] = {"n_boot": cfg.n_boot, "n_boot_sets": cfg.n_boot_sets, "seed": cfg.seed,
-                            "level": cfg.get("level", 0.95), "cache_dir": cfg.paths.cache_dir}
+    opts: dict[str, Any] = {
+        "n_boot": cfg.n_boot,
+        "n_boot_sets": cfg.n_boot_sets,
+        "seed": cfg.seed,
+        "level": cfg.get("level", 0.95),
+        "cache_dir": cfg.paths.cache_dir,
+    }
     verdict = build_verdict(sides[0][0], sides[1][0], (sides[0][1], sides[1][1]), limits, opts, environment())
     write_verdict(out, verdict)
     if cfg.junit:

@@ -48,8 +48,13 @@ def main(cfg: DictConfig) -> dict:
     result, _ = generate(cfg, work, HydraConfig.get().runtime.output_dir)
     if env_rank() == 0 and result.complete:
         grids = write_stage_grids(result.run_dir, result.records, result.stages, len(prompts), len(seeds))
-        summary = {"run_dir": str(result.run_dir), "images": len(result.records), "generated": result.generated,
-                   "skipped": result.skipped, "grids": [str(g) for g in grids]}
+        summary = {
+            "run_dir": str(result.run_dir),
+            "images": len(result.records),
+            "generated": result.generated,
+            "skipped": result.skipped,
+            "grids": [str(g) for g in grids],
+        }
         print(json.dumps(summary))
         return summary
     return {"run_dir": str(result.run_dir), "complete": result.complete}

@@ -66,8 +66,13 @@ class ClipScores:
         """Mean with a Student-t CI (``harness.metrics.maths.intervals.mean_ci``), counts and the model."""
         ci = mean_ci(self.scores, level=level)
         return {
-            "clip_score": ci.mean, "ci_low": ci.low, "ci_high": ci.high, "level": ci.level, "n": ci.n,
-            "truncated_prompts": self.num_truncated, "model": self.model,
+            "clip_score": ci.mean,
+            "ci_low": ci.low,
+            "ci_high": ci.high,
+            "level": ci.level,
+            "n": ci.n,
+            "truncated_prompts": self.num_truncated,
+            "model": self.model,
         }
 
 
@@ -97,8 +102,9 @@ class ClipScorer:
     def _image_batch(self, images: Sequence[ImageLike]) -> torch.Tensor:
         return torch.stack([self.preprocess(_to_pil(img)) for img in images]).to(self.device)
 
-    def score(self, images: Sequence[ImageLike], prompts: Sequence[str], batch_size: int = 16,
-              progress: bool = False) -> ClipScores:
+    def score(
+        self, images: Sequence[ImageLike], prompts: Sequence[str], batch_size: int = 16, progress: bool = False
+    ) -> ClipScores:
         """Score image i against prompt i (PIL images, HWC uint8 arrays or file paths)."""
         if len(images) != len(prompts):
             raise UserError(f"{len(images)} images but {len(prompts)} prompts; CLIP score pairs them one to one")
@@ -108,8 +114,8 @@ class ClipScorer:
         bar = tqdm(total=len(images), unit="img", desc="CLIP score", disable=not progress, dynamic_ncols=True)
         with torch.inference_mode():
             for s in range(0, len(images), batch_size):
-                img = self.model.encode_image(self._image_batch(images[s:s + batch_size]))
-                txt = self.model.encode_text(self.tokenizer(list(prompts[s:s + batch_size])).to(self.device))
+                img = self.model.encode_image(self._image_batch(images[s : s + batch_size]))
+                txt = self.model.encode_text(self.tokenizer(list(prompts[s : s + batch_size])).to(self.device))
                 parts.append(clip_scores_from_embeddings(img.float(), txt.float()))
                 bar.update(min(batch_size, len(images) - s))
         bar.close()
@@ -169,10 +175,13 @@ def _local_dir_identity(folder: Path, cache_dir: str | Path | None) -> dict[str,
     config = json.loads((folder / "open_clip_config.json").read_text())
     weights = sorted(p for p in folder.iterdir() if p.suffix in _CHECKPOINT_SUFFIXES and p.is_file())
     if not weights:
-        raise MissingWeightsError(f"open_clip folder {folder} has a config but no weights file ({'/'.join(_WEIGHT_NAMES)})")
+        raise MissingWeightsError(
+            f"open_clip folder {folder} has a config but no weights file ({'/'.join(_WEIGHT_NAMES)})"
+        )
     return {
         "model_cfg_sha256": files_sha256([folder / "open_clip_config.json"], cache_dir),
-        "weights_sha256": files_sha256(weights, cache_dir), "weights_path": str(folder),
+        "weights_sha256": files_sha256(weights, cache_dir),
+        "weights_path": str(folder),
         "embed_dim": config.get("model_cfg", {}).get("embed_dim"),
     }
 
@@ -180,7 +189,7 @@ def _local_dir_identity(folder: Path, cache_dir: str | Path | None) -> dict[str,
 def _resolve(model_name: str, pretrained: str, hf_cache_dir: str | None, cache_dir: str | Path | None):
     """(open_clip model name, pretrained file or None, create kwargs, identity fields)."""
     if model_name.startswith("hf-hub:"):  # resolve the repo's cached snapshot to a local folder
-        repo = model_name[len("hf-hub:"):]
+        repo = model_name[len("hf-hub:") :]
         config = _hf_cached(repo, ["open_clip_config.json"], hf_cache_dir)
         if config is None:
             raise MissingWeightsError(
@@ -188,12 +197,17 @@ def _resolve(model_name: str, pretrained: str, hf_cache_dir: str | None, cache_d
             )
         model_name, pretrained = f"local-dir:{config.parent}", ""
     if model_name.startswith("local-dir:"):
-        return model_name, None, {}, _local_dir_identity(Path(model_name[len("local-dir:"):]), cache_dir)
+        return model_name, None, {}, _local_dir_identity(Path(model_name[len("local-dir:") :]), cache_dir)
     path = Path(pretrained).expanduser() if pretrained else None
     if path is not None and path.is_dir():
         return f"local-dir:{path}", None, {}, _local_dir_identity(path, cache_dir)
     if path is not None and path.is_file():
-        return model_name, str(path), {}, {"weights_path": str(path), "weights_sha256": file_sha256_cached(path, cache_dir)}
+        return (
+            model_name,
+            str(path),
+            {},
+            {"weights_path": str(path), "weights_sha256": file_sha256_cached(path, cache_dir)},
+        )
     if pretrained and open_clip.get_pretrained_cfg(model_name, pretrained):
         weights, cfg = _resolve_tag(model_name, pretrained, hf_cache_dir)
         kwargs = {"force_quick_gelu": bool(cfg.get("quick_gelu", False))}  # the tag's activation, as trained
@@ -232,6 +246,11 @@ def load_clip_scorer(
     except (RuntimeError, ValueError, OSError, KeyError) as err:
         raise UserError(f"cannot load CLIP weights {weights or name}: {' '.join(str(err).split())[:300]}") from None
     tokenizer = open_clip.get_tokenizer(name)
-    identity = {"model": model_name, "pretrained": pretrained, "open_clip": metadata.version("open_clip_torch"),
-                "context_length": int(getattr(tokenizer, "context_length", 0) or 0), **ident}
+    identity = {
+        "model": model_name,
+        "pretrained": pretrained,
+        "open_clip": metadata.version("open_clip_torch"),
+        "context_length": int(getattr(tokenizer, "context_length", 0) or 0),
+        **ident,
+    }
     return ClipScorer(model=model.eval(), preprocess=preprocess, tokenizer=tokenizer, identity=identity, device=dev)

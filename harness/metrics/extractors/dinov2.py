@@ -42,8 +42,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 ARCHS = {384: "vits14", 768: "vitb14", 1024: "vitl14", 1536: "vitg14"}
 
 
-def load_dinov2(model: str = DEFAULT_MODEL, device: str = "cpu", cache_dir: str | Path | None = None,
-                hf_cache_dir: str | None = None) -> tuple[Any, dict[str, Any]]:
+def load_dinov2(
+    model: str = DEFAULT_MODEL,
+    device: str = "cpu",
+    cache_dir: str | Path | None = None,
+    hf_cache_dir: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """(transformers ``Dinov2Model`` in eval mode, identity with config and weights sha256)."""
     from transformers import Dinov2Model
 
@@ -59,9 +63,14 @@ def load_dinov2(model: str = DEFAULT_MODEL, device: str = "cpu", cache_dir: str 
     except (OSError, ValueError, RuntimeError) as err:
         raise UserError(f"cannot load DINOv2 from {folder}: {' '.join(str(err).split())[:300]}") from None
     hidden = int(net.config.hidden_size)
-    identity = {"model": model, "path": str(folder), "arch": ARCHS.get(hidden, f"hidden{hidden}"),
-                "feature_dim": hidden, "config_sha256": files_sha256([folder / "config.json"], cache_dir),
-                "weights_sha256": files_sha256(weights, cache_dir)}
+    identity = {
+        "model": model,
+        "path": str(folder),
+        "arch": ARCHS.get(hidden, f"hidden{hidden}"),
+        "feature_dim": hidden,
+        "config_sha256": files_sha256([folder / "config.json"], cache_dir),
+        "weights_sha256": files_sha256(weights, cache_dir),
+    }
     return net, identity
 
 
@@ -93,14 +102,22 @@ class Dinov2Space(FeatureSpace):
 
     name, label = "dinov2", "DINOv2"
 
-    def __init__(self, net: Any, identity: dict[str, Any], mode: str = "clean", batch_size: int = 16,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, net: Any, identity: dict[str, Any], mode: str = "clean", batch_size: int = 16, device: str = "cpu"
+    ) -> None:
         if mode not in MODES:
             raise UserError(f"dinov2.mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.net, self._identity, self.mode = net, identity, mode
         self.batch_size, self.device = int(batch_size), device
-        self._sha = digest({"weights": identity["weights_sha256"], "config": identity["config_sha256"],
-                            "mode": mode, "size": INPUT_SIZE, "features": "pooler_output"})
+        self._sha = digest(
+            {
+                "weights": identity["weights_sha256"],
+                "config": identity["config_sha256"],
+                "mode": mode,
+                "size": INPUT_SIZE,
+                "features": "pooler_output",
+            }
+        )
 
     @property
     def key(self) -> str:
@@ -115,8 +132,12 @@ class Dinov2Space(FeatureSpace):
         from tqdm import tqdm
 
         parts = []
-        with tqdm(total=len(files), unit="img", desc=desc or "DINOv2 features", disable=not progress,
-                  dynamic_ncols=True) as bar, torch.inference_mode():
+        with (
+            tqdm(
+                total=len(files), unit="img", desc=desc or "DINOv2 features", disable=not progress, dynamic_ncols=True
+            ) as bar,
+            torch.inference_mode(),
+        ):
             for chunk in batched(list(files), self.batch_size):
                 x = torch.stack([preprocess(np.asarray(open_rgb(p)), self.mode) for p in chunk]).to(self.device)
                 parts.append(self.net(pixel_values=x).pooler_output.double().cpu().numpy())
@@ -124,9 +145,14 @@ class Dinov2Space(FeatureSpace):
         return np.concatenate(parts) if parts else np.zeros((0, int(self._identity["feature_dim"])))
 
     def identity(self) -> dict[str, Any]:
-        return {**{k: v for k, v in self._identity.items() if k != "path"}, "weights_path": self._identity["path"],
-                "mode": self.mode, "input_size": INPUT_SIZE, "features": "CLS token after the final layer norm",
-                "space_sha256": self._sha}
+        return {
+            **{k: v for k, v in self._identity.items() if k != "path"},
+            "weights_path": self._identity["path"],
+            "mode": self.mode,
+            "input_size": INPUT_SIZE,
+            "features": "CLS token after the final layer norm",
+            "space_sha256": self._sha,
+        }
 
 
 def dinov2_space(env: MetricEnv) -> Dinov2Space:

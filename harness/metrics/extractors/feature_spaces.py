@@ -117,8 +117,10 @@ def _reference_listing(env: MetricEnv) -> tuple[str, str]:
     from harness.metrics.extractors.images import image_list_sha256, image_sizes, resolution_label
 
     ref = env.reference
-    return env.shared(("reference-listing", str(ref.root), len(ref.files)),
-                      lambda: (resolution_label(image_sizes(ref.files)), image_list_sha256(ref.files, ref.root)))
+    return env.shared(
+        ("reference-listing", str(ref.root), len(ref.files)),
+        lambda: (resolution_label(image_sizes(ref.files)), image_list_sha256(ref.files, ref.root)),
+    )
 
 
 def _reference(space: FeatureSpace, env: MetricEnv, min_images: int) -> SpaceFeatures:
@@ -135,14 +137,20 @@ def _reference(space: FeatureSpace, env: MetricEnv, min_images: int) -> SpaceFea
         return FeatureStats.from_features(space.extract(ref.files, desc=label, progress=env.progress))
 
     stats, hit = ReferenceStatsCache(env.cache_dir).get_or_compute(key, compute, need_features=True)
-    return SpaceFeatures(stats, str(ref.root), hit, time.perf_counter() - start,
-                         {"dataset": ref.dataset, "split": ref.split, "image_list_sha256": list_hash,
-                          "resolution": resolution}, key)
+    return SpaceFeatures(
+        stats,
+        str(ref.root),
+        hit,
+        time.perf_counter() - start,
+        {"dataset": ref.dataset, "split": ref.split, "image_list_sha256": list_hash, "resolution": resolution},
+        key,
+    )
 
 
 def _generated(space: FeatureSpace, images: ImageSet, env: MetricEnv, min_images: int) -> SpaceFeatures:
-    check_count(len(images), f"stage {images.stage} of {images.run_dir.name}", min_images,
-                f"a metric in the {space.name} space")
+    check_count(
+        len(images), f"stage {images.stage} of {images.run_dir.name}", min_images, f"a metric in the {space.name} space"
+    )
     start = time.perf_counter()
     feats = space.extract(images.paths(), desc=f"{space.label} features ({images.stage})", progress=env.progress)
     stats = FeatureStats.from_features(feats)
@@ -153,9 +161,13 @@ def _generated(space: FeatureSpace, images: ImageSet, env: MetricEnv, min_images
 def save_features(images: ImageSet, feats: np.ndarray, key: str, sha256: str) -> Path:
     """``features/<key>-<stage>.npz`` in the run folder: features keyed by prompt id and seed."""
     buf = io.BytesIO()
-    np.savez(buf, prompt_id=np.array([r.prompt_id for r in images.records]),
-             seed=np.array([r.seed for r in images.records], dtype=np.int64), feats=np.asarray(feats, np.float32),
-             extractor_sha256=np.array(sha256))
+    np.savez(
+        buf,
+        prompt_id=np.array([r.prompt_id for r in images.records]),
+        seed=np.array([r.seed for r in images.records], dtype=np.int64),
+        feats=np.asarray(feats, np.float32),
+        extractor_sha256=np.array(sha256),
+    )
     path = images.run_dir / FEATURES_DIR / f"{key}-{images.stage}.npz"
     atomic_write_bytes(path, buf.getvalue())
     return path
@@ -173,10 +185,11 @@ def load_features(run_dir: Path, key: str, stage: str) -> dict[tuple[str, int], 
 def batched(files: Sequence[Path], batch_size: int) -> list[Sequence[Path]]:
     if int(batch_size) < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
-    return [files[s:s + int(batch_size)] for s in range(0, len(files), int(batch_size))]
+    return [files[s : s + int(batch_size)] for s in range(0, len(files), int(batch_size))]
 
 
 # --- resampling the generated set ----------------------------------------------------------------
+
 
 def generated_resamples(images: ImageSet, n_boot: int, seed: int) -> tuple[list[np.ndarray], str]:
     """Row indices of ``n_boot`` bootstrap resamples of a stage's images, and the resampling unit.
@@ -203,6 +216,7 @@ def percentile_interval(values: np.ndarray, level: float) -> tuple[float | None,
 
 # --- built-in spaces -----------------------------------------------------------------------------
 
+
 class InceptionSpace(FeatureSpace):
     """The TF-FID Inception pool3, sharing FID's extractor, reference statistics and generated features."""
 
@@ -226,8 +240,9 @@ class InceptionSpace(FeatureSpace):
         from harness.metrics.extractors.images import batches
         from harness.metrics.fid_api import extract_features
 
-        return extract_features(batches(list(files), self.opts.mode, self.opts.batch_size, self.opts.num_workers),
-                                self.extractor)
+        return extract_features(
+            batches(list(files), self.opts.mode, self.opts.batch_size, self.opts.num_workers), self.extractor
+        )
 
     def identity(self) -> dict[str, Any]:
         return {**self.extractor.identity(), "mode": self.opts.mode, "features": "pool3 (2048-d)"}
@@ -237,8 +252,7 @@ class InceptionSpace(FeatureSpace):
 
         ref = reference_stats(env, self.opts)
         check_count(ref.count, ref.source, min_images, "a metric in the inception space")
-        return SpaceFeatures(ref.stats, ref.source, ref.cache_hit, ref.seconds, {"resolution": ref.resolution},
-                             ref.key)
+        return SpaceFeatures(ref.stats, ref.source, ref.cache_hit, ref.seconds, {"resolution": ref.resolution}, ref.key)
 
     def generated_features(self, images: ImageSet, env: MetricEnv, min_images: int = MIN_SAMPLES) -> SpaceFeatures:
         from harness.metrics.fid import generated_stats
@@ -258,9 +272,14 @@ class ClipSpace(FeatureSpace):
         ident = scorer.identity
         model = str(ident.get("model", ""))
         # the architecture is the model name, or the folder's config (whose hash is recorded): never a path
-        self._sha = digest({"model": None if model.startswith(("local-dir:", "hf-hub:")) else model,
-                            "weights_sha256": ident.get("weights_sha256"),
-                            "model_cfg_sha256": ident.get("model_cfg_sha256"), "normalised": True})
+        self._sha = digest(
+            {
+                "model": None if model.startswith(("local-dir:", "hf-hub:")) else model,
+                "weights_sha256": ident.get("weights_sha256"),
+                "model_cfg_sha256": ident.get("model_cfg_sha256"),
+                "normalised": True,
+            }
+        )
 
     @property
     def key(self) -> str:
@@ -275,8 +294,12 @@ class ClipSpace(FeatureSpace):
         from tqdm import tqdm
 
         parts = []
-        with tqdm(total=len(files), unit="img", desc=desc or "CLIP features", disable=not progress,
-                  dynamic_ncols=True) as bar, torch.inference_mode():
+        with (
+            tqdm(
+                total=len(files), unit="img", desc=desc or "CLIP features", disable=not progress, dynamic_ncols=True
+            ) as bar,
+            torch.inference_mode(),
+        ):
             for chunk in batched(list(files), self.batch_size):
                 x = torch.stack([self.scorer.preprocess(open_rgb(p)) for p in chunk]).to(self.scorer.device)
                 emb = self.scorer.model.encode_image(x).double()
@@ -285,12 +308,17 @@ class ClipSpace(FeatureSpace):
         return np.concatenate(parts) if parts else np.zeros((0, 0))
 
     def identity(self) -> dict[str, Any]:
-        return {**self.scorer.identity, "features": "encode_image, L2-normalised",
-                "preprocess": "open_clip eval transform of the model", "space_sha256": self._sha}
+        return {
+            **self.scorer.identity,
+            "features": "encode_image, L2-normalised",
+            "preprocess": "open_clip eval transform of the model",
+            "space_sha256": self._sha,
+        }
 
 
-def clip_space(env: MetricEnv, model: str | None = None, pretrained: str | None = None,
-               batch_size: int | None = None) -> ClipSpace:
+def clip_space(
+    env: MetricEnv, model: str | None = None, pretrained: str | None = None, batch_size: int | None = None
+) -> ClipSpace:
     """The CLIP space of ``model``/``pretrained`` (default: the ``clip`` block's, as CLIP score uses)."""
     from harness.errors import MissingWeightsError
     from harness.metrics.extractors.clip import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip_scorer
@@ -298,8 +326,10 @@ def clip_space(env: MetricEnv, model: str | None = None, pretrained: str | None 
     model = str(model or env.option("clip", "model", DEFAULT_MODEL))
     pretrained = str(pretrained if pretrained is not None else env.option("clip", "pretrained", DEFAULT_PRETRAINED))
     try:  # the same shared key as CLIP score: one loaded model for both
-        scorer = env.shared(("clip", model, pretrained), lambda: load_clip_scorer(
-            model, pretrained, device=env.device, cache_dir=env.cache_dir))
+        scorer = env.shared(
+            ("clip", model, pretrained),
+            lambda: load_clip_scorer(model, pretrained, device=env.device, cache_dir=env.cache_dir),
+        )
     except MissingWeightsError as err:
         raise MissingWeightsError(f"{err} (needed by a CLIP feature space)") from None
     bs = int(batch_size or env.option("clip", "batch_size", 16))
@@ -310,11 +340,16 @@ def inception_space(env: MetricEnv) -> InceptionSpace:
     return env.shared(("inception-space",), lambda: InceptionSpace(env))
 
 
-FEATURE_SPACES: Registry[SpaceLoader] = Registry("feature space", {
-    "inception": "harness.metrics.extractors.feature_spaces:inception_space",
-    "clip": "harness.metrics.extractors.feature_spaces:clip_space",
-    "dinov2": "harness.metrics.extractors.dinov2:dinov2_space",
-}, check=callable, expected="a loader function (env) -> FeatureSpace")
+FEATURE_SPACES: Registry[SpaceLoader] = Registry(
+    "feature space",
+    {
+        "inception": "harness.metrics.extractors.feature_spaces:inception_space",
+        "clip": "harness.metrics.extractors.feature_spaces:clip_space",
+        "dinov2": "harness.metrics.extractors.dinov2:dinov2_space",
+    },
+    check=callable,
+    expected="a loader function (env) -> FeatureSpace",
+)
 
 
 def register_feature_space(name: str, loader: SpaceLoader) -> SpaceLoader:

@@ -29,8 +29,15 @@ def cached_file(repo: str, filename: str, hf_cache_dir: str | None = None) -> Pa
     return Path(found) if isinstance(found, str) else None
 
 
-def resolve_model_folder(model: str, what: str, config_key: str, *, marker: str = "config.json",
-                         hf_cache_dir: str | None = None, fetch: str | None = None) -> Path:
+def resolve_model_folder(
+    model: str,
+    what: str,
+    config_key: str,
+    *,
+    marker: str = "config.json",
+    hf_cache_dir: str | None = None,
+    fetch: str | None = None,
+) -> Path:
     """A model folder: ``model`` itself when it is a folder, else the cached snapshot of the repo id ``model``
     (the folder holding its ``marker`` file). ``fetch`` overrides the suggested download command."""
     path = Path(model).expanduser()
@@ -40,13 +47,16 @@ def resolve_model_folder(model: str, what: str, config_key: str, *, marker: str 
         raise MissingWeightsError(f"{what}: folder {model} does not exist; pass {config_key}=<existing folder>")
     found = cached_file(model, marker, hf_cache_dir)
     if found is None:
-        raise MissingWeightsError(f"{what} {model} is not in the Hugging Face cache; with network access run "
-                                  f"`{fetch or f'hf download {model}'}`, or pass {config_key}=/path/to/a/local/copy")
+        raise MissingWeightsError(
+            f"{what} {model} is not in the Hugging Face cache; with network access run "
+            f"`{fetch or f'hf download {model}'}`, or pass {config_key}=/path/to/a/local/copy"
+        )
     return found.parent
 
 
-def resolve_model_file(value: str | None, repo: str, filename: str, what: str, config_key: str,
-                       hf_cache_dir: str | None = None) -> Path:
+def resolve_model_file(
+    value: str | None, repo: str, filename: str, what: str, config_key: str, hf_cache_dir: str | None = None
+) -> Path:
     """A weights file: ``value`` when given (a file, or a folder holding ``filename``), else the cached
     ``repo``/``filename``."""
     if value:
@@ -58,8 +68,10 @@ def resolve_model_file(value: str | None, repo: str, filename: str, what: str, c
         return path
     found = cached_file(repo, filename, hf_cache_dir)
     if found is None:
-        raise MissingWeightsError(f"{what} ({repo}/{filename}) is not in the Hugging Face cache; with network "
-                                  f"access run `hf download {repo} {filename}`, or pass {config_key}=/path/to/{filename}")
+        raise MissingWeightsError(
+            f"{what} ({repo}/{filename}) is not in the Hugging Face cache; with network "
+            f"access run `hf download {repo} {filename}`, or pass {config_key}=/path/to/{filename}"
+        )
     return found
 
 
@@ -70,5 +82,6 @@ def weight_files(folder: Path, what: str, names: Sequence[str] = TRANSFORMERS_WE
         files = sorted(f for f in folder.glob(f"{stem}*.{ext}") if f.is_file())
         if files:
             return files
-    raise MissingWeightsError(f"{what}: folder {folder} has a config but no weights ({' or '.join(names)}); "
-                              "fetch the weights into it")
+    raise MissingWeightsError(
+        f"{what}: folder {folder} has a config but no weights ({' or '.join(names)}); fetch the weights into it"
+    )

@@ -68,18 +68,19 @@ def convert_checkpoint(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     vision, text, mlp, unused = {}, {}, {}, []
     for key, value in state.items():
         if key.startswith("blip.visual_encoder."):
-            vision[_vit_name(key[len("blip.visual_encoder."):])] = value
+            vision[_vit_name(key[len("blip.visual_encoder.") :])] = value
         elif key.startswith("blip.text_encoder."):
-            name = key[len("blip.text_encoder."):]
+            name = key[len("blip.text_encoder.") :]
             if name != "embeddings.position_ids":  # a buffer, rebuilt by the model
                 text[name] = value
         elif key.startswith("mlp.layers."):
-            mlp[key[len("mlp.layers."):]] = value
+            mlp[key[len("mlp.layers.") :]] = value
         else:
             unused.append(key)  # e.g. blip.vision_proj / text_proj: not part of the reward
     if not vision or not text or not mlp:
-        raise UserError("the checkpoint lacks blip.visual_encoder, blip.text_encoder or mlp weights; "
-                        "is it ImageReward.pt?")
+        raise UserError(
+            "the checkpoint lacks blip.visual_encoder, blip.text_encoder or mlp weights; is it ImageReward.pt?"
+        )
     return vision, text, mlp, unused
 
 
@@ -89,8 +90,16 @@ def published_mlp(sizes: list[tuple[int, int]]) -> Any:
     from torch import nn
 
     (a, b), (c, d), (e, f), (g, h), (i, j) = sizes
-    return nn.Sequential(nn.Linear(a, b), nn.Dropout(0.2), nn.Linear(c, d), nn.Dropout(0.2), nn.Linear(e, f),
-                         nn.Dropout(0.1), nn.Linear(g, h), nn.Linear(i, j))
+    return nn.Sequential(
+        nn.Linear(a, b),
+        nn.Dropout(0.2),
+        nn.Linear(c, d),
+        nn.Dropout(0.2),
+        nn.Linear(e, f),
+        nn.Dropout(0.1),
+        nn.Linear(g, h),
+        nn.Linear(i, j),
+    )
 
 
 def _build(vision_sd: dict[str, Any], text_sd: dict[str, Any], mlp_sd: dict[str, Any], med: dict[str, Any]):
@@ -101,32 +110,51 @@ def _build(vision_sd: dict[str, Any], text_sd: dict[str, Any], mlp_sd: dict[str,
     patch = int(vision_sd["embeddings.patch_embedding.weight"].shape[-1])
     n_pos = int(vision_sd["embeddings.position_embedding"].shape[1])
     depth = 1 + max(int(k.split(".")[2]) for k in vision_sd if k.startswith("encoder.layers."))
-    vcfg = BlipVisionConfig(hidden_size=width, intermediate_size=int(vision_sd["encoder.layers.0.mlp.fc1.weight"].shape[0]),
-                            num_hidden_layers=depth, num_attention_heads=max(1, width // 64),
-                            image_size=patch * round((n_pos - 1) ** 0.5), patch_size=patch, layer_norm_eps=1e-6,
-                            hidden_act="gelu")
-    tcfg = BlipTextConfig(vocab_size=int(text_sd["embeddings.word_embeddings.weight"].shape[0]),
-                          hidden_size=int(med.get("hidden_size", 768)), encoder_hidden_size=width,
-                          intermediate_size=int(med.get("intermediate_size", 3072)),
-                          num_hidden_layers=int(med.get("num_hidden_layers", 12)),
-                          num_attention_heads=int(med.get("num_attention_heads", 12)),
-                          max_position_embeddings=int(med.get("max_position_embeddings", 512)),
-                          layer_norm_eps=float(med.get("layer_norm_eps", 1e-12)), hidden_act=med.get("hidden_act", "gelu"),
-                          pad_token_id=int(med.get("pad_token_id", 0)), is_decoder=True)
+    vcfg = BlipVisionConfig(
+        hidden_size=width,
+        intermediate_size=int(vision_sd["encoder.layers.0.mlp.fc1.weight"].shape[0]),
+        num_hidden_layers=depth,
+        num_attention_heads=max(1, width // 64),
+        image_size=patch * round((n_pos - 1) ** 0.5),
+        patch_size=patch,
+        layer_norm_eps=1e-6,
+        hidden_act="gelu",
+    )
+    tcfg = BlipTextConfig(
+        vocab_size=int(text_sd["embeddings.word_embeddings.weight"].shape[0]),
+        hidden_size=int(med.get("hidden_size", 768)),
+        encoder_hidden_size=width,
+        intermediate_size=int(med.get("intermediate_size", 3072)),
+        num_hidden_layers=int(med.get("num_hidden_layers", 12)),
+        num_attention_heads=int(med.get("num_attention_heads", 12)),
+        max_position_embeddings=int(med.get("max_position_embeddings", 512)),
+        layer_norm_eps=float(med.get("layer_norm_eps", 1e-12)),
+        hidden_act=med.get("hidden_act", "gelu"),
+        pad_token_id=int(med.get("pad_token_id", 0)),
+        is_decoder=True,
+    )
     vision, text = BlipVisionModel(vcfg), BlipTextModel(tcfg, add_pooling_layer=False)
     if any(f"{i}.weight" not in mlp_sd for i in MLP_LAYERS):
-        raise UserError(f"the ImageReward head needs mlp.layers.{{{','.join(map(str, MLP_LAYERS))}}}.weight; "
-                        f"the checkpoint has {sorted(mlp_sd)}")
+        raise UserError(
+            f"the ImageReward head needs mlp.layers.{{{','.join(map(str, MLP_LAYERS))}}}.weight; "
+            f"the checkpoint has {sorted(mlp_sd)}"
+        )
     mlp = published_mlp([tuple(mlp_sd[f"{i}.weight"].shape[::-1]) for i in MLP_LAYERS])
-    for module, sd, what in ((vision, vision_sd, "visual encoder"), (text, text_sd, "text encoder"), (mlp, mlp_sd, "mlp")):
+    for module, sd, what in (
+        (vision, vision_sd, "visual encoder"),
+        (text, text_sd, "text encoder"),
+        (mlp, mlp_sd, "mlp"),
+    ):
         try:
             missing, unexpected = module.load_state_dict({k: torch.as_tensor(v) for k, v in sd.items()}, strict=False)
         except RuntimeError as err:  # shape mismatches are raised even when not strict
             raise UserError(f"ImageReward {what} weights do not fit: {' '.join(str(err).split())[:200]}") from None
         missing = [m for m in missing if not m.endswith("position_ids")]
         if missing or unexpected:
-            raise UserError(f"ImageReward {what} weights do not fit ({len(missing)} missing, {len(unexpected)} "
-                            f"unexpected, e.g. {(missing or unexpected)[:3]})")
+            raise UserError(
+                f"ImageReward {what} weights do not fit ({len(missing)} missing, {len(unexpected)} "
+                f"unexpected, e.g. {(missing or unexpected)[:3]})"
+            )
     return vision.eval(), text.eval(), mlp.eval()
 
 
@@ -134,17 +162,27 @@ def preprocess_transform(size: int) -> Any:
     """ImageReward's ``_transform``: Resize(size, bicubic) on the short side, CenterCrop, CLIP mean/std."""
     from torchvision.transforms import CenterCrop, Compose, InterpolationMode, Normalize, Resize, ToTensor
 
-    return Compose([Resize(size, interpolation=InterpolationMode.BICUBIC), CenterCrop(size), ToTensor(),
-                    Normalize(CLIP_MEAN, CLIP_STD)])
+    return Compose(
+        [
+            Resize(size, interpolation=InterpolationMode.BICUBIC),
+            CenterCrop(size),
+            ToTensor(),
+            Normalize(CLIP_MEAN, CLIP_STD),
+        ]
+    )
 
 
 def load_tokenizer(name_or_path: str) -> Any:
     """``bert-base-uncased`` (path or HF cache) with BLIP's added ``[DEC]`` bos and ``[ENC]`` tokens."""
     from transformers import BertTokenizer
 
-    folder = resolve_model_folder(name_or_path, "ImageReward's tokenizer", "imagereward.tokenizer",
-                                  marker="vocab.txt",
-                                  fetch=f"hf download {name_or_path} vocab.txt tokenizer_config.json config.json")
+    folder = resolve_model_folder(
+        name_or_path,
+        "ImageReward's tokenizer",
+        "imagereward.tokenizer",
+        marker="vocab.txt",
+        fetch=f"hf download {name_or_path} vocab.txt tokenizer_config.json config.json",
+    )
     tok = BertTokenizer.from_pretrained(str(folder), local_files_only=True)
     tok.add_special_tokens({"bos_token": "[DEC]"})
     tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
@@ -154,8 +192,9 @@ def load_tokenizer(name_or_path: str) -> Any:
 class ImageRewardModel(PreferenceModel):
     """The rebuilt reward model: BLIP vision tower, cross-attending text tower, MLP head, published z-score."""
 
-    def __init__(self, vision: Any, text: Any, mlp: Any, tokenizer: Any, identity: dict[str, Any],
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, vision: Any, text: Any, mlp: Any, tokenizer: Any, identity: dict[str, Any], device: str = "cpu"
+    ) -> None:
         self.vision, self.text, self.mlp = vision.to(device), text.to(device), mlp.to(device)
         self.tokenizer, self.identity, self.device = tokenizer, identity, device
         self.preprocess = preprocess_transform(int(vision.config.image_size))
@@ -164,13 +203,19 @@ class ImageRewardModel(PreferenceModel):
         """The text tower's [CLS] state attending to the image tokens (the MLP's input)."""
         import torch
 
-        ids = self.tokenizer(prompts, padding="max_length", truncation=True, max_length=MAX_LENGTH,
-                             return_tensors="pt").to(self.device)
+        ids = self.tokenizer(
+            prompts, padding="max_length", truncation=True, max_length=MAX_LENGTH, return_tensors="pt"
+        ).to(self.device)
         with torch.inference_mode():
             image_embeds = self.vision(pixel_values=pixel_values.to(self.device)).last_hidden_state
             atts = torch.ones(image_embeds.shape[:-1], dtype=torch.long, device=self.device)
-            out = self.text(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"],
-                            encoder_hidden_states=image_embeds, encoder_attention_mask=atts, is_decoder=False)
+            out = self.text(
+                input_ids=ids["input_ids"],
+                attention_mask=ids["attention_mask"],
+                encoder_hidden_states=image_embeds,
+                encoder_attention_mask=atts,
+                is_decoder=False,
+            )
         return out.last_hidden_state[:, 0, :].float()
 
     def score_batch(self, images: list[Any], prompts: list[str]) -> np.ndarray:
@@ -214,12 +259,23 @@ def load_imagereward(env: MetricEnv, opts: dict[str, Any]) -> ImageRewardModel:
     vision_sd, text_sd, mlp_sd, unused = convert_checkpoint(_read_checkpoint(ckpt))
     vision, text, mlp = _build(vision_sd, text_sd, mlp_sd, med)
     if len(tokenizer) > text.config.vocab_size:
-        raise UserError(f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's text encoder "
-                        f"{text.config.vocab_size}; use BLIP's bert-base-uncased")
-    identity = {"model": "imagereward", "checkpoint": str(ckpt), "weights_sha256": file_sha256_cached(ckpt, env.cache_dir),
-                "med_config_sha256": file_sha256_cached(med_path, env.cache_dir),
-                "tokenizer": str(opts.get("tokenizer") or TOKENIZER), "unused_checkpoint_keys": len(unused),
-                "vision": {"width": vision.config.hidden_size, "layers": vision.config.num_hidden_layers,
-                           "image_size": vision.config.image_size},
-                "transformers": metadata.version("transformers"), "score": f"(mlp - {MEAN}) / {STD}"}
+        raise UserError(
+            f"the tokenizer has {len(tokenizer)} tokens but the checkpoint's text encoder "
+            f"{text.config.vocab_size}; use BLIP's bert-base-uncased"
+        )
+    identity = {
+        "model": "imagereward",
+        "checkpoint": str(ckpt),
+        "weights_sha256": file_sha256_cached(ckpt, env.cache_dir),
+        "med_config_sha256": file_sha256_cached(med_path, env.cache_dir),
+        "tokenizer": str(opts.get("tokenizer") or TOKENIZER),
+        "unused_checkpoint_keys": len(unused),
+        "vision": {
+            "width": vision.config.hidden_size,
+            "layers": vision.config.num_hidden_layers,
+            "image_size": vision.config.image_size,
+        },
+        "transformers": metadata.version("transformers"),
+        "score": f"(mlp - {MEAN}) / {STD}",
+    }
     return ImageRewardModel(vision, text, mlp, tokenizer, identity, env.device)

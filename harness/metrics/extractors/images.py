@@ -72,8 +72,9 @@ def resolution_label(sizes: Sequence[tuple[int, int]]) -> str:
     return f"{sizes[0][0]}x{sizes[0][1]}" if len(distinct) == 1 else "mixed"
 
 
-def image_list_sha256(files: Sequence[Path], root: str | Path | None = None,
-                      cache_dir: str | Path | None = None) -> str:
+def image_list_sha256(
+    files: Sequence[Path], root: str | Path | None = None, cache_dir: str | Path | None = None
+) -> str:
     """One digest over (relative path, content sha256) of each file, in sorted order.
 
     File digests are memoised by (path, size, mtime) in the cache folder, so a fixed reference folder is

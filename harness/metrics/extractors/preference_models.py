@@ -48,8 +48,9 @@ class PickScoreModel(PreferenceModel):
         import torch
 
         image_inputs = self.processor(images=images, return_tensors="pt")
-        text_inputs = self.processor(text=prompts, padding=True, truncation=True, max_length=CONTEXT,
-                                     return_tensors="pt")
+        text_inputs = self.processor(
+            text=prompts, padding=True, truncation=True, max_length=CONTEXT, return_tensors="pt"
+        )
         with torch.inference_mode():
             img = _pooled(self.model.get_image_features(pixel_values=image_inputs["pixel_values"].to(self.device)))
             txt = _pooled(self.model.get_text_features(**{k: v.to(self.device) for k, v in text_inputs.items()}))
@@ -72,26 +73,34 @@ def load_pickscore(env: MetricEnv, opts: dict[str, Any]) -> PickScoreModel:
     folder = resolve_model_folder(model_id, "PickScore weights", "pickscore.model")
     weights = weight_files(folder, "PickScore")
     proc_folder = resolve_model_folder(
-        proc_id, "PickScore's processor (tokenizer + image processor)", "pickscore.processor",
+        proc_id,
+        "PickScore's processor (tokenizer + image processor)",
+        "pickscore.processor",
         marker="preprocessor_config.json",
         fetch=f"hf download {proc_id} preprocessor_config.json tokenizer.json tokenizer_config.json "
-              "special_tokens_map.json vocab.json merges.txt")
+        "special_tokens_map.json vocab.json merges.txt",
+    )
     try:
         model = CLIPModel.from_pretrained(str(folder), local_files_only=True).to(env.device).eval()
         processor = AutoProcessor.from_pretrained(str(proc_folder), local_files_only=True)
     except (OSError, ValueError, RuntimeError) as err:
         raise UserError(f"cannot load PickScore from {folder}: {' '.join(str(err).split())[:300]}") from None
-    identity = {"model": model_id, "processor": proc_id, "weights_path": str(folder),
-                "weights_sha256": files_sha256(weights, env.cache_dir),
-                "config_sha256": files_sha256([folder / "config.json"], env.cache_dir),
-                "transformers": metadata.version("transformers"),
-                "score": "exp(logit_scale) * cos(image, text)"}
+    identity = {
+        "model": model_id,
+        "processor": proc_id,
+        "weights_path": str(folder),
+        "weights_sha256": files_sha256(weights, env.cache_dir),
+        "config_sha256": files_sha256([folder / "config.json"], env.cache_dir),
+        "transformers": metadata.version("transformers"),
+        "score": "exp(logit_scale) * cos(image, text)",
+    }
     return PickScoreModel(model, processor, identity, env.device)
 
 
 class HpsModel(PreferenceModel):
-    def __init__(self, model: Any, preprocess: Any, tokenizer: Any, identity: dict[str, Any],
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, model: Any, preprocess: Any, tokenizer: Any, identity: dict[str, Any], device: str = "cpu"
+    ) -> None:
         self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
         self.identity, self.device = identity, device
 
@@ -129,8 +138,9 @@ def _load_hps(env: MetricEnv, opts: dict[str, Any], which: str) -> HpsModel:
 
     from imagen.hashing import file_sha256_cached
 
-    ckpt = resolve_model_file(opts.get("checkpoint"), HPS_REPO, HPS_FILES[which], f"HPS {which} weights",
-                              f"{which}.checkpoint")
+    ckpt = resolve_model_file(
+        opts.get("checkpoint"), HPS_REPO, HPS_FILES[which], f"HPS {which} weights", f"{which}.checkpoint"
+    )
     arch = str(opts.get("arch") or HPS_ARCH)
     try:
         model = open_clip.create_model(arch, pretrained=None, load_weights=False, device=env.device)
@@ -142,13 +152,22 @@ def _load_hps(env: MetricEnv, opts: dict[str, Any], which: str) -> HpsModel:
         raise UserError(f"{ckpt} does not fit open_clip {arch}: {' '.join(str(err).split())[:200]}") from None
     if missing or unexpected:
         shown = (missing or unexpected)[:3]
-        raise UserError(f"{ckpt} does not fit open_clip {arch} ({len(missing)} missing, {len(unexpected)} unexpected "
-                        f"weights, e.g. {shown}); is it an HPS checkpoint for this architecture?")
+        raise UserError(
+            f"{ckpt} does not fit open_clip {arch} ({len(missing)} missing, {len(unexpected)} unexpected "
+            f"weights, e.g. {shown}); is it an HPS checkpoint for this architecture?"
+        )
     size = model.visual.image_size
-    preprocess = open_clip.image_transform(size[0] if isinstance(size, (tuple, list)) else size, is_train=False,
-                                           resize_mode="longest")  # OpenAI mean/std; longest side + zero pad
-    identity = {"model": which, "arch": arch, "checkpoint": str(ckpt), "weights_sha256": file_sha256_cached(ckpt, env.cache_dir),
-                "open_clip": metadata.version("open_clip_torch"), "score": "cos(image, text)"}
+    preprocess = open_clip.image_transform(
+        size[0] if isinstance(size, (tuple, list)) else size, is_train=False, resize_mode="longest"
+    )  # OpenAI mean/std; longest side + zero pad
+    identity = {
+        "model": which,
+        "arch": arch,
+        "checkpoint": str(ckpt),
+        "weights_sha256": file_sha256_cached(ckpt, env.cache_dir),
+        "open_clip": metadata.version("open_clip_torch"),
+        "score": "cos(image, text)",
+    }
     return HpsModel(model.eval(), preprocess, open_clip.get_tokenizer(arch), identity, env.device)
 
 

@@ -125,6 +125,7 @@ class ReferenceStatsCache:
         checkpoints, a sweep's points, a cluster's jobs on a shared cache) compute a reference once: the
         others wait and read it.
         """
+
         def usable(cached: FeatureStats | None) -> bool:
             return cached is not None and (cached.feats is not None or not need_features)
 

@@ -61,20 +61,21 @@ def rbf_kernel(a: np.ndarray, b: np.ndarray, sigma: float = SIGMA) -> np.ndarray
 
 def _kernel_row_sums(a: np.ndarray, b: np.ndarray, sigma: float) -> np.ndarray:
     """Σⱼ k(aᵢ, bⱼ) for each row of ``a`` (blockwise)."""
-    return np.concatenate([rbf_kernel(a[s:s + BLOCK], b, sigma).sum(1) for s in range(0, len(a), BLOCK)])
+    return np.concatenate([rbf_kernel(a[s : s + BLOCK], b, sigma).sum(1) for s in range(0, len(a), BLOCK)])
 
 
 def _quadratic_forms(x: np.ndarray, counts: np.ndarray, sigma: float) -> np.ndarray:
     """cᵦᵀ K cᵦ for each column cᵦ of ``counts`` (m × B), K the kernel matrix of ``x`` (blockwise)."""
     out = np.zeros(counts.shape[1])
     for s in range(0, len(x), BLOCK):
-        block = rbf_kernel(x[s:s + BLOCK], x, sigma)
-        out += (counts[s:s + BLOCK] * (block @ counts)).sum(0)
+        block = rbf_kernel(x[s : s + BLOCK], x, sigma)
+        out += (counts[s : s + BLOCK] * (block @ counts)).sum(0)
     return out
 
 
-def mmd2_weighted(x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, sigma: float = SIGMA,
-                  estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+def mmd2_weighted(
+    x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, sigma: float = SIGMA, estimator: str = DEFAULT_ESTIMATOR
+) -> np.ndarray:
     """MMD² of ``y`` against each count-weighted copy of ``x`` (one column of ``counts`` per copy).
 
     With all counts 1 this is the plain estimator; a bootstrap passes each resample's counts. For the
@@ -101,14 +102,22 @@ def mmd2_weighted(x: np.ndarray, y: np.ndarray, counts: np.ndarray, *, sigma: fl
     return within_x + within_y - 2.0 * cross
 
 
-def cmmd(x: np.ndarray, y: np.ndarray, *, sigma: float = SIGMA, scale: float = SCALE,
-         estimator: str = DEFAULT_ESTIMATOR) -> float:
+def cmmd(
+    x: np.ndarray, y: np.ndarray, *, sigma: float = SIGMA, scale: float = SCALE, estimator: str = DEFAULT_ESTIMATOR
+) -> float:
     """CMMD = scale · MMD²(x, y) of (normalised) embeddings, with the estimator named (module doc)."""
     return float(scale * mmd2_weighted(x, y, np.ones((len(x), 1)), sigma=sigma, estimator=estimator)[0])
 
 
-def cmmd_bootstrap(x: np.ndarray, y: np.ndarray, resamples: Sequence[np.ndarray], *, sigma: float = SIGMA,
-                   scale: float = SCALE, estimator: str = DEFAULT_ESTIMATOR) -> np.ndarray:
+def cmmd_bootstrap(
+    x: np.ndarray,
+    y: np.ndarray,
+    resamples: Sequence[np.ndarray],
+    *,
+    sigma: float = SIGMA,
+    scale: float = SCALE,
+    estimator: str = DEFAULT_ESTIMATOR,
+) -> np.ndarray:
     """CMMD of each resample of ``x`` (row indices, with repeats) against the fixed ``y``."""
     counts = np.stack([np.bincount(idx, minlength=len(x)) for idx in resamples], axis=1)
     return scale * mmd2_weighted(x, y, counts, sigma=sigma, estimator=estimator)

@@ -49,8 +49,7 @@ def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.cov(x, rowvar=False)
 
 
-def _check_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
-                 sigma2: np.ndarray) -> tuple[np.ndarray, ...]:
+def _check_stats(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> tuple[np.ndarray, ...]:
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     if mu1.shape != mu2.shape:
@@ -171,11 +170,7 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, coef: float =
 
 
 def kernel_inception_distance(
-    feats1: np.ndarray,
-    feats2: np.ndarray,
-    num_subsets: int = 100,
-    max_subset_size: int = 1000,
-    seed: int = 0,
+    feats1: np.ndarray, feats2: np.ndarray, num_subsets: int = 100, max_subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float, int]:
     """KID: mean and std (ddof = 0, as torchmetrics) of MMD² over random subsets.
 
@@ -190,10 +185,12 @@ def kernel_inception_distance(
         raise ValueError("num_subsets must be ≥ 1 and max_subset_size ≥ 2")
     m = min(x.shape[0], y.shape[0], max_subset_size)
     rng = np.random.default_rng(seed)
-    values = np.array([
-        polynomial_mmd2(x[rng.choice(x.shape[0], m, replace=False)], y[rng.choice(y.shape[0], m, replace=False)])
-        for _ in range(num_subsets)
-    ])
+    values = np.array(
+        [
+            polynomial_mmd2(x[rng.choice(x.shape[0], m, replace=False)], y[rng.choice(y.shape[0], m, replace=False)])
+            for _ in range(num_subsets)
+        ]
+    )
     return float(values.mean()), float(values.std()), m
 
 
@@ -202,8 +199,15 @@ def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3, coef: float
     return (x @ y.T / x.shape[1] + coef) ** degree
 
 
-def kid_from_kernels(k_xx: np.ndarray, k_yy: np.ndarray, k_xy: np.ndarray, rows: np.ndarray, num_subsets: int,
-                     max_subset_size: int, seed: int = 0) -> tuple[float, float, int]:
+def kid_from_kernels(
+    k_xx: np.ndarray,
+    k_yy: np.ndarray,
+    k_xy: np.ndarray,
+    rows: np.ndarray,
+    num_subsets: int,
+    max_subset_size: int,
+    seed: int = 0,
+) -> tuple[float, float, int]:
     """:func:`kernel_inception_distance` of ``feats1[rows]`` against ``feats2``, from kernels computed once.
 
     ``k_xx``, ``k_yy``, ``k_xy`` are :func:`polynomial_kernel` of (feats1, feats1), (feats2, feats2) and
@@ -229,8 +233,9 @@ def _unbiased_mmd2(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
     return float(within - 2.0 * kxy.sum() / (m * m))
 
 
-def kid_of_rows(x: np.ndarray, y: np.ndarray, rows: np.ndarray, num_subsets: int, max_subset_size: int,
-                seed: int = 0) -> float:
+def kid_of_rows(
+    x: np.ndarray, y: np.ndarray, rows: np.ndarray, num_subsets: int, max_subset_size: int, seed: int = 0
+) -> float:
     """:func:`kid_from_kernels` with each subset's kernels computed from the features (the same draws and
     value): for sets too large to hold an n × n kernel matrix."""
     rows = np.asarray(rows)
@@ -258,8 +263,9 @@ def reference_factor_from_features(feats: np.ndarray) -> tuple[np.ndarray, np.nd
     return x.mean(axis=0), c.T, float(np.sum(c * c))
 
 
-def frechet_distance_resampled(feats: np.ndarray, reference: tuple[np.ndarray, np.ndarray, float],
-                               indices: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
+def frechet_distance_resampled(
+    feats: np.ndarray, reference: tuple[np.ndarray, np.ndarray, float], indices: Sequence[np.ndarray] | np.ndarray
+) -> np.ndarray:
     """FID of each resample ``feats[indices[b]]`` against a fixed reference (one value per row of ``indices``).
 
     With Cᵦ the centred resample / √(n − 1), Σᵦ = CᵦᵀCᵦ and Tr (Σᵦ Σ_ref)^½ = ‖Cᵦ L‖_* (singular values

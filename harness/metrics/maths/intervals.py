@@ -48,8 +48,14 @@ class Interval:
         return self.low, self.high
 
     def as_dict(self) -> dict[str, float | int | str | None]:
-        out: dict[str, float | int | str | None] = {"mean": self.mean, "ci_low": self.low, "ci_high": self.high,
-                                                    "n": self.n, "level": self.level, "method": self.method}
+        out: dict[str, float | int | str | None] = {
+            "mean": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n": self.n,
+            "level": self.level,
+            "method": self.method,
+        }
         if self.note:
             out["note"] = self.note
         return out
@@ -107,8 +113,9 @@ def proportion_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> 
     return Interval(k / n, low, high, n, level, "wilson")
 
 
-def bootstrap_mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT,
-                      seed: int = 0) -> Interval:
+def bootstrap_mean_ci(
+    values: Sequence[float] | np.ndarray, level: float = 0.95, n_boot: int = DEFAULT_BOOT, seed: int = 0
+) -> Interval:
     """Mean with a percentile-bootstrap interval (seeded, so reproducible); stays inside the data's range."""
     x = _values(values)
     m = float(x.mean())
@@ -130,8 +137,14 @@ def cluster_means(values: Sequence[float], clusters: Sequence[str]) -> np.ndarra
     return np.array([sum(v) / len(v) for v in sums.values()])
 
 
-def interval(values: Sequence[float] | np.ndarray, kind: Kind, level: float = 0.95,
-             clusters: Sequence[str] | None = None, n_boot: int = DEFAULT_BOOT, seed: int = 0) -> Interval:
+def interval(
+    values: Sequence[float] | np.ndarray,
+    kind: Kind,
+    level: float = 0.95,
+    clusters: Sequence[str] | None = None,
+    n_boot: int = DEFAULT_BOOT,
+    seed: int = 0,
+) -> Interval:
     """The interval of the mean of ``values`` appropriate to ``kind`` (see the module docstring).
 
     ``clusters`` (one label per value) makes each cluster's mean one observation.

@@ -59,8 +59,8 @@ def knn_sq_radii(x: np.ndarray, k: int) -> np.ndarray:
     """
     out = np.empty(len(x))
     for s in range(0, len(x), BLOCK):
-        d = _sq_dists(x[s:s + BLOCK], x)
-        out[s:s + BLOCK] = np.partition(d, k, axis=1)[:, k]  # index 0 is the row itself (distance 0)
+        d = _sq_dists(x[s : s + BLOCK], x)
+        out[s : s + BLOCK] = np.partition(d, k, axis=1)[:, k]  # index 0 is the row itself (distance 0)
     return out
 
 
@@ -94,8 +94,14 @@ class PrdcResult:
         return recall, coverage
 
 
-def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, *, real_sq_radii: np.ndarray | None = None,
-         max_pairs: int = DEFAULT_MAX_PAIRS) -> PrdcResult:
+def prdc(
+    real: np.ndarray,
+    fake: np.ndarray,
+    k: int = 5,
+    *,
+    real_sq_radii: np.ndarray | None = None,
+    max_pairs: int = DEFAULT_MAX_PAIRS,
+) -> PrdcResult:
     """Precision, recall, density and coverage of ``fake`` against ``real`` (module docstring).
 
     ``real_sq_radii`` (:func:`knn_sq_radii` of ``real``) may be passed when already computed (they depend on
@@ -117,12 +123,12 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, *, real_sq_radii: np.nd
     cols: list[list[np.ndarray]] = [[], []]
     stored = 0
     for s in range(0, len(real), BLOCK):
-        d = _sq_dists(real[s:s + BLOCK], fake)
-        in_real = d < r_sq[s:s + BLOCK, None]  # f_i inside r_j's ball
+        d = _sq_dists(real[s : s + BLOCK], fake)
+        in_real = d < r_sq[s : s + BLOCK, None]  # f_i inside r_j's ball
         in_fake = d < f_sq[None, :]  # r_j inside f_i's ball
         counts += in_real.sum(axis=0)
-        covered[s:s + BLOCK] = in_real.any(axis=1)
-        recall_hit[s:s + BLOCK] = in_fake.any(axis=1)
+        covered[s : s + BLOCK] = in_real.any(axis=1)
+        recall_hit[s : s + BLOCK] = in_fake.any(axis=1)
         if keep:
             for t, mask in enumerate((in_fake, in_real)):
                 r, c = np.nonzero(mask)
@@ -136,9 +142,17 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, *, real_sq_radii: np.nd
             r, c = np.concatenate(rows[t]), np.concatenate(cols[t])
             mats[t] = sparse.csr_matrix((np.ones(r.size, np.float32), (r, c)), shape=(len(real), len(fake)))
     inside = counts > 0
-    return PrdcResult(precision=float(inside.mean()), recall=float(recall_hit.mean()),
-                      density=float(counts.sum() / (k * len(fake))), coverage=float(covered.mean()),
-                      inside=inside, ball_counts=counts, real_in_fake=mats[0], fake_in_real=mats[1], k=int(k))
+    return PrdcResult(
+        precision=float(inside.mean()),
+        recall=float(recall_hit.mean()),
+        density=float(counts.sum() / (k * len(fake))),
+        coverage=float(covered.mean()),
+        inside=inside,
+        ball_counts=counts,
+        real_in_fake=mats[0],
+        fake_in_real=mats[1],
+        k=int(k),
+    )
 
 
 def reference_subset(feats: np.ndarray, max_reference: int | None, seed: int) -> np.ndarray:

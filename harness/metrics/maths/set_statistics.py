@@ -52,9 +52,19 @@ class FrechetStatistic(SetStatistic):
         return frechet_distance_resampled(self.x, self._factor, index_sets)
 
 
-def bootstrap_set_value(statistic: SetStatistic, images: ImageSet, *, n_boot: int, seed: int, level: float,
-                        n: int, extra: dict | None = None, note: str | None = None, fixed: str = "reference",
-                        bounds: tuple[float, float] | None = None) -> SetValue:
+def bootstrap_set_value(
+    statistic: SetStatistic,
+    images: ImageSet,
+    *,
+    n_boot: int,
+    seed: int,
+    level: float,
+    n: int,
+    extra: dict | None = None,
+    note: str | None = None,
+    fixed: str = "reference",
+    bounds: tuple[float, float] | None = None,
+) -> SetValue:
     """The statistic's value with a bootstrap interval over the generated images (prompts when a prompt has
     several seeds), ``fixed`` (the reference) held: the percentile interval of the replicates re-centred on
     the value (:func:`~harness.metrics.maths.intervals.recentre`) and kept inside ``bounds``; none when ``n_boot``
@@ -74,5 +84,9 @@ def singular_warning(n: int, dims: int) -> list[str]:
     """The small-count caveat of a Fréchet distance (its covariance is singular below d + 1 images)."""
     if n > dims:
         return []
-    return [(f"{n} generated images <= {dims} feature dims: the covariance is singular and the distance biased "
-             "upward at small counts; compare only at equal counts")]
+    return [
+        (
+            f"{n} generated images <= {dims} feature dims: the covariance is singular and the distance biased "
+            "upward at small counts; compare only at equal counts"
+        )
+    ]

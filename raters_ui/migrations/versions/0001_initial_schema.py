@@ -19,8 +19,7 @@ TZ = sa.DateTime(timezone=True)
 
 
 def _fk(column: str, target: str, cascade: bool = True) -> sa.Column:
-    return sa.Column(column, sa.Integer, sa.ForeignKey(target, ondelete="CASCADE" if cascade else None),
-                     nullable=False)
+    return sa.Column(column, sa.Integer, sa.ForeignKey(target, ondelete="CASCADE" if cascade else None), nullable=False)
 
 
 def upgrade() -> None:

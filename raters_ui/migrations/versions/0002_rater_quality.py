@@ -33,15 +33,16 @@ def upgrade() -> None:
     op.add_column("raters", sa.Column("practice_done", sa.Integer, nullable=False, server_default="0"))
     op.add_column("assignments", sa.Column("shown_at", TZ, nullable=True))
     op.add_column("ratings", sa.Column("client_seconds", sa.Float, nullable=True))
-    op.execute("UPDATE raters SET started_at = (SELECT MIN(a.assigned_at) FROM assignments a "
-               "WHERE a.rater_id = raters.id) WHERE started_at IS NULL")
+    op.execute(
+        "UPDATE raters SET started_at = (SELECT MIN(a.assigned_at) FROM assignments a "
+        "WHERE a.rater_id = raters.id) WHERE started_at IS NULL"
+    )
     _practice()
     op.create_table(
         "image_views",
         sa.Column("id", sa.Integer, primary_key=True),
         sa.Column("study_id", sa.Integer, sa.ForeignKey("studies.id", ondelete="CASCADE"), nullable=False),
-        sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id", ondelete="CASCADE"),
-                  nullable=False),
+        sa.Column("assignment_id", sa.Integer, sa.ForeignKey("assignments.id", ondelete="CASCADE"), nullable=False),
         sa.Column("seq", sa.Integer, nullable=False),
         sa.Column("set_shown", sa.String(1), nullable=False),
         sa.Column("image", sa.Integer, nullable=True),
@@ -71,8 +72,7 @@ def _practice() -> None:
     op.create_index("ix_practice_items_study_id", "practice_items", ["study_id"])
     op.create_table(
         "practice_images",
-        sa.Column("practice_id", sa.Integer, sa.ForeignKey("practice_items.id", ondelete="CASCADE"),
-                  primary_key=True),
+        sa.Column("practice_id", sa.Integer, sa.ForeignKey("practice_items.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("slot", sa.SmallInteger, primary_key=True),
         sa.Column("position", sa.Integer, primary_key=True),
         sa.Column("file", sa.String(100), nullable=False),
@@ -84,9 +84,17 @@ def downgrade() -> None:
     op.drop_table("image_views")
     op.drop_table("practice_images")
     op.drop_table("practice_items")
-    for table, column in (("ratings", "client_seconds"), ("assignments", "shown_at"), ("raters", "practice_done"),
-                          ("raters", "consented_at"), ("raters", "started_at"), ("studies", "min_seconds"),
-                          ("studies", "practice_items"), ("studies", "consent"), ("studies", "instructions")):
+    for table, column in (
+        ("ratings", "client_seconds"),
+        ("assignments", "shown_at"),
+        ("raters", "practice_done"),
+        ("raters", "consented_at"),
+        ("raters", "started_at"),
+        ("studies", "min_seconds"),
+        ("studies", "practice_items"),
+        ("studies", "consent"),
+        ("studies", "instructions"),
+    ):
         # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35), never a batch copy: on SQLite, dropping the
         # old copy of raters or assignments would cascade-delete every rating.
         op.drop_column(table, column)
