@@ -30,7 +30,7 @@ SCRIPTS = [
 
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_script_prints_its_help(name, capsys):
-    module = importlib.import_module(f"benchmarks.{name}")
+    module = importlib.import_module(f"benchmarks.scripts.{name}")
     with pytest.raises(SystemExit) as done:
         module.main(["--help"])
     assert done.value.code == 0

@@ -70,7 +70,7 @@ def test_blockwise_kernel_sums_equal_the_one_shot_ones(monkeypatch):
     rng = np.random.default_rng(1)
     x, y = _unit(rng, 29, 8, 0.2), _unit(rng, 17, 8)
     whole = cmath.cmmd(x, y)
-    monkeypatch.setattr(cm, "BLOCK", 4)
+    monkeypatch.setattr(cmath, "BLOCK", 4)
     assert cmath.cmmd(x, y) == pytest.approx(whole, rel=1e-12)
 
 

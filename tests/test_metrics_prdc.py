@@ -45,7 +45,7 @@ def test_blockwise_equals_one_block(monkeypatch):
     rng = np.random.default_rng(7)
     real, fake = rng.normal(size=(33, 5)), rng.normal(size=(29, 5)) + 0.3
     whole = pmath.prdc(real, fake, 4)
-    monkeypatch.setattr(pm, "BLOCK", 6)
+    monkeypatch.setattr(pmath, "BLOCK", 6)
     parts = pmath.prdc(real, fake, 4)
     assert (parts.precision, parts.recall, parts.density, parts.coverage) == (
         whole.precision,

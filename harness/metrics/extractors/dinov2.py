@@ -31,7 +31,7 @@ import numpy as np
 from harness.errors import UserError
 from harness.formats.files import open_rgb
 from harness.metrics.base import MetricEnv
-from harness.metrics.extractors.feature_spaces import FeatureSpace, batched, digest
+from harness.metrics.extractors.feature_spaces import FeatureSpace, digest, extract_in_batches
 from harness.metrics.extractors.hf_local import resolve_model_folder, weight_files
 
 DEFAULT_MODEL = "facebook/dinov2-large"
@@ -129,20 +129,13 @@ class Dinov2Space(FeatureSpace):
 
     def extract(self, files: Sequence[Path], *, desc: str = "", progress: bool = False) -> np.ndarray:
         import torch
-        from tqdm import tqdm
 
-        parts = []
-        with (
-            tqdm(
-                total=len(files), unit="img", desc=desc or "DINOv2 features", disable=not progress, dynamic_ncols=True
-            ) as bar,
-            torch.inference_mode(),
-        ):
-            for chunk in batched(list(files), self.batch_size):
-                x = torch.stack([preprocess(np.asarray(open_rgb(p)), self.mode) for p in chunk]).to(self.device)
-                parts.append(self.net(pixel_values=x).pooler_output.double().cpu().numpy())
-                bar.update(len(chunk))
-        return np.concatenate(parts) if parts else np.zeros((0, int(self._identity["feature_dim"])))
+        def embed(chunk: list[Path]) -> np.ndarray:
+            x = torch.stack([preprocess(np.asarray(open_rgb(p)), self.mode) for p in chunk]).to(self.device)
+            return self.net(pixel_values=x).pooler_output.double().cpu().numpy()
+
+        dim = int(self._identity["feature_dim"])
+        return extract_in_batches(files, self.batch_size, embed, desc or "DINOv2 features", progress, dim=dim)
 
     def identity(self) -> dict[str, Any]:
         return {

@@ -262,6 +262,30 @@ class InceptionSpace(FeatureSpace):
         return SpaceFeatures(gen.stats, gen.source, None, gen.seconds)
 
 
+def extract_in_batches(
+    files: Sequence[Path],
+    batch_size: int,
+    embed: Callable[[list[Path]], np.ndarray],
+    desc: str,
+    progress: bool,
+    dim: int,
+) -> np.ndarray:
+    """``embed`` over ``files`` in batches, under inference mode with a progress bar: (n, d) float64 rows in
+    file order ((0, ``dim``) for no files). What every network-backed space shares."""
+    import torch
+    from tqdm import tqdm
+
+    parts = []
+    with (
+        tqdm(total=len(files), unit="img", desc=desc, disable=not progress, dynamic_ncols=True) as bar,
+        torch.inference_mode(),
+    ):
+        for chunk in batched(list(files), batch_size):
+            parts.append(embed(chunk))
+            bar.update(len(chunk))
+    return np.concatenate(parts) if parts else np.zeros((0, dim))
+
+
 class ClipSpace(FeatureSpace):
     """open_clip image embeddings, L2-normalised, from the model's own eval transform."""
 
@@ -291,21 +315,13 @@ class ClipSpace(FeatureSpace):
 
     def extract(self, files: Sequence[Path], *, desc: str = "", progress: bool = False) -> np.ndarray:
         import torch
-        from tqdm import tqdm
 
-        parts = []
-        with (
-            tqdm(
-                total=len(files), unit="img", desc=desc or "CLIP features", disable=not progress, dynamic_ncols=True
-            ) as bar,
-            torch.inference_mode(),
-        ):
-            for chunk in batched(list(files), self.batch_size):
-                x = torch.stack([self.scorer.preprocess(open_rgb(p)) for p in chunk]).to(self.scorer.device)
-                emb = self.scorer.model.encode_image(x).double()
-                parts.append((emb / emb.norm(dim=-1, keepdim=True)).cpu().numpy())
-                bar.update(len(chunk))
-        return np.concatenate(parts) if parts else np.zeros((0, 0))
+        def embed(chunk: list[Path]) -> np.ndarray:
+            x = torch.stack([self.scorer.preprocess(open_rgb(p)) for p in chunk]).to(self.scorer.device)
+            emb = self.scorer.model.encode_image(x).double()
+            return (emb / emb.norm(dim=-1, keepdim=True)).cpu().numpy()
+
+        return extract_in_batches(files, self.batch_size, embed, desc or "CLIP features", progress, dim=0)
 
     def identity(self) -> dict[str, Any]:
         return {
