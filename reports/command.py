@@ -29,7 +29,7 @@ from harness.errors import UserError
 from harness.validation import as_float, as_int
 from reports.build import ReportOptions, build_document
 from reports.study import StudyOptions
-from reports.write import Staging, Written
+from reports.write import Written, write_staged
 
 MAX_HTML_BYTES = 10_000_000
 
@@ -107,15 +107,7 @@ def make_report(runs: list[str], out: str | Path, options: ReportOptions | None 
     The output folder is checked (and its temporary twin made) before any run is read, so an unwritable
     ``out`` fails at once; nothing is left at ``out`` unless the whole report was written.
     """
-    stage = Staging(out)
-    try:
-        doc = build_document(runs, options or ReportOptions())
-        written = stage.write(doc)
-        stage.commit()
-    except BaseException:
-        stage.abort()
-        raise
-    return written
+    return write_staged(out, lambda: build_document(runs, options or ReportOptions()))
 
 
 @command("report")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,13 +102,19 @@ class Staging:
         self._remove_made()
 
 
-def write_report(doc: Document, out: str | Path) -> Written:
-    """Render ``doc`` to ``out/report.html`` (self-contained), ``out/report.md`` and its PNGs."""
+def write_staged(out: str | Path, make: Callable[[], Document]) -> Written:
+    """``make()``'s document rendered into a staging folder that becomes ``out`` only once all of it is written
+    (a bad ``out`` fails before ``make`` runs; any error, or an interrupt, leaves nothing at ``out``)."""
     stage = Staging(out)
     try:
-        written = stage.write(doc)
+        written = stage.write(make())
         stage.commit()
     except BaseException:
         stage.abort()
         raise
     return written
+
+
+def write_report(doc: Document, out: str | Path) -> Written:
+    """Render ``doc`` to ``out/report.html`` (self-contained), ``out/report.md`` and its PNGs."""
+    return write_staged(out, lambda: doc)

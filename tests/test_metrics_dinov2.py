@@ -68,7 +68,9 @@ def test_resize_modes_follow_clean_fid_and_torchvision():
 def test_fd_dinov2_is_frechet_of_the_features_with_a_bootstrap_interval(dino, tmp_path):
     from harness.metrics import fd_dinov2
 
-    assert fd_dinov2.FrechetStatistic is Fid.set_statistic("fid", np.zeros((2, 2)), None, {}).__class__  # FID's statistic
+    assert (
+        fd_dinov2.FrechetStatistic is Fid.set_statistic("fid", np.zeros((2, 2)), None, {}).__class__
+    )  # FID's statistic
     root, folder, ref = dino
     env = _env(root, folder, ref)
     images = image_set(tmp_path / "run", world_images(10))

@@ -5,21 +5,23 @@ for the gate."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from harness.errors import MissingWeightsError
-from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores, SetStatistic
+from harness.metrics.base import ImageSet, Metric, MetricEnv, Output, Scores
 from harness.metrics.extractors.dinov2 import Dinov2Space, dinov2_space
-from harness.metrics.extractors.reference_stats import FeatureStats, StatsKey
-from harness.metrics.maths.set_statistics import FrechetStatistic, bootstrap_set_value, singular_warning
+from harness.metrics.extractors.reference_stats import StatsKey
+from harness.metrics.maths.set_statistics import (
+    FrechetSetOutput,
+    FrechetStatistic,
+    bootstrap_set_value,
+    singular_warning,
+)
 
 METRIC_VERSION = "imagen-bench-fd-dinov2/1"
 
 
-class FdDinov2(Metric):
+class FdDinov2(FrechetSetOutput, Metric):
     """Fréchet distance on DINOv2 features against the benchmark's reference set."""
 
     name = "fd_dinov2"
@@ -68,12 +70,6 @@ class FdDinov2(Metric):
 
     def set_source(self, output: str) -> tuple[str, StatsKey] | None:
         return None if self.space is None or self._reference_key is None else (self.space.key, self._reference_key)
-
-    @classmethod
-    def set_statistic(
-        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
-    ) -> SetStatistic:
-        return FrechetStatistic(generated, reference)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         if self.space is None:

@@ -27,7 +27,7 @@ from harness.metrics.extractors.feature_spaces import FEATURES_DIR, save_feature
 from harness.metrics.extractors.reference_stats import FeatureStats, ReferenceStatsCache, StatsKey
 from harness.metrics.fid_api import METRIC_VERSION, SetStats, fid_against_reference, files_stats
 from harness.metrics.maths.frechet import kid_from_kernels, kid_of_rows, polynomial_kernel
-from harness.metrics.maths.set_statistics import FrechetStatistic, bootstrap_set_value
+from harness.metrics.maths.set_statistics import FrechetSetOutput, FrechetStatistic, bootstrap_set_value
 
 __all__ = ["FEATURES_DIR", "Fid", "FidOptions", "Kid", "KidStatistic"]
 
@@ -202,18 +202,12 @@ class _InceptionMetric(Metric):
         return gen, ref, result
 
 
-class Fid(_InceptionMetric):
+class Fid(FrechetSetOutput, _InceptionMetric):
     """Fréchet Inception Distance against the benchmark's reference set, with a bootstrap interval."""
 
     name = "fid"
     version = METRIC_VERSION
     outputs = (Output("fid", higher_is_better=False, kind="continuous", per_image=False, label="FID", max_worse=0.5),)
-
-    @classmethod
-    def set_statistic(
-        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
-    ) -> SetStatistic:
-        return FrechetStatistic(generated, reference)
 
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         gen, ref, result = self._compare(images, env)

@@ -12,7 +12,8 @@ interval helpers shared by every set metric live here too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,17 @@ class FrechetStatistic(SetStatistic):
             small = ref.feats is not None and ref.count <= self.x.shape[1]  # Xᵀ is a factor: no d × d eigh
             self._factor = reference_factor_from_features(ref.feats) if small else reference_factor(ref.mu, ref.sigma)
         return frechet_distance_resampled(self.x, self._factor, index_sets)
+
+
+class FrechetSetOutput:
+    """Mixin of a metric whose set output is the Fréchet distance of its features to the reference's (FID,
+    FD-DINOv2): the gate rebuilds it as a :class:`FrechetStatistic`."""
+
+    @classmethod
+    def set_statistic(
+        cls, output: str, generated: np.ndarray, reference: FeatureStats, options: Mapping[str, Any]
+    ) -> SetStatistic:
+        return FrechetStatistic(generated, reference)
 
 
 def bootstrap_set_value(
