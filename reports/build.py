@@ -24,6 +24,7 @@ from reports.document import Bullets, Cell, Document, Figure, Paragraph, Section
 from reports.grids import cell_size, choose_prompts, render_grid
 from reports.study import StudyData, StudyOptions, load_study
 from reports.study_sections import study_section
+from reports.summary import family_tables, metric_families, summary_section, value_cell
 
 
 @dataclass
@@ -52,10 +53,9 @@ def notes_section(path: str) -> Section:
     return Section("Findings", "findings", [Bullets(lines)])
 
 
-def provenance(runs: list[Run]) -> list[str]:
-    return [
-        f"{r.run_id}: checkpoint {r.checkpoint_short()}; git {r.git}; {r.path} (sha256 {r.sha256[:12]})" for r in runs
-    ]
+def sources(runs: list[Run]) -> list[str]:
+    """What a figure names: the run ids; each run's checkpoint, revision and file are listed once, in Sources."""
+    return [r.run_id for r in runs]
 
 
 def by_suite(runs: list[Run]) -> dict[str, list[Run]]:
@@ -76,12 +76,6 @@ def metric_info(runs: list[Run]) -> dict[str, OutputInfo]:
 def info_of(info: dict[str, OutputInfo], output: str) -> OutputInfo:
     """The output's recorded info; an output no run describes is labelled by its name (lower is better)."""
     return info.get(output) or OutputInfo(metric=output, version="", higher_is_better=False, label=output)
-
-
-def value_cell(v: MetricValue | None) -> Cell:
-    if v is None:
-        return Cell("–")
-    return Cell(v.format(), note=f"n={v.n}" if v.n is not None else None)
 
 
 def direction(info: OutputInfo) -> str:
@@ -141,51 +135,33 @@ def verdict_section(verdict: Verdict, path: Any) -> Section:
 # --- runs table ----------------------------------------------------------------------------------
 
 
-def metric_columns(runs: list[Run]) -> list[tuple[str, str]]:
-    """(group, output) columns: every stage for stage-grouped runs, "overall" for prompt suites."""
-    cols = []
-    for r in runs:
-        groups = r.groups() if r.group_by == "stage" else [g for g in r.groups() if g == "overall"]
-        for g in groups:
-            cols += [(g, o) for o in r.outputs() if r.value(g, o)]
-    return list(dict.fromkeys(cols))
-
-
 def runs_table(suite: str, runs: list[Run]) -> Table:
+    """What each run is: model, checkpoint, fingerprint and the config fields that differ between the runs."""
     keys = differing_keys(runs)
     if any(is_guidance_key(k) and k.startswith("model.") for k in keys):  # the weights sampled with are shown;
         keys = [k for k in keys if not (is_guidance_key(k) and k.startswith("guidance."))]  # not their overrides
-    info = metric_info(runs)
-    cols = metric_columns(runs)
-    first = next((r.value(g, o) for r in runs for g, o in cols[:1]), None)
-    level = first.level if first is not None and first.level is not None else 0.95
-    headers = ["run id", "model", "checkpoint sha256", "fingerprint", *keys]
-    headers += [f"{info_of(info, o).label or o} {direction(info_of(info, o))} {g} [{level:.0%} CI]" for g, o in cols]
     rows = []
     for r in runs:
         row: list[Any] = [Cell(r.run_id, css="runid"), r.model_name, r.checkpoint_short(), r.fingerprint[: SHORT * 2]]
-        row += [show(r.config.get(k, "—")) for k in keys]
-        row += [value_cell(r.value(g, o)) for g, o in cols]
-        rows.append(row)
-    first_metric = 4 + len(keys)
+        rows.append(row + [show(r.config.get(k, "—")) for k in keys])
     return Table(
-        headers,
+        ["run id", "model", "checkpoint sha256", "fingerprint", *keys],
         rows,
         caption=f"{suite}: {len(runs)} run(s); config fields shown where the runs differ",
-        numeric=set(range(first_metric, len(headers))),
     )
 
 
 def runs_section(runs: list[Run]) -> Section:
     blocks: list[Any] = [
         Paragraph(
-            "One table per suite. Config columns are the fields of the resolved configs that differ between the "
-            "runs (run ids and folders left out); metric cells are value [interval] and n, as recorded in each "
-            "run's results.json. ↑ higher is better, ↓ lower is better."
+            "Per suite, what each run is (config fields that differ between the runs; run ids and folders left "
+            "out), then its numbers, one table per metric: the value, below it the interval and n, as recorded "
+            "in each run's results.json. ↑ higher is better, ↓ lower is better."
         )
     ]
     for suite, members in by_suite(runs).items():
         blocks.append(runs_table(suite, members))
+        blocks += family_tables(suite, members)
     return Section("Runs", "runs", blocks)
 
 
@@ -232,7 +208,9 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
         png = plots.pareto_plot(panels, xi, yi, title)
         used = [r for f in fams for r in f.runs]
         fam_lines = [
-            f"family “{f.label}”: {', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}" for f in fams
+            f"“{f.label}”{' (' + f.differs + ')' if f.differs and f.differs != f.label else ''}: "
+            f"{', '.join(r.run_id + ' (' + f.point_label(r) + ')' for r in f.runs)}."
+            for f in fams
         ]
         blocks.append(
             Figure(
@@ -247,7 +225,7 @@ def pareto_section(runs: list[Run], opts: ReportOptions) -> Section | None:
                     "the guidance weight w of the stage(s) that vary. Error bars: the intervals recorded in "
                     "results.json (none where undefined). " + " ".join(fam_lines)
                 ),
-                provenance=provenance(used),
+                sources=sources(used),
             )
         )
     if not blocks:
@@ -274,55 +252,67 @@ def _slug(text: str) -> str:
 
 
 def suites_section(runs: list[Run]) -> Section | None:
+    """Per suite and metric family, one figure (a panel per output) and one long table, over the categories.
+    A family with numbers only for all prompts together (a set metric on a small suite) is left to the runs
+    tables: a bar chart of one group shows no category."""
     blocks: list[Any] = []
     for suite, members in by_suite(runs).items():
         cat = [r for r in members if r.group_by == "category"]
-        if not cat:
-            continue
         categories = list(dict.fromkeys(g for r in cat for g in r.groups() if g != "overall")) + ["overall"]
-        info = metric_info(cat)
-        outputs = list(dict.fromkeys(o for r in cat for o in r.outputs()))
-        for o in outputs:
-            oi = info_of(info, o)
-            cats = [c for c in categories if any(r.value(c, o) for r in cat)]
-            series = []
-            for r in cat:
-                vals = [r.value(c, o) for c in cats]
-                series.append(
-                    plots.Bars(
-                        r.run_id,
-                        [v.value if v and v.value is not None else math.nan for v in vals],
-                        [v.ci_low if v else None for v in vals],
-                        [v.ci_high if v else None for v in vals],
-                    )
-                )
-            title = f"{suite}: {oi.label or o} per category"
-            png = plots.category_bars(cats, series, oi, title, oi.bounds)
-            blocks.append(
-                Figure(
-                    f"categories-{_slug(suite)}-{_slug(o)}",
-                    "plots",
-                    png,
-                    title,
-                    alt=f"{title}: bars for {len(cat)} run(s) over {len(cats)} groups, with intervals",
-                    caption=f"{oi.label or o} per prompt category and overall, one bar per run (legend: run ids); "
-                    "error bars are the recorded intervals (missing where undefined: one observation or "
-                    "no spread).",
-                    provenance=provenance(cat),
-                )
-            )
-            rows = [[c, *[value_cell(r.value(c, o)) for r in cat]] for c in cats]
-            blocks.append(
-                Table(
-                    ["category", *[r.run_id for r in cat]],
-                    rows,
-                    caption=f"{oi.label or o} {direction(oi)} per category: value [interval], n",
-                    numeric=set(range(1, len(cat) + 1)),
-                )
-            )
+        for metric, outputs in metric_families(cat).items():
+            cats = [c for c in categories if any(r.value(c, o) for r in cat for o in outputs)]
+            drawn = [r for r in cat if any(r.value(c, o) for c in cats for o in outputs)]
+            if cats == ["overall"] or not drawn:
+                continue
+            blocks += _family_blocks(suite, metric, outputs, cats, drawn)
     if not blocks:
         return None
     return Section("Prompt suites per category", "suites", blocks)
+
+
+def _family_blocks(suite: str, metric: str, outputs: list[str], cats: list[str], drawn: list[Run]) -> list[Any]:
+    info = metric_info(drawn)
+    panels = []
+    for o in outputs:
+        series = []
+        for r in drawn:
+            vals = [r.value(c, o) for c in cats]
+            series.append(
+                plots.Bars(
+                    r.run_id,
+                    [v.value if v and v.value is not None else math.nan for v in vals],
+                    [v.ci_low if v else None for v in vals],
+                    [v.ci_high if v else None for v in vals],
+                )
+            )
+        panels.append(plots.BarPanel(info_of(info, o), series))
+    names = [info_of(info, o).label or o for o in outputs]
+    title = f"{suite}: {', '.join(names)} per category"
+    figure = Figure(
+        f"categories-{_slug(suite)}-{_slug(metric)}",
+        "plots",
+        plots.category_bars(cats, panels, title),
+        title,
+        alt=f"{title}: {len(outputs)} panel(s), bars for {len(drawn)} run(s) over {len(cats)} groups, with intervals",
+        caption=f"One panel per output of {metric}, per prompt category and overall; one bar per run (legend: the "
+        "runs drawn). Error bars are the recorded intervals (missing where undefined: one observation or no spread).",
+        sources=sources(drawn),
+    )
+    one = len(outputs) == 1  # a one-output family: rows are categories; else "output: category", long format
+    rows = [
+        [c if one else f"{names[k]}: {c}", *[value_cell(r.value(c, o)) for r in drawn]]
+        for k, o in enumerate(outputs)
+        for c in cats
+        if any(r.value(c, o) for r in drawn)
+    ]
+    arrows = ", ".join(f"{n} {direction(info_of(info, o))}" for n, o in zip(names, outputs))
+    table = Table(
+        ["category" if one else "output: category", *[r.run_id for r in drawn]],
+        rows,
+        caption=f"{suite} · {arrows} per category: value, interval and n",
+        numeric=set(range(1, len(drawn) + 1)),
+    )
+    return [figure, table]
 
 
 # --- grids ------------------------------------------------------------------------------------------
@@ -365,7 +355,7 @@ def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None,
                     alt=f"Sample grid for prompt {p.prompt_id}: “{p.prompt}”, seeds "
                     f"{', '.join(map(str, p.seeds))} across {len(members)} run(s)",
                     caption=caption,
-                    provenance=provenance(members),
+                    sources=sources(members),
                 )
             )
     if not blocks and not notes:
@@ -384,12 +374,28 @@ def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None,
 
 def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any) -> Section:
     rows = [
-        [Cell(r.run_id, css="runid"), r.results.task, r.suite, r.results.created, r.git, str(r.path), r.sha256[:16]]
+        [
+            Cell(r.run_id, css="runid"),
+            f"{r.results.task} · {r.suite}",
+            r.results.created,
+            r.git,
+            r.checkpoint_short(),
+            str(r.path),
+            r.sha256[:16],
+        ]
         for r in runs
     ]
     blocks: list[Any] = [
         Table(
-            ["run id", "task", "suite", "created", "git revision", "results.json", "sha256 (first 16)"],
+            [
+                "run id",
+                "task · suite",
+                "created",
+                "git revision",
+                "checkpoint sha256",
+                "results.json",
+                "sha256 (first 16)",
+            ],
             rows,
             caption="Every number above comes from one of these files",
         )
@@ -417,6 +423,7 @@ def build_document(run_specs: list[str], opts: ReportOptions) -> Document:
         opts.title or f"Ablation report: {len(runs)} run(s)",
         f"{suites} · generated {now} by imagen-bench report" + (f" · study {opts.study}" if study else ""),
     )
+    doc.sections.append(summary_section(runs, found))
     if opts.notes:
         doc.sections.append(notes_section(opts.notes))
     if found is not None:

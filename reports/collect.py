@@ -322,8 +322,9 @@ def family_key(run: Run) -> str:
 
 @dataclass
 class Family:
-    label: str
+    label: str  # short: the run ids' common folder (``guidance``) or the one run's id
     runs: list[Run]
+    differs: str = ""  # what sets it apart from the other families (config fields, checkpoints), in full
 
     def varying_stages(self) -> list[str]:
         stages = list(dict.fromkeys(s for r in self.runs for s in r.guidance))
@@ -352,9 +353,21 @@ def families(runs: list[Run]) -> list[Family]:
         differ = [s for s in stages if len({f.checkpoints.get(s) for f in firsts}) > 1]
         if differ:
             parts.insert(0, "ckpt " + " ".join(f"{s}:{(m[0].checkpoints.get(s) or '—')[:SHORT]}" for s in differ))
-        label = ", ".join(parts) or m[0].run_id
-        out.append(Family(label if len(label) <= 70 else label[:67] + "...", m))
+        out.append(Family(_id_label(m), m, ", ".join(parts)))
+    if len({f.label for f in out}) < len(out):  # run ids do not tell them apart: name them by what differs
+        out = [Family(f.differs or f.runs[0].run_id, f.runs, f.differs) for f in out]
     return out
+
+
+def _id_label(runs: list[Run]) -> str:
+    """``guidance`` for runs ``guidance/guidance.base=1`` and ``guidance/guidance.base=4``; a lone run's id; the
+    ids joined when they share no leading name part."""
+    ids = [r.run_id for r in runs]
+    if len(ids) == 1:
+        return ids[0]
+    prefix = os.path.commonprefix(ids)
+    cut = max(prefix.rfind(sep) for sep in "/-_")  # a whole name part: ``c0`` of ``c0-w1``/``c0-w3``, not ``c0-w``
+    return prefix[:cut] if cut > 0 else " + ".join(ids)
 
 
 def _short_value(key: str, value: Any) -> str:

@@ -26,6 +26,7 @@ class Table:
     rows: list[list[CellLike]]
     caption: str = ""
     numeric: set[int] = field(default_factory=set)  # column indices aligned right
+    css: str | None = None  # a class of the HTML table (e.g. "summary")
 
     def cell(self, r: int, c: int) -> Cell:
         v = self.rows[r][c]
@@ -51,7 +52,9 @@ class Figure:
     title: str
     alt: str  # what the image shows, for screen readers and when it cannot be displayed
     caption: str = ""
-    provenance: list[str] = field(default_factory=list)  # run ids, checkpoint hashes, git revisions, files
+    # what the figure is drawn from (run ids, the study): short names, each detailed once in the Sources section
+    # (checkpoint, git revision, results file and its sha256), which the figure links to
+    sources: list[str] = field(default_factory=list)
 
     @property
     def relpath(self) -> str:

@@ -32,7 +32,7 @@ def table_md(t: Table) -> str:
         cells = []
         for c in range(len(t.rows[r])):
             cell = t.cell(r, c)
-            cells.append(cell_md(cell.text + (f" ({cell.note})" if cell.note else "")))
+            cells.append(cell_md(cell.text + (f" {cell.note}" if cell.note else "")))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -40,9 +40,11 @@ def table_md(t: Table) -> str:
 def figure_md(f: Figure) -> str:
     alt = f.alt.replace("[", "(").replace("]", ")").replace("\n", " ")
     lines = [f"![{alt}]({f.relpath})", "", f"**{text_md(f.title)}.** {text_md(f.caption)}"]
-    if f.provenance:
-        lines += ["", "Provenance (run id: checkpoint, git revision, results file):", ""]
-        lines += [f"- `{p}`" if "`" not in p else f"- {text_md(p)}" for p in f.provenance]
+    if f.sources:
+        lines += [
+            "",
+            f"*From {text_md(', '.join(f.sources))}; checkpoints, revisions and files in [Sources](#sources).*",
+        ]
     return "\n".join(lines)
 
 

@@ -128,9 +128,17 @@ def pareto_plot(panels: dict[str, list[Curve]], x_info: OutputInfo, y_info: Outp
         ax.grid(True, color="#dddddd", linewidth=0.6)
         ax.set_axisbelow(True)
     fig.suptitle(title, fontsize=11)
-    handles, labels = axes[0].get_legend_handles_labels()
-    add_legend(fig, handles, labels)
+    add_legend(fig, *legend_entries(axes))  # every family drawn in any panel, once
     return to_png(fig)
+
+
+def legend_entries(axes: Sequence[Any]) -> tuple[list[Any], list[str]]:
+    """Handles and labels of all panels, each label once, in the order first drawn."""
+    seen: dict[str, Any] = {}
+    for ax in axes:
+        for handle, text in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(text, handle)
+    return list(seen.values()), list(seen)
 
 
 def legend_layout(labels: list[str], width_in: float, fontsize: float = 8, max_cols: int = 3) -> tuple[int, list[str]]:
@@ -162,19 +170,38 @@ class Bars:
     highs: list[float | None]
 
 
-def category_bars(
-    categories: Sequence[str],
-    series: list[Bars],
-    info: OutputInfo,
-    title: str,
-    bounds: tuple[float, float] | None = None,
-) -> bytes:
-    """Grouped bars: one group per category (the "overall" group last, set apart), one bar per run."""
-    n_cat, n_ser = len(categories), max(1, len(series))
+@dataclass
+class BarPanel:
+    """One output of a metric family: its bars per run over the categories."""
+
+    info: OutputInfo
+    series: list[Bars]
+
+
+def category_bars(categories: Sequence[str], panels: list[BarPanel], title: str) -> bytes:
+    """Small multiples, one panel per output of a metric family (they share categories and runs): grouped bars,
+    one group per category (the "overall" group last, set apart), one bar per run. The legend lists the runs
+    drawn (a run with no value anywhere is left out by the caller)."""
+    n_cat = len(categories)
+    n_ser = max(1, max((len(p.series) for p in panels), default=1))
+    panel_w = max(5.0, 0.32 * n_cat * n_ser + 2.0)
+    ncols = 2 if len(panels) > 1 and panel_w <= 7.0 else 1
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(panel_w * ncols, 3.6 * nrows + 0.8), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax, panel in zip(axes, panels):
+        _bars_panel(ax, categories, panel, n_ser)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    add_legend(fig, *legend_entries(axes))
+    return to_png(fig)
+
+
+def _bars_panel(ax: Any, categories: Sequence[str], panel: BarPanel, n_ser: int) -> None:
+    n_cat, info = len(categories), panel.info
     width = 0.8 / n_ser
-    fig = Figure(figsize=(max(6.0, 0.32 * n_cat * n_ser + 2.5), 4.6), layout="constrained")
-    ax = fig.subplots()
-    for k, s in enumerate(series):
+    for k, s in enumerate(panel.series):
         st = style(k)
         xs = [i - 0.4 + width * (k + 0.5) for i in range(n_cat)]
         vals = [v if v is not None and math.isfinite(v) else math.nan for v in s.values]
@@ -205,19 +232,16 @@ def category_bars(
                         fontsize=7,
                         rotation=90 if n_ser > 3 else 0,
                     )
-    tilt = n_cat > 6
+    tilt = n_cat > 5
     ax.set_xticks(range(n_cat), list(categories), rotation=30 if tilt else 0, ha="right" if tilt else "center")
     if "overall" in categories and n_cat > 1:
         ax.axvline(categories.index("overall") - 0.5, color="black", linestyle=":", linewidth=0.8)
-    if bounds is not None:  # bars start at the metric's floor; the top follows the data within the range
-        ax.set_ylim(bounds[0], min(ax.get_ylim()[1], bounds[1]))
-    ax.set_ylabel(axis_label(info, "y"))
-    ax.set_xlabel("prompt category")
+    if info.bounds is not None:  # bars start at the metric's floor; the top follows the data within the range
+        ax.set_ylim(info.bounds[0], min(ax.get_ylim()[1], info.bounds[1]))
+    ax.set_ylabel(axis_label(info, "y"), fontsize=9)
     ax.grid(True, axis="y", color="#dddddd", linewidth=0.6)
     ax.set_axisbelow(True)
-    ax.set_title(title, fontsize=11)
-    add_legend(fig, *ax.get_legend_handles_labels())
-    return to_png(fig)
+    ax.set_title(str(info.label or info.metric), fontsize=10)
 
 
 # --- human preference (the paper's Fig. 3) --------------------------------------------------------

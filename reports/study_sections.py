@@ -35,17 +35,12 @@ def _rate_cell(row: pd.Series, o: str) -> Cell:
 
 
 def _prov(study: StudyData, runs: list[Run], ids: list[str]) -> list[str]:
-    by_id = {r.run_id: r for r in runs}
+    """The study (and how many ratings it used) and the two runs; both are detailed in the Sources section."""
     used = study.result.settings.get("ratings_used", "?")
-    lines = [f"study {study.name!r} in {study.location}; {used} ratings of main items used"]
-    for i in ids:
-        r = by_id.get(i)
-        lines.append(
-            f"{i}: checkpoint {r.checkpoint_short()}; git {r.git}; {r.path} (sha256 {r.sha256[:12]})"
-            if r
-            else f"{i}: run not among the report's runs"
-        )
-    return lines
+    known = {r.run_id for r in runs}
+    return [f"study {study.name!r} ({used} ratings of main items)"] + [
+        i if i in known else f"{i} (not among the report's runs)" for i in ids
+    ]
 
 
 def overview(study: StudyData) -> Paragraph:
@@ -104,7 +99,7 @@ def _preference_figure(k: int, a: str, b: str, part: pd.DataFrame, study: StudyD
         caption="Per question and category: share of ratings preferring A (dark), indifferent (dotted) and "
         "preferring B (hatched); error bars: the interval of each preference rate (bootstrap, Wilson "
         "where the bootstrap is undefined; see the table).",
-        provenance=_prov(study, runs, [a, b]),
+        sources=_prov(study, runs, [a, b]),
     )
 
 
@@ -263,7 +258,7 @@ def _pair_agreement(study: StudyData, runs: list[Run], pa: PairAgreement, k: int
         caption=f"Stages compared: {pa.system_a} {pa.stage_a}, {pa.system_b} {pa.stage_b}. Metrics and "
         f"directions: {', '.join(f'{m} ' + ('↑' if h else '↓') for m, h in pa.directions.items())}."
         + (f" Not plotted (no item where both raters and metric decide): {', '.join(undecided)}." if undecided else ""),
-        provenance=_prov(study, runs, [pa.system_a, pa.system_b]),
+        sources=_prov(study, runs, [pa.system_a, pa.system_b]),
     )
     return [fig, _agreement_rows(t, pa)]
 

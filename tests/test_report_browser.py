@@ -53,6 +53,15 @@ def test_report_page_loads_every_image_offline_and_names_every_run(tmp_path):
             text = page.inner_text("body")
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "report-page.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / "report-1280.png"))  # the first screen a reader sees
+            wide = page.evaluate(LAYOUT)
+            narrow_page = PatientBrowser(browser).new_page(viewport={"width": 390, "height": 844})
+            narrow_page.goto((out / "report.html").as_uri(), wait_until="load")
+            narrow_page.screenshot(path=str(ARTIFACTS / "report-390.png"))
+            narrow = narrow_page.evaluate(LAYOUT)
+            narrow_page.emulate_media(media="print")
+            printed = narrow_page.evaluate(PRINTED)
+            pdf = narrow_page.pdf(format="A4")
         finally:
             browser.close()
     n_png = len(list((out / "plots").glob("*.png"))) + len(list((out / "grids").glob("*.png")))
@@ -62,3 +71,27 @@ def test_report_page_loads_every_image_offline_and_names_every_run(tmp_path):
     for run_id in assets.run_ids:
         assert run_id in text, run_id
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
+    # at 1280 px nothing scrolls sideways, neither the page nor any table, and the summary is the first screen
+    assert wide["page"] <= 1280 and wide["scrolling_tables"] == [], wide
+    assert wide["first_section"] == "summary" and wide["summary_bottom"] <= 900, wide
+    # on a phone the page itself keeps to the screen (a wide table scrolls inside its own box)
+    assert narrow["page"] <= 390, narrow["wide_elements"]
+    # printed: no contents list, no scroll boxes, figures kept whole; Chromium makes a multi-page PDF of it
+    assert printed == {"nav": "none", "wrap_overflow": "visible", "figure_break": "avoid"}, printed
+    assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") > 1
+
+
+LAYOUT = """() => ({
+    page: document.documentElement.scrollWidth,
+    client: document.documentElement.clientWidth, inner: window.innerWidth, body: document.body.scrollWidth,
+    scrolling_tables: Array.from(document.querySelectorAll('.table-wrap'))
+        .filter(w => w.scrollWidth > w.clientWidth + 1).map(w => w.getAttribute('aria-label')),
+    wide_elements: Array.from(document.querySelectorAll("body *")).filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 ).slice(0, 8).map(e => e.tagName + "<" + e.parentElement.className + "." + e.className + ":" + (e.textContent || "").slice(0, 50)),
+    first_section: document.querySelector('main section').id,
+    summary_bottom: Math.round(document.getElementById('summary').getBoundingClientRect().bottom),
+})"""
+PRINTED = """() => ({
+    nav: getComputedStyle(document.querySelector('nav')).display,
+    wrap_overflow: getComputedStyle(document.querySelector('.table-wrap')).overflowX,
+    figure_break: getComputedStyle(document.querySelector('figure')).breakInside,
+})"""

@@ -43,7 +43,8 @@ def test_families_differ_only_in_guidance_and_points_are_labelled(sweep: Path):
     runs = load_runs([str(sweep)])
     fams = families(runs)
     assert [[r.run_id for r in f.runs] for f in fams] == [["c0-w1", "c0-w3", "c0-w6"], ["c1-w2"]]
-    assert all(f.label.startswith("ckpt base16:") for f in fams) and fams[0].label != fams[1].label
+    assert [f.label for f in fams] == ["c0", "c1-w2"]  # short: the run ids' common part; the full difference ...
+    assert all(f.differs.startswith("ckpt base16:") for f in fams) and fams[0].differs != fams[1].differs
     assert [fams[0].point_label(r) for r in fams[0].runs] == ["w=1", "w=3", "w=6"]
     assert fams[1].point_label(fams[1].runs[0]) == "w=2"  # a family of one run is one point
     keys = differing_keys(runs)
@@ -56,7 +57,8 @@ def test_families_differ_only_in_guidance_and_points_are_labelled(sweep: Path):
     (sweep / "steps50").mkdir()
     (sweep / "steps50" / "results.json").write_text(json.dumps(other))
     fams = families(load_runs([str(sweep / "c0"), str(sweep / "steps50")]))
-    assert [f.label for f in fams] == ["sampler.steps=3", "sampler.steps=50"]
+    assert [f.label for f in fams] == ["c0", "c0-w3-steps50"]
+    assert [f.differs for f in fams] == ["sampler.steps=3", "sampler.steps=50"]
 
 
 def test_samples_are_read_in_one_pass_with_only_the_needed_fields(tmp_path: Path):

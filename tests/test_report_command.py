@@ -86,7 +86,9 @@ def test_report_files_and_every_run_id(report, assets):
 def test_the_verdict_comes_first(report):
     md = (report / "report.md").read_text(encoding="utf-8")
     sections = re.findall(r"^## (.+)$", md, flags=re.MULTILINE)
-    assert sections[0] == "Regression verdict" and sections[1] == "Runs"
+    assert sections[:3] == ["At a glance", "Regression verdict", "Runs"]  # the one-screen summary, then the gate
+    glance = md.split("## At a glance", 1)[1].split("\n## ", 1)[0]
+    assert "Regression gate: INCONCLUSIVE" in glance and "Every row in Regression verdict" in glance
     assert "INCONCLUSIVE" in md and "1.000 \\[-0.500, 2.500\\]" not in md  # cell text is not Markdown-escaped
     row = md_rows(md, "clip_score")[0]
     assert row[:5] == ["clip_score", "overall", "20", "21", "+1"] and row[5] == "1.000 [-0.500, 2.500]"
@@ -96,18 +98,20 @@ def test_runs_table_shows_differing_config_and_recorded_numbers(report, assets):
     md = (report / "report.md").read_text(encoding="utf-8")
     header = next(line for line in md.splitlines() if line.startswith("| run id | model |"))
     assert "model.stages.base16.guidance" in header and "| checkpoint |" in header
+    assert "FID" not in header  # the configuration table; the numbers are in one table per metric
     assert "guidance.base" not in header and "paths." not in header and "run_id" not in header
     results = json.loads((assets.sweep / "ckpt1" / "guidance.base=4" / "results.json").read_text())
     fid = MetricValue.from_json(results["metrics"]["base16"]["fid"])
     assert fid.value == fid_value(1, 4.0, "base16")
-    row = md_rows(md, coco_id(1, 4.0).replace("|", "\\|"))[0]
-    assert f"{format_value(fid)} (n=4)" in row and "4" in row and "/ckpt/model1" in row
+    rows = md_rows(md, coco_id(1, 4.0).replace("|", "\\|"))
+    assert any("4" in row and "/ckpt/model1" in row for row in rows)  # its configuration row
+    assert sum(f"{format_value(fid)} n=4" in row for row in rows) == 1  # its base16 FID, in the FID table only
 
 
 def test_guidance_families_and_their_points_are_named(report):
     md = (report / "report.md").read_text(encoding="utf-8")
     caption = next(line for line in md.splitlines() if line.startswith("**coco\\_fid30k: FID vs CLIP score"))
-    assert caption.count("family “ckpt") == 2
+    assert caption.count("(ckpt base16:") == 2  # each family: its short name, then what sets it apart
     for run_id, w in ((coco_id(0, 1.0), "1"), (coco_id(0, 6.0), "6"), (coco_id(1, 4.0), "4")):
         assert f"{run_id} (w={w})" in caption
 
@@ -233,7 +237,7 @@ def test_a_verdict_in_a_folder_given_as_runs_is_shown(assets, tmp_path, capsys):
     )
     assert code == 0, err
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert re.findall(r"^## (.+)$", md, flags=re.MULTILINE)[:2] == ["Regression verdict", "Runs"]
+    assert re.findall(r"^## (.+)$", md, flags=re.MULTILINE)[:3] == ["At a glance", "Regression verdict", "Runs"]
     assert str(assets.verdict) in md
 
 
