@@ -25,6 +25,7 @@ from reports.grids import cell_size, choose_prompts, render_grid
 from reports.study import StudyData, StudyOptions, load_study
 from reports.study_sections import study_section
 from reports.summary import family_tables, metric_families, summary_section, value_cell
+from reports.summary import output_info as metric_info
 
 
 @dataclass
@@ -63,14 +64,6 @@ def by_suite(runs: list[Run]) -> dict[str, list[Run]]:
     for r in runs:
         out.setdefault(r.suite, []).append(r)
     return out
-
-
-def metric_info(runs: list[Run]) -> dict[str, OutputInfo]:
-    info: dict[str, OutputInfo] = {}
-    for r in runs:
-        for k, v in r.results.metric_info.items():
-            info.setdefault(k, v)
-    return info
 
 
 def info_of(info: dict[str, OutputInfo], output: str) -> OutputInfo:
