@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
 from harness.errors import UserError
@@ -111,11 +112,8 @@ def load_ratings(db: StudyDB, study_name: str) -> pd.DataFrame:
             .join(Item, Item.id == Rating.item_id)
             .join(Rater, Rater.id == Rating.rater_id)
             .join(Assignment, Assignment.id == Rating.assignment_id)
-            .join(s1, s1.id == Item.system_1_id)
-            .outerjoin(s2, s2.id == Item.system_2_id)
-            .where(Rating.study_id == study.id)
-            .order_by(Rating.id)
         )
+        q = _with_systems(q, s1, s2).where(Rating.study_id == study.id).order_by(Rating.id)
         rows = session.execute(q).all()
         views = session.execute(
             select(ImageView.assignment_id, ImageView.set_shown, ImageView.image, ImageView.open_seconds).where(
@@ -149,13 +147,18 @@ def _with_views(df: pd.DataFrame, views: list) -> pd.DataFrame:
     return df[RATING_COLUMNS]
 
 
+def _with_systems(q: Select[Any], s1: Any, s2: Any) -> Select[Any]:
+    """``q`` joined to the item's two systems (``s1``, ``s2``: aliases of System); a control has no second system."""
+    return q.join(s1, s1.id == Item.system_1_id).outerjoin(s2, s2.id == Item.system_2_id)
+
+
 def load_image_views(db: StudyDB, study_name: str) -> pd.DataFrame:
     """Every image-view event of a study, one row each (:data:`VIEW_COLUMNS`): the set as shown,
     the image (empty = the whole set), and ``shown_system``, the system whose images those were."""
     s1, s2 = aliased(System), aliased(System)
     with db.read() as session:
         study = get_study(session, study_name)
-        rows = session.execute(
+        q = (
             select(
                 Rater.label,
                 ImageView.assignment_id,
@@ -175,11 +178,9 @@ def load_image_views(db: StudyDB, study_name: str) -> pd.DataFrame:
             .join(Assignment, Assignment.id == ImageView.assignment_id)
             .join(Rater, Rater.id == Assignment.rater_id)
             .join(Item, Item.id == Assignment.item_id)
-            .join(s1, s1.id == Item.system_1_id)
-            .outerjoin(s2, s2.id == Item.system_2_id)
-            .where(ImageView.study_id == study.id)
-            .order_by(ImageView.assignment_id, ImageView.seq)
-        ).all()
+        )
+        q = _with_systems(q, s1, s2).where(ImageView.study_id == study.id)
+        rows = session.execute(q.order_by(ImageView.assignment_id, ImageView.seq)).all()
     out = []
     for rater, aid, item_id, kind, mode, prompt_id, seq, set_shown, image, a_slot, sys1, sys2, at, took in rows:
         slots = {1: sys1, 2: sys2 if sys2 is not None else f"control:{mode}"}

@@ -300,31 +300,22 @@ def _grid(store: ImageStore, name: str, files: list[str]) -> None:
                 st.image(store.read(f), alt=f"Set {name}, image {start + k + 1}", width="stretch", output_format="PNG")
 
 
+def _choice(label: str, key: str) -> None:
+    """One question's answer: A, B or the same, none picked yet (the heading above says the question)."""
+    st.radio(
+        label, list(LABELS), format_func=LABELS.get, index=None, horizontal=True, key=key, label_visibility="collapsed"
+    )
+
+
 def _questions(shown: _Shown, handled: str | None, record: Callable[[], None]) -> None:
     key = shown.key
     with st.form(f"rate-{key}"):
         with st.container(key=f"questions-{key}"):
             st.markdown(f"**{Q_FIDELITY}**")
-            st.radio(
-                Q_FIDELITY,
-                list(LABELS),
-                format_func=LABELS.get,
-                index=None,
-                horizontal=True,
-                key=f"fidelity-{key}",
-                label_visibility="collapsed",
-            )
+            _choice(Q_FIDELITY, f"fidelity-{key}")
             st.markdown(f"**{Q_ALIGNMENT}**")
             st.text(f"{shown.prompt}")
-            st.radio(
-                ALIGNMENT_LABEL,
-                list(LABELS),
-                format_func=LABELS.get,
-                index=None,
-                horizontal=True,
-                key=f"alignment-{key}",
-                label_visibility="collapsed",
-            )
+            _choice(ALIGNMENT_LABEL, f"alignment-{key}")
         client.rating_client(
             key, (f"fidelity-{key}", f"alignment-{key}"), f"submit-{key}", (f"set-a-{key}", f"set-b-{key}")
         )
