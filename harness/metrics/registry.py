@@ -23,6 +23,7 @@ _BUILT_IN: dict[str, str] = {
     "clip_score": "harness.metrics.clip_score:ClipScore",
     "ocr": "drawbench.ocr_metric:OcrJudgeMetric",
     "world_accuracy": "benchmarks.world.metric:WorldAccuracy",
+    "question_graph": "drawbench.question_graph:QuestionGraph",
     "cmmd": "harness.metrics.cmmd:Cmmd",
     "fd_dinov2": "harness.metrics.fd_dinov2:FdDinov2",
     "prdc_inception": "harness.metrics.prdc:PrdcInception",
