@@ -44,8 +44,11 @@ class Answerer(Protocol):
     def answer(self, image: Image.Image, questions: QuestionSet) -> list[float]: ...
 
 
-#: name → an answerer class; ``cls.from_options(block)`` builds it from the ``question_graph`` option block.
-ANSWERERS: Registry[Any] = Registry("answerer", {"world_exact": "benchmarks.world.questions:WorldAnswerer"})
+#: name → an answerer class; ``cls.from_options(env)`` builds it from the evaluation's options.
+ANSWERERS: Registry[Any] = Registry(
+    "answerer",
+    {"world_exact": "benchmarks.world.questions:WorldAnswerer", "vqa": "harness.metrics.extractors.vqa:VqaAnswerer"},
+)
 
 
 def _share(output: str, label: str) -> Output:
@@ -105,7 +108,7 @@ class QuestionGraph(Metric):
         if not covered:
             raise UserError(f"{path} has question sets for none of benchmark {bench.get('name')!r}'s prompts")
         name = str(env.option("question_graph", "answerer", "world_exact"))
-        answerer = ANSWERERS[name].from_options(env.cfg.get("question_graph") if env.cfg is not None else None)
+        answerer = ANSWERERS[name].from_options(env)
         threshold = as_float(env.option("question_graph", "threshold", 0.5), "question_graph.threshold", 0.0, 1.0)
         return cls(covered, answerer, threshold, str(path))
 

@@ -166,7 +166,7 @@ class WorldAnswerer:
         self._read_text = read_text
 
     @classmethod
-    def from_options(cls, options: Any = None) -> WorldAnswerer:
+    def from_options(cls, env: Any = None) -> WorldAnswerer:
         return cls()  # no options: the parser is exact
 
     def prepare(self) -> None:

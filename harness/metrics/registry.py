@@ -24,6 +24,7 @@ _BUILT_IN: dict[str, str] = {
     "ocr": "drawbench.ocr_metric:OcrJudgeMetric",
     "world_accuracy": "benchmarks.world.metric:WorldAccuracy",
     "question_graph": "drawbench.question_graph:QuestionGraph",
+    "vqascore": "harness.metrics.vqascore:VqaScore",
     "cmmd": "harness.metrics.cmmd:Cmmd",
     "fd_dinov2": "harness.metrics.fd_dinov2:FdDinov2",
     "prdc_inception": "harness.metrics.prdc:PrdcInception",
