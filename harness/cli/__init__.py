@@ -98,6 +98,11 @@ COMMANDS: Registry[CommandSpec] = Registry(
             args="report_args",
             example="imagen-bench report runs=runs/guidance-sweep study=my-study out=reports/sweep",
         ),
+        "meta-eval": CommandSpec(
+            "harness.cli.commands.meta_eval:main",
+            "which metric agrees with people: score human-labelled images, print each metric's agreement",
+            example="imagen-bench meta-eval labels=tifa160/labels.jsonl metrics=[clip_score,vqascore]",
+        ),
         "demo": CommandSpec(
             "harness.cli.commands.demo:main", "the offline end-to-end demo", example="imagen-bench demo"
         ),
