@@ -136,13 +136,6 @@ class QuestionGraph(Metric):
                 values[name][rec.sample_key] = v
             failed = [q.text for q, a in zip(qs.questions, ok) if not a]
             details[rec.sample_key] = {"qg_failed": "; ".join(failed)}
-        return Scores(
-            per_image={k: v for k, v in values.items() if v},
-            per_image_details=details,
-            details={
-                "question_graph": {
-                    "scored_images": len(scored),
-                    "images_without_questions": len(images.records) - len(scored),
-                }
-            },
-        )
+        counts = {"scored_images": len(scored), "images_without_questions": len(images.records) - len(scored)}
+        per_image = {k: v for k, v in values.items() if v}  # a question type no prompt has: no output
+        return Scores(per_image=per_image, per_image_details=details, details={"question_graph": counts})

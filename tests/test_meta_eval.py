@@ -26,37 +26,26 @@ class Brightness(Metric):
     version = "test/1"
     outputs = (Output("brightness", higher_is_better=True, kind="bounded", bounds=(0.0, 255.0)),)
 
+    @staticmethod
+    def measure(pixels: np.ndarray) -> float:
+        return float(pixels.mean())
+
     def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
         from PIL import Image
 
-        return Scores(
-            per_image={
-                "brightness": {
-                    r.sample_key: float(np.asarray(Image.open(p)).mean())
-                    for r, p in zip(images.records, images.paths())
-                }
-            }
-        )
+        values = {r.sample_key: self.measure(np.asarray(Image.open(p))) for r, p in zip(images.records, images.paths())}
+        return Scores(per_image={self.outputs[0].name: values})
 
 
-class Blueness(Metric):
+class Blueness(Brightness):
     """The blue channel alone, drawn independently of brightness: unrelated to the raters."""
 
     name = "test_blueness"
-    version = "test/1"
     outputs = (Output("blueness", higher_is_better=True, kind="bounded", bounds=(0.0, 255.0)),)
 
-    def compute(self, images: ImageSet, env: MetricEnv) -> Scores:
-        from PIL import Image
-
-        return Scores(
-            per_image={
-                "blueness": {
-                    r.sample_key: float(np.asarray(Image.open(p))[..., 2].mean())
-                    for r, p in zip(images.records, images.paths())
-                }
-            }
-        )
+    @staticmethod
+    def measure(pixels: np.ndarray) -> float:
+        return float(pixels[..., 2].mean())
 
 
 def test_rank_correlation_is_scipys_with_an_interval_inside_its_range():

@@ -24,3 +24,20 @@ def read_versioned_json(path: Path, fmt: str, version: int | tuple[int, ...], wh
         readable = " and ".join(str(v) for v in versions)
         raise UserError(f"{path} has {what} version {raw.get('version')!r}; this build reads {readable}")
     return raw
+
+
+def read_jsonl_objects(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSONL file; a line that is not a JSON object is one
+    ``UserError`` naming ``path:line``."""
+    out = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}:{n}: not JSON ({err.msg})") from None
+        if not isinstance(obj, dict):
+            raise UserError(f"{path}:{n}: expected a JSON object, got {type(obj).__name__}")
+        out.append((n, obj))
+    return out

@@ -15,13 +15,13 @@ named before any metric runs.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import UserError
+from harness.formats.jsonio import read_jsonl_objects
 
 LabelKind = Literal["likert", "pairwise"]
 VOTES = ("a", "b", "tie")
@@ -66,14 +66,7 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         return [{k: v for k, v in row.items() if v != ""} for row in frame.to_dict("records")]
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise UserError(f"{path}:{n}: not JSON ({err.msg})") from None
-    return rows
+    return [row for _, row in read_jsonl_objects(path)]
 
 
 def _text(row: dict[str, Any], key: str, where: str) -> str:

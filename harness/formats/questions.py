@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_text
+from harness.formats.jsonio import read_jsonl_objects
 
 QuestionType = Literal["object", "attribute", "count", "relation", "text"]
 QUESTION_TYPES: tuple[str, ...] = ("object", "attribute", "count", "relation", "text")
@@ -119,14 +120,8 @@ def read_questions(path: str | Path) -> dict[str, QuestionSet]:
     if not path.is_file():
         raise UserError(f"question file not found: {path}")
     out: dict[str, QuestionSet] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, raw in read_jsonl_objects(path):
         where = f"{path}:{n}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise UserError(f"{where}: not JSON ({err.msg})") from None
         qs = QuestionSet.from_json(raw, where)
         if qs.prompt_id in out:
             raise UserError(f"{where}: prompt {qs.prompt_id!r} has a question set already")
