@@ -9,6 +9,8 @@ Actions (the first positional argument; the second, if any, is the study name):
   ``rotate-tokens``: ``rater=rater-002`` (a label, a list, or ``all``): new links for raters,
   who keep their ratings (the old links stop working).
 * ``export``: ``out=ratings.csv`` or ``.parquet``.
+* ``export-labels``: ``out=labels.jsonl [question=alignment]``: the votes as a human-label file for
+  ``imagen-bench meta-eval`` (:mod:`raters_ui.labels`).
 * ``analyze``: preference rates, Bradley–Terry, agreement and control accuracy; ``out=<folder>``
   also writes analysis.json and CSV tables.
 * ``configure``: ``instructions=``/``instructions_file=`` and ``consent=`` of a study (raters who
@@ -39,7 +41,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from harness.cli.hydra_app import command, positional_to_overrides
 from harness.errors import UserError
 from harness.formats.study_pairs import StudyPairs, build_study_pairs, read_pairs
-from harness.registry import Registry
+from harness.registry import Registry, load_target
 from harness.validation import INT32, as_bool, as_float, as_int
 from raters_ui.inputs import check_study_name
 
@@ -256,24 +258,9 @@ def _with_sink(cfg: DictConfig, location: str, fn: Callable[[TokenSink], Tokens]
     _print_tokens(tokens, sink.path)
 
 
-def export(cfg: DictConfig, db: StudyDB) -> None:
-    from raters_ui.ratings import export_ratings
-
-    if not cfg.out:
-        raise UserError("study export needs out=<file.csv> or out=<file.parquet>")
-    if Path(str(cfg.out)).is_dir():
-        raise UserError(f"out={cfg.out} is a folder; give a .csv or .parquet file name")
-    views = str(cfg.views_out) if cfg.get("views_out") else None
-    if views and Path(views).suffix.lower() not in (".csv", ".parquet"):
-        raise UserError(f"views_out must be a .csv or .parquet file, not {Path(views).name!r}")
-    path = export_ratings(
-        db, str(cfg.study), str(cfg.out), include_controls=as_bool(cfg.include_controls, "include_controls")
-    )
-    print(f"wrote {path}")
-    if views:
-        from raters_ui.ratings import export_image_views
-
-        print(f"wrote {export_image_views(db, str(cfg.study), views)}")
+def _run(target: str) -> Callable[[DictConfig, StudyDB, str, Any], None]:
+    """An action that lives in its own module (``module:function(cfg, db)``), imported when it runs."""
+    return lambda cfg, db, location, _: load_target(target, "study action")(cfg, db)
 
 
 def analysis_options(cfg: DictConfig) -> dict:
@@ -460,7 +447,8 @@ STUDY_ACTIONS: Registry[StudyAction] = Registry(
     "study action",
     {
         "create": StudyAction(alone=create),
-        "export": StudyAction(lambda cfg, db, location, _: export(cfg, db)),
+        "export": StudyAction(_run("raters_ui.ratings:export_command")),
+        "export-labels": StudyAction(_run("raters_ui.labels:export_labels_command")),
         "analyze": StudyAction(lambda cfg, db, location, _: analyze(cfg, db), check=_check_analysis),
         "add-raters": StudyAction(_add_raters, check=lambda cfg: as_int(cfg.raters, "raters", 1, 10_000)),
         "rotate-admin": StudyAction(_rotate_admin),

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from omegaconf import DictConfig
 from sqlalchemy import Select, select
 from sqlalchemy.orm import aliased
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
+from harness.validation import as_bool
 from raters_ui.db import Assignment, ImageView, Item, Rater, Rating, StudyDB, System
 from raters_ui.studies import get_study
 
@@ -317,3 +319,20 @@ def write_file(path: Path, data: bytes) -> None:
             except OSError:
                 break
         raise UserError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def export_command(cfg: DictConfig, db: StudyDB) -> None:
+    """``imagen-bench study export STUDY out=<file.csv|parquet> [views_out=...] [include_controls=true]``."""
+    if not cfg.out:
+        raise UserError("study export needs out=<file.csv> or out=<file.parquet>")
+    if Path(str(cfg.out)).is_dir():
+        raise UserError(f"out={cfg.out} is a folder; give a .csv or .parquet file name")
+    views = str(cfg.views_out) if cfg.get("views_out") else None
+    if views and Path(views).suffix.lower() not in (".csv", ".parquet"):
+        raise UserError(f"views_out must be a .csv or .parquet file, not {Path(views).name!r}")
+    path = export_ratings(
+        db, str(cfg.study), str(cfg.out), include_controls=as_bool(cfg.include_controls, "include_controls")
+    )
+    print(f"wrote {path}")
+    if views:
+        print(f"wrote {export_image_views(db, str(cfg.study), views)}")

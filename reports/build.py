@@ -3,8 +3,8 @@
 Sections, in order: the regression verdict (when one is given or found), the runs (only the config
 fields that differ, with their metrics and intervals), FID-vs-CLIP-score curves over guidance per
 run family and stage, per-category bars for prompt suites, the human study (preference per
-category, rater agreement, exclusions, and which automatic metric agrees with the raters), sample
-grids, and the sources (every run's results.json with its sha256).
+category, rater agreement, exclusions, and which automatic metric agrees with the raters), each metric's
+agreement with human labels (``meta_eval=``, :mod:`reports.meta_eval`), sample grids, and the sources (every run's results.json with its sha256).
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.formats.meta_eval import MetaEval
 from harness.formats.values import MetricValue, OutputInfo
 from harness.formats.verdict import Verdict
 from reports import plots
 from reports.collect import SHORT, Run, differing_keys, families, find_verdict, is_guidance_key, load_runs, show
 from reports.document import Bullets, Cell, Document, Figure, Paragraph, Section, Table
 from reports.grids import cell_size, choose_prompts, render_grid
+from reports.meta_eval import meta_eval_section
 from reports.study import StudyData, StudyOptions, load_study
 from reports.study_sections import study_section
 from reports.summary import family_tables, metric_families, summary_section, value_cell
@@ -43,6 +45,7 @@ class ReportOptions:
     study_options: StudyOptions = field(default_factory=StudyOptions)
     verdict: str | None = None
     notes: str | None = None  # a text file: each non-empty line is one bullet of a "Findings" section, first
+    meta_eval: str | None = None  # an ``imagen-bench meta-eval`` result (meta_eval.json or its folder)
 
 
 def notes_section(path: str) -> Section:
@@ -365,7 +368,7 @@ def grids_section(runs: list[Run], opts: ReportOptions) -> tuple[Section | None,
 # --- sources ----------------------------------------------------------------------------------
 
 
-def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any) -> Section:
+def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any, meta: MetaEval | None) -> Section:
     rows = [
         [
             Cell(r.run_id, css="runid"),
@@ -398,6 +401,10 @@ def sources_section(runs: list[Run], study: StudyData | None, verdict_path: Any)
         extra.append(f"study {study.name!r} in {study.location}")
     if verdict_path is not None:
         extra.append(f"regression verdict {verdict_path}")
+    if meta is not None:
+        extra.append(
+            f"meta-eval: labels {meta.labels}, metrics {', '.join(meta.metrics)} ({meta.created}, git {meta.git})"
+        )
     if extra:
         blocks.append(Bullets(extra))
     return Section("Sources", "sources", blocks)
@@ -427,9 +434,13 @@ def build_document(run_specs: list[str], opts: ReportOptions) -> Document:
             doc.sections.append(section)
     if study is not None:
         doc.sections.append(study_section(study, runs))
+    meta = None
+    if opts.meta_eval:
+        section, meta = meta_eval_section(opts.meta_eval)
+        doc.sections.append(section)
     grids, _ = grids_section(runs, opts)
     if grids is not None:
         doc.sections.append(grids)
-    doc.sections.append(sources_section(runs, study, found[1] if found else None))
+    doc.sections.append(sources_section(runs, study, found[1] if found else None, meta))
     doc.footer = [f"imagen-bench report · {now} · {len(runs)} run(s) · numbers as recorded in each run's results.json"]
     return doc

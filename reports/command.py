@@ -10,6 +10,8 @@ embedded, opens offline) and ``report.md`` with ``plots/*.png`` and ``grids/*.pn
   raters. ``db=`` or ``studies_dir=`` say where its database is, as for ``imagen-bench study``.
 * ``verdict``: a verdict.json of ``imagen-bench regress`` (one found in a folder given as ``runs=``
   is used too); its table comes first.
+* ``meta_eval``: an ``imagen-bench meta-eval`` result (``meta_eval.json`` or its folder): each metric's
+  agreement with human labels, as a figure and a table.
 * ``out``: the report folder (default ``<runs_dir>/reports/report-<time>``); a previous report there
   is replaced, any other non-empty folder refused.
 
@@ -98,6 +100,7 @@ def options_from(cfg: DictConfig) -> ReportOptions:
         study_options=study,
         verdict=None if not cfg.verdict else str(cfg.verdict),
         notes=None if not cfg.get("notes") else str(cfg.notes),
+        meta_eval=None if not cfg.get("meta_eval") else str(cfg.meta_eval),
     )
 
 

@@ -364,3 +364,40 @@ def agreement_plot(categories: Sequence[str], panels: dict[str, list[AgreementSe
     handles, labels = axes[0].get_legend_handles_labels()
     add_legend(fig, handles, labels, max_cols=4)
     return to_png(fig)
+
+
+# --- meta-eval: each metric's agreement with human labels ------------------------------------------
+
+STATISTIC_RANGE = {"pairwise_accuracy": (0.0, 1.0, 0.5)}  # (low, high, chance); correlations: [-1, 1], chance 0
+
+
+def meta_eval_plot(panels: dict[str, list[tuple[str, float, float, float, int]]], ceilings: dict[str, Any]) -> bytes:
+    """Per statistic a panel: each output's agreement (point) and 95% interval (bar), best at the top, with
+    the chance line dotted and the one-rater-vs-the-rest ceiling shaded where raters overlap.
+    ``panels``: statistic -> [(output, value, low, high, n)]; ``ceilings``: statistic -> (value, low, high)."""
+    tallest = max(len(rows) for rows in panels.values())
+    fig = Figure(figsize=(4.2 * len(panels), 1.2 + 0.45 * tallest), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (statistic, rows) in zip(axes, panels.items()):
+        low, high, chance = STATISTIC_RANGE.get(statistic, (-1.0, 1.0, 0.0))
+        ys = list(range(len(rows)))[::-1]
+        ceiling = ceilings.get(statistic)
+        if ceiling is not None and all(map(math.isfinite, ceiling)):
+            ax.axvspan(ceiling[1], ceiling[2], color="#dddddd")
+            ax.axvline(ceiling[0], color="#888888", linewidth=1.0)
+        for y, (output, value, lo, hi, n) in zip(ys, rows):
+            err = _err(value, lo, hi)
+            ax.errorbar([value], [y], xerr=[[err[0]], [err[1]]], fmt="o", color=COLOURS[2], capsize=3)
+            ax.annotate(
+                f"n={n}", (high + 0.03 * (high - low), y), textcoords="offset points", xytext=(4, -3), fontsize=7
+            )
+        ax.axvline(chance, color="black", linestyle=":", linewidth=0.9)
+        ax.set_yticks(ys, [r[0] for r in rows])
+        pad = 0.03 * (high - low)  # a point at the bound stays whole
+        ax.set_xlim(low - pad, high + pad)
+        ax.set_ylim(-0.6, len(rows) - 0.4)
+        shaded = "; shaded: one rater vs the rest, 95%" if ceiling is not None else ""
+        ax.set_xlabel(f"{statistic.replace('_', ' ')} (higher agrees more →)\ndotted: chance{shaded}", fontsize=9)
+        ax.grid(True, axis="x", color="#dddddd", linewidth=0.6)
+        ax.set_axisbelow(True)
+    return to_png(fig)

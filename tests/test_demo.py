@@ -60,3 +60,11 @@ def test_the_demo_runs_every_phase_and_ends_with_a_report_a_verdict_and_the_rate
     html = (out / "report" / "report.html").read_text(encoding="utf-8")
     assert "of the raters are SIMULATED" in html  # never mistaken for people
     assert f"imagen-bench raters demo studies_dir={out / 'studies'}" in r.stdout
+    # the study's alignment votes as human labels: meta-eval's table at the end, its figure in the report
+    agreement = r.stdout[r.stdout.index("Agreement with the study's raters") :]
+    assert "world_accuracy" in agreement and "clip_score" in agreement and "pairwise_accuracy" in agreement
+    rows = json.loads((out / "meta-eval" / "meta_eval.json").read_text())["rows"]
+    assert {row["output"] for row in rows} >= {"clip_score", "world_accuracy"}
+    assert (
+        "Which metric agrees with people (meta-eval)" in html and (out / "report" / "plots" / "meta-eval.png").is_file()
+    )

@@ -91,8 +91,13 @@ def _brightness_labels(tmp_path: Path, kind: str, n: int = 40) -> Path:
                 rating = int(np.clip(np.round(1 + 4 * (level[i] - 20) / 215 + rng.normal(scale=0.5)), 1, 5))
                 rows.append({"image": f"imgs/{i}.png", "prompt": f"p{i % 5}", "rating": rating, "rater": f"r{r}"})
     else:
-        for k in range(120):
+        seen: set[frozenset] = set()
+        while len(seen) < 120:  # one vote on each of 120 distinct pairs (a repeated pair would be one item)
             i, j = rng.choice(n, size=2, replace=False)
+            if frozenset((i, j)) in seen:
+                continue
+            seen.add(frozenset((i, j)))
+            k = len(seen) - 1
             right = "a" if level[i] > level[j] else "b"
             vote = right if rng.uniform() > 0.1 else {"a": "b", "b": "a"}[right]
             rows.append(
@@ -172,7 +177,8 @@ def test_world_images_rated_by_whether_they_are_right_rank_the_exact_judge_first
     [
         ([{"image": "x.png", "prompt": "p", "rating": 3}], "image 'x.png' not found"),
         ([{"image": "a.png", "prompt": "p", "rating": "high"}], "rating must be a number"),
-        ([{"prompt": "p", "image_a": "a.png", "image_b": "a.png", "vote": "a"}], "are the same image"),
+        ([{"prompt": "p", "image_a": "a.png", "image_b": "a.png", "vote": "a"}], "share the image 'a.png'"),
+        ([{"prompt": "p", "image_a": ["a.png", "a.png"], "image_b": "b.png", "vote": "a"}], "names an image twice"),
         ([{"prompt": "p", "image_a": "a.png", "image_b": "b.png", "vote": "left"}], "vote must be one of"),
         (
             [

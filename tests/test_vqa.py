@@ -1,5 +1,5 @@
 """VQAScore and the question graphs' VQA answerer on tiny random vision-language models built from configs (a
-LLaVA-style chat model and a BLIP-2 with a T5 encoder-decoder): the real transformers loading and scoring code,
+LLaVA-style chat model, a Qwen2-VL and a BLIP-2 with a T5 encoder-decoder): the real transformers loading and scoring code,
 no download. What is checked: the family is told from the config, P("Yes") is a probability that does not
 depend on what else is in the batch (padding), a missing model is one line before any work, and ``eval`` runs
 ``vqascore`` and ``question_graph`` answered by a VLM end to end with the model's hash recorded."""
@@ -15,7 +15,7 @@ from PIL import Image
 
 from harness.errors import MissingWeightsError, UserError
 from harness.metrics.extractors.vqa import VQASCORE_TEMPLATE, load_vqa
-from tests.helpers.tiny_vlm import build_tiny_blip2_t5, build_tiny_llava
+from tests.helpers.tiny_vlm import build_tiny_blip2_t5, build_tiny_llava, build_tiny_qwen2_vl
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = str(REPO / "conf")
@@ -24,7 +24,11 @@ CONF = str(REPO / "conf")
 @pytest.fixture(scope="module")
 def vlms(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("vlm")
-    return {"chat": build_tiny_llava(root / "llava"), "seq2seq": build_tiny_blip2_t5(root / "blip2")}
+    return {
+        "chat": build_tiny_llava(root / "llava"),
+        "seq2seq": build_tiny_blip2_t5(root / "blip2"),
+        "qwen2_vl": build_tiny_qwen2_vl(root / "qwen2_vl"),
+    }
 
 
 def _images() -> list[Image.Image]:
@@ -32,9 +36,9 @@ def _images() -> list[Image.Image]:
     return [Image.fromarray(rng.integers(0, 255, (48, 40, 3), dtype=np.uint8)) for _ in range(3)]
 
 
-@pytest.mark.parametrize("family", ["chat", "seq2seq"])
-def test_p_yes_is_a_probability_independent_of_the_batch(vlms, family):
-    vqa = load_vqa(str(vlms[family]), "vqa.model")
+@pytest.mark.parametrize(("model", "family"), [("chat", "chat"), ("seq2seq", "seq2seq"), ("qwen2_vl", "chat")])
+def test_p_yes_is_a_probability_independent_of_the_batch(vlms, model, family):
+    vqa = load_vqa(str(vlms[model]), "vqa.model")
     assert vqa.identity["family"] == family and len(vqa.identity["weights_sha256"]) == 64
     questions = ["Is there a red circle ?", "Does the sign say", VQASCORE_TEMPLATE.format(prompt="two blue squares")]
     yes, no = vqa.yes_no(_images(), questions)

@@ -5,7 +5,11 @@ A label file is JSONL or CSV, one label per row; image paths are relative to the
 
     {"image": "imgs/017.png", "prompt": "a red circle", "rating": 4, "rater": "w12"}          # likert
     {"prompt": "a red circle", "image_a": "a/017.png", "image_b": "b/017.png", "vote": "a"}   # pairwise
+    {"prompt": "a red circle", "image_a": ["a/0.png", "a/1.png"], "image_b": ["b/0.png", "b/1.png"], "vote": "b"}
 
+A side of a vote may be a set of images (a JSON list, or paths joined by ``;`` in CSV): our own studies show
+raters two sets of images per prompt (``imagen-bench study export-labels`` writes such files), and a metric's
+score of a set is the mean of its images' scores.
 ``prompt_id`` is optional (default: one id per distinct prompt text), as is ``rater`` (needed for the
 inter-rater ceiling). The kind is read from the columns (``rating`` or ``vote``; never both); ``vote`` is
 ``a``, ``b`` or ``tie``. A bad row is one line naming the file, the row and the field; a missing image is
@@ -45,8 +49,8 @@ class Rating:
 @dataclass(frozen=True)
 class Vote:
     prompt_id: str
-    image_a: str
-    image_b: str
+    image_a: tuple[str, ...]  # one image, or the set shown as one side
+    image_b: tuple[str, ...]
     vote: str  # a | b | tie
     rater: str | None = None
 
@@ -74,6 +78,20 @@ def _text(row: dict[str, Any], key: str, where: str) -> str:
     if value is None or not str(value).strip():
         raise UserError(f"{where}: field {key!r} is missing or empty")
     return str(value)
+
+
+def _side(row: dict[str, Any], key: str, where: str) -> list[str]:
+    """One side of a vote: an image path, a JSON list of paths, or (CSV) paths joined by ``;``."""
+    value = row.get(key)
+    if isinstance(value, list):
+        keys = [str(v).strip() for v in value]
+    else:
+        keys = [k.strip() for k in _text(row, key, where).split(";")]
+    if not keys or not all(keys):
+        raise UserError(f"{where}: field {key!r} holds an empty image path")
+    if len(set(keys)) < len(keys):
+        raise UserError(f"{where}: field {key!r} names an image twice")
+    return keys
 
 
 def _prompt_id(row: dict[str, Any], prompt: str) -> str:
@@ -114,10 +132,11 @@ class _Reader:
         vote = str(row.get("vote", "")).strip().lower()
         if vote not in VOTES:
             raise UserError(f"{where}: vote must be one of {VOTES}, got {row.get('vote')!r}")
-        a = self.image(_text(row, "image_a", where), pid, prompt, where)
-        b = self.image(_text(row, "image_b", where), pid, prompt, where)
-        if a == b:
-            raise UserError(f"{where}: image_a and image_b are the same image {a!r}")
+        a = tuple(self.image(k, pid, prompt, where) for k in _side(row, "image_a", where))
+        b = tuple(self.image(k, pid, prompt, where) for k in _side(row, "image_b", where))
+        both = sorted(set(a) & set(b))
+        if both:
+            raise UserError(f"{where}: image_a and image_b share the image {both[0]!r}")
         self.labels.votes.append(Vote(pid, a, b, vote, rater))
 
 

@@ -8,7 +8,8 @@ its output goes to ``<run>/logs/<name>.log``), with a progress line per phase he
 3. ``eval -m guidance.base=...``: a guidance sweep of the final checkpoint's base stage, and
    ``eval -m +experiment=thresholding_ablation``: none / static / dynamic thresholding at high guidance;
 4. ``study create`` + ``study simulate``: final vs early with raters named ``simulated-NNN`` (the study stays
-   open: the printed command starts the rater app for real raters);
+   open: the printed command starts the rater app for real raters); ``study export-labels`` + ``meta-eval``:
+   each metric's agreement with the raters' alignment votes;
 5. ``regress``: the early checkpoint as the candidate against the final one (a regression: exit code 1);
 6. ``report``: the comparison report of all of it;
 7. the summary: the report's path, the verdict and the rater-app command.
@@ -279,6 +280,28 @@ def _generate_and_score(d: Demo, cfg: DictConfig, out: Path) -> None:
     )
 
 
+def _meta_eval(d: Demo, cfg: DictConfig, out: Path) -> None:
+    """Phase 4, continued: the study's votes as human labels, and each metric's agreement with them."""
+    labels = out / "studies" / "demo" / f"labels-{cfg.meta_eval.question}.jsonl"
+    d.step -= 1
+    d.run("study-labels", ["study", "export-labels", "demo", f"out={labels}", f"question={cfg.meta_eval.question}"])
+    d.step -= 1
+    metrics = ",".join(cfg.meta_eval.metrics)
+    d.run(
+        "meta-eval",
+        [
+            "meta-eval",
+            "run_id=meta-eval",
+            f"labels={labels}",
+            f"metrics=[{metrics}]",
+            "benchmark=world",
+            f"clip.model=local-dir:{cfg.tiny_clip}",
+            "clip.pretrained=",
+            "progress=false",
+        ],
+    )
+
+
 def _study_and_gate(d: Demo, cfg: DictConfig, out: Path) -> int:
     """Phases 4-5: the simulated human study and the regression gate (its exit code: the verdict)."""
     st = cfg.study
@@ -296,6 +319,7 @@ def _study_and_gate(d: Demo, cfg: DictConfig, out: Path) -> int:
     )
     d.step -= 1  # create + simulate are one phase
     d.run("study-simulate", ["study", "simulate", "demo", f"simulate.raters={st.simulated}"])
+    _meta_eval(d, cfg, out)
     limits = [f"thresholds.{k}.max_worse={v.max_worse}" for k, v in cfg.thresholds.items()]
     code = d.run(
         "regress",
@@ -332,10 +356,22 @@ def run_demo(cfg: DictConfig, out: Path) -> dict[str, Any]:
             "study=demo",
             f"verdict={out / 'regress'}",
             f"out={out / 'report'}",
+            f"meta_eval={out / 'meta-eval'}",
             "title=imagen-bench demo: the tiny cascade on the procedural world",
         ],
     )
     return _summary(out, code, found)
+
+
+def _print_agreement(out: Path) -> None:
+    """The metrics' agreement with the study's raters (meta-eval's table), named for what the raters are."""
+    from harness.formats.meta_eval import META_EVAL_NAME, agreement_table, read_meta_eval
+
+    if (out / "meta-eval" / META_EVAL_NAME).is_file():
+        result = read_meta_eval(out / "meta-eval")
+        print(f"\nAgreement with the study's raters ({result.labels_n} votes; the raters are simulated and follow")
+        print("world_accuracy by construction, so its row checks the pipeline; real raters make it a finding):")
+        print(agreement_table(result.rows))
 
 
 @command("demo")
@@ -343,6 +379,7 @@ def main(cfg: DictConfig) -> dict[str, Any]:
     out = Path(HydraConfig.get().runtime.output_dir)
     summary = run_demo(cfg, out)
     print(f"[{PHASES}/{PHASES}] summary\n{json.dumps(summary, indent=2)}")
+    _print_agreement(out)
     print(f"\nReport:   {summary['report']}")
     print(
         f"Verdict:  early checkpoint as the candidate against final: {summary['verdict'].upper()} "

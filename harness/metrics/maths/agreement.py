@@ -9,6 +9,8 @@ the inter-rater ceiling a metric cannot be expected to beat. Pure functions over
 * :func:`rating_ceiling` / :func:`vote_ceiling`: one rater against the rest (each rating against the mean of
   the image's other ratings; each vote against the majority of the pair's other votes), the agreement a single
   human reaches: a metric near it agrees with people as well as another person does.
+* :func:`majority_votes`: one human preference per pair from several raters' votes (the unit of
+  :func:`pairwise_accuracy` when pairs repeat, so its interval does not count correlated votes as independent).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -125,12 +128,30 @@ def rating_ceiling(
     return Agreement(out.value, out.ci_low, out.ci_high, out.n, f"one rating vs the mean of the others ({kind})")
 
 
-def vote_ceiling(votes: Sequence[tuple[tuple[str, str], str]], level: float = 0.95) -> PairCounts:
+def _canonical(a: Any, b: Any, vote: str) -> tuple[tuple[Any, Any], str]:
+    """The pair in a fixed order, the vote flipped with it (a pair and its reverse are one pair)."""
+    return ((a, b), vote) if a <= b else ((b, a), {"a": "b", "b": "a"}.get(vote, vote))
+
+
+def majority_votes(votes: Sequence[tuple[tuple[Any, Any], str]]) -> list[tuple[tuple[Any, Any], str]]:
+    """One row per distinct pair: the majority of its decided votes ("a" or "b"), "tie" when they split
+    evenly or are all ties. Pairs come in canonical order (a <= b), in first-seen order."""
+    by_pair: dict[tuple[Any, Any], Counter] = {}
+    for (a, b), vote in votes:
+        key, v = _canonical(a, b, vote)
+        by_pair.setdefault(key, Counter())[v] += 1
+    out = []
+    for key, counts in by_pair.items():
+        out.append((key, "a" if counts["a"] > counts["b"] else "b" if counts["b"] > counts["a"] else "tie"))
+    return out
+
+
+def vote_ceiling(votes: Sequence[tuple[tuple[Any, Any], str]], level: float = 0.95) -> PairCounts:
     """One voter against the rest: each decided vote on a pair with other decided votes, against their
     majority (pairs whose other votes split evenly are skipped). ``votes``: ((image_a, image_b), vote)."""
-    by_pair: dict[tuple[str, str], list[str]] = defaultdict(list)
+    by_pair: dict[tuple[Any, Any], list[str]] = defaultdict(list)
     for (a, b), vote in votes:
-        key, flipped = ((a, b), vote) if a <= b else ((b, a), {"a": "b", "b": "a"}.get(vote, vote))
+        key, flipped = _canonical(a, b, vote)
         by_pair[key].append(flipped)
     agree = n = 0
     for pair_votes in by_pair.values():
