@@ -26,6 +26,12 @@ def read_versioned_json(path: Path, fmt: str, version: int | tuple[int, ...], wh
     return raw
 
 
+def in_folder(path: str | Path, name: str) -> Path:
+    """``path``, or the file ``name`` inside it when ``path`` is a folder (a run folder holding its results)."""
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
 def read_jsonl_objects(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line of a JSONL file; a line that is not a JSON object is one
     ``UserError`` naming ``path:line``."""

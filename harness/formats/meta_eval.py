@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_text
-from harness.formats.jsonio import read_versioned_json
+from harness.formats.jsonio import in_folder, read_versioned_json
 from harness.formats.results import finite_json
 
 META_EVAL_NAME = "meta_eval.json"
@@ -91,9 +91,7 @@ def write_meta_eval(folder: str | Path, result: MetaEval) -> Path:
 
 def read_meta_eval(path: str | Path) -> MetaEval:
     """The agreement rows of a ``meta_eval.json`` (or the folder holding one)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / META_EVAL_NAME
+    path = in_folder(path, META_EVAL_NAME)
     raw = read_versioned_json(path, FORMAT, VERSION, "meta-eval result")
     try:
         rows = [

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
-from harness.formats.jsonio import read_versioned_json
+from harness.formats.jsonio import in_folder, read_versioned_json
 from harness.formats.values import OVERALL, MetricValue, OutputInfo, ResultTable, category_prompts
 
 if TYPE_CHECKING:  # pandas loads only when a reader asks for a frame
@@ -175,9 +175,7 @@ def _json_default(obj: Any) -> Any:
 
 def read_results(path: str | Path) -> Results:
     """Load and check one results.json (a file, or a run folder holding one); version 2 is upgraded."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / RESULTS_NAME
+    path = in_folder(path, RESULTS_NAME)
     raw = read_versioned_json(path, FORMAT, READABLE, "results file")
     if raw["version"] == 2:
         raw = _upgrade_v2(raw, path.parent)

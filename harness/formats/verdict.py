@@ -30,7 +30,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.formats.files import atomic_write_bytes
-from harness.formats.jsonio import read_versioned_json
+from harness.formats.jsonio import in_folder, read_versioned_json
 from harness.formats.results import finite_json
 
 VERDICT_NAME = "verdict.json"
@@ -98,9 +98,7 @@ def write_verdict(folder: str | Path, verdict: Verdict) -> Path:
 
 
 def read_verdict(path: str | Path) -> Verdict:
-    path = Path(path)
-    if path.is_dir():
-        path = path / VERDICT_NAME
+    path = in_folder(path, VERDICT_NAME)
     raw = read_versioned_json(path, FORMAT, VERSION, "regression verdict")
     try:
         rows = [VerdictRow(**r) for r in raw.pop("rows")]
